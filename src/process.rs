@@ -1,0 +1,352 @@
+//! The process table and the life and death of a process.
+//!
+//! Every worker has a [`ProcessCell`]: its pid, a lock-protected [`ProcessState`]
+//! (links, monitors, name, trap-exit flag) and a type-erased handle to its mailbox
+//! so that the runtime can deliver DOWN and EXIT messages without knowing the
+//! worker's message types.
+//!
+//! Death is decided under the cell's lock and takes effect for everybody at once,
+//! whichever thread decides it: the dying worker's own thread when it stops, or the
+//! thread that sends it a killing exit signal. [`die`] then releases the name, and
+//! only after that fires the links and monitors, as Erlang does.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+
+use crate::exit::{Down, ExitOutcome, ExitReason, receive_exit_signal};
+use crate::pid::{MonitorRef, Pid};
+use crate::runtime::RuntimeInner;
+
+/// A system message for a worker's mailbox.
+pub(crate) enum Signal {
+    /// An exit signal that the worker traps (or, from its parent, obeys).
+    Exit { from: Pid, reason: ExitReason },
+    /// A monitor of this worker's fired.
+    Down(Down),
+    /// Stop in an orderly way: run `terminate(reason)` and exit (like `gen_server:stop`).
+    Stop(ExitReason),
+    /// The worker was killed by another thread; wake it so its thread can leave.
+    Wake,
+}
+
+/// A worker's mailbox, seen without its message types.
+pub(crate) trait Mailbox: Send + Sync {
+    /// Delivers a system message; `false` if the mailbox is gone.
+    fn signal(&self, signal: Signal) -> bool;
+    /// The typed sender, for [`RuntimeHandle::worker_ref`](crate::RuntimeHandle::worker_ref).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Where a call waits for its reply; told when the callee dies.
+pub(crate) trait CallWatch: Send {
+    fn callee_down(&self, reason: ExitReason);
+}
+
+/// Who is told when a monitored process dies.
+pub(crate) enum Watcher {
+    /// A worker: the DOWN goes into its mailbox.
+    Process {
+        cell: Arc<ProcessCell>,
+        name: Option<Arc<str>>,
+    },
+    /// A plain thread: the DOWN goes into a channel.
+    Channel {
+        sender: Sender<Down>,
+        name: Option<Arc<str>>,
+    },
+    /// A pending call: the callee's death ends the call.
+    Call(Box<dyn CallWatch>),
+}
+
+impl Watcher {
+    pub(crate) fn notify(self, reference: MonitorRef, reason: ExitReason) {
+        let pid = reference.target;
+        match self {
+            Watcher::Process { cell, name } => {
+                let mut state = cell.state.lock();
+                if let Some(entry) = state.monitoring.get_mut(&reference.id) {
+                    entry.1 = true;
+                }
+                if state.status == Status::Alive {
+                    cell.mailbox.signal(Signal::Down(Down {
+                        reference,
+                        pid,
+                        name,
+                        reason,
+                    }));
+                }
+            }
+            Watcher::Channel { sender, name } => {
+                // A watcher that dropped its receiver no longer cares.
+                let _ = sender.send(Down {
+                    reference,
+                    pid,
+                    name,
+                    reason,
+                });
+            }
+            Watcher::Call(call) => call.callee_down(reason),
+        }
+    }
+}
+
+/// Whether a process is running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Alive,
+    Dead(ExitReason),
+}
+
+/// The mutable part of a process, behind its cell's lock.
+pub(crate) struct ProcessState {
+    pub(crate) status: Status,
+    pub(crate) trap_exit: bool,
+    pub(crate) links: HashSet<Pid>,
+    /// Monitors other processes (or threads, or calls) hold on this process.
+    pub(crate) monitored_by: HashMap<u64, Watcher>,
+    /// Monitors this process holds on others, by reference id: the target, and whether
+    /// its DOWN has been sent (and not yet taken from the mailbox).
+    pub(crate) monitoring: HashMap<u64, (Pid, bool)>,
+    pub(crate) name: Option<Arc<str>>,
+}
+
+/// One process: identity, state and mailbox.
+pub(crate) struct ProcessCell {
+    pub(crate) pid: Pid,
+    /// The process that spawned it (the runtime's root pid for plain threads).
+    pub(crate) parent: Pid,
+    alive: AtomicBool,
+    pub(crate) state: Mutex<ProcessState>,
+    pub(crate) mailbox: Box<dyn Mailbox>,
+}
+
+impl ProcessCell {
+    pub(crate) fn new(pid: Pid, parent: Pid, mailbox: Box<dyn Mailbox>) -> ProcessCell {
+        ProcessCell {
+            pid,
+            parent,
+            alive: AtomicBool::new(true),
+            state: Mutex::new(ProcessState {
+                status: Status::Alive,
+                trap_exit: false,
+                links: HashSet::new(),
+                monitored_by: HashMap::new(),
+                monitoring: HashMap::new(),
+                name: None,
+            }),
+            mailbox,
+        }
+    }
+
+    /// A lock-free liveness check for hot paths (sends); the state lock is the truth.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// The exit reason once dead.
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        match &self.state.lock().status {
+            Status::Alive => None,
+            Status::Dead(reason) => Some(reason.clone()),
+        }
+    }
+}
+
+const SHARDS: usize = 32;
+
+/// Live processes by process number, sharded to keep spawn and lookup cheap.
+pub(crate) struct ProcessTable {
+    shards: Box<[RwLock<HashMap<u64, Arc<ProcessCell>>>]>,
+    count: AtomicUsize,
+}
+
+impl ProcessTable {
+    pub(crate) fn new() -> ProcessTable {
+        ProcessTable {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, number: u64) -> &RwLock<HashMap<u64, Arc<ProcessCell>>> {
+        &self.shards[(number as usize) % SHARDS]
+    }
+
+    pub(crate) fn insert(&self, cell: Arc<ProcessCell>) {
+        let number = cell.pid.number();
+        self.shard(number).write().insert(number, cell);
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn get(&self, number: u64) -> Option<Arc<ProcessCell>> {
+        self.shard(number).read().get(&number).cloned()
+    }
+
+    /// Removes a process; returns how many are left.
+    pub(crate) fn remove(&self, number: u64) -> usize {
+        if self.shard(number).write().remove(&number).is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel) - 1
+        } else {
+            self.count.load(Ordering::Acquire)
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<ProcessCell>> {
+        let mut cells = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            cells.extend(shard.read().values().cloned());
+        }
+        cells
+    }
+}
+
+/// What a death leaves to do after the state lock is released.
+struct Remains {
+    cell: Arc<ProcessCell>,
+    reason: ExitReason,
+    wake: bool,
+    links: HashSet<Pid>,
+    monitored_by: HashMap<u64, Watcher>,
+    monitoring: HashMap<u64, (Pid, bool)>,
+    name: Option<Arc<str>>,
+}
+
+/// Marks a process dead under its (held) state lock and takes what must be signalled.
+fn mark_dead(
+    cell: &Arc<ProcessCell>,
+    state: &mut ProcessState,
+    reason: ExitReason,
+    wake: bool,
+) -> Option<Remains> {
+    if state.status != Status::Alive {
+        return None;
+    }
+    state.status = Status::Dead(reason.clone());
+    cell.alive.store(false, Ordering::Release);
+    Some(Remains {
+        cell: cell.clone(),
+        reason,
+        wake,
+        links: std::mem::take(&mut state.links),
+        monitored_by: std::mem::take(&mut state.monitored_by),
+        monitoring: std::mem::take(&mut state.monitoring),
+        name: state.name.take(),
+    })
+}
+
+/// Terminates a process with `reason`, unless it is dead already.
+///
+/// `wake` is set when another thread decides the death (a kill or a killing exit
+/// signal): the worker's thread is then woken so that it notices and leaves.
+/// Returns `false` if the process was already dead.
+///
+/// Deaths that this one causes over links are handled in a loop, not by recursion,
+/// so that a long chain of links cannot overflow a small worker stack.
+pub(crate) fn die(
+    rt: &RuntimeInner,
+    cell: &Arc<ProcessCell>,
+    reason: ExitReason,
+    wake: bool,
+) -> bool {
+    let Some(first) = mark_dead(cell, &mut cell.state.lock(), reason, wake) else {
+        return false;
+    };
+    let mut pending = VecDeque::from([first]);
+    while let Some(remains) = pending.pop_front() {
+        finish_death(rt, remains, &mut pending);
+    }
+    true
+}
+
+fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Remains>) {
+    let Remains {
+        cell,
+        reason,
+        wake,
+        links,
+        monitored_by,
+        monitoring,
+        name,
+    } = remains;
+    let pid = cell.pid;
+    if !reason.is_normal_stop() {
+        log::debug!("process {pid} exited: {reason}");
+    }
+    // The name is a directly visible resource: released before links and monitors fire,
+    // so that whoever gets the EXIT or DOWN can register it again at once.
+    if let Some(name) = name {
+        rt.release_name(&name, pid);
+    }
+    rt.table_remove(pid);
+    if wake {
+        cell.mailbox.signal(Signal::Wake);
+    }
+    // Monitors this process held on others are gone with it.
+    for (id, (target, _)) in monitoring {
+        if let Some(target_cell) = rt.lookup(&target) {
+            target_cell.state.lock().monitored_by.remove(&id);
+        }
+    }
+    for linked in links {
+        if let Some(death) = exit_signal(rt, pid, linked, reason.clone(), true) {
+            pending.push_back(death);
+        }
+    }
+    for (id, watcher) in monitored_by {
+        watcher.notify(MonitorRef { id, target: pid }, reason.clone());
+    }
+}
+
+/// Delivers an exit signal from `from` to `to`, applying the receiving rules.
+pub(crate) fn deliver_exit(
+    rt: &RuntimeInner,
+    from: Pid,
+    to: Pid,
+    reason: ExitReason,
+    linked: bool,
+) {
+    if let Some(death) = exit_signal(rt, from, to, reason, linked) {
+        let mut pending = VecDeque::from([death]);
+        while let Some(remains) = pending.pop_front() {
+            finish_death(rt, remains, &mut pending);
+        }
+    }
+}
+
+/// Applies an exit signal; a death it causes is returned for the caller to finish.
+fn exit_signal(
+    rt: &RuntimeInner,
+    from: Pid,
+    to: Pid,
+    reason: ExitReason,
+    linked: bool,
+) -> Option<Remains> {
+    let cell = rt.lookup(&to)?;
+    let mut state = cell.state.lock();
+    if state.status != Status::Alive {
+        return None;
+    }
+    // A link signal whose link was removed (unlink) is dropped; otherwise the link is
+    // gone with the process that sent it.
+    if linked && !state.links.remove(&from) {
+        return None;
+    }
+    match receive_exit_signal(state.trap_exit, &reason, linked, from == to) {
+        ExitOutcome::Ignore => None,
+        ExitOutcome::Trap => {
+            // Delivered under the lock so that trap_exit cannot change in between.
+            cell.mailbox.signal(Signal::Exit { from, reason });
+            None
+        }
+        ExitOutcome::Die(reason) => mark_dead(&cell, &mut state, reason, true),
+    }
+}

@@ -1,0 +1,484 @@
+//! The runtime: one node incarnation, its process table, names and threads.
+//!
+//! [`Runtime`] owns everything it starts: dropping it (or calling
+//! [`Runtime::shutdown`]) stops every worker and joins every thread. [`RuntimeHandle`]
+//! is a cheap, cloneable handle to the same runtime for workers and other threads.
+
+mod pool;
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::error::Error;
+use crate::exit::ExitReason;
+use crate::monitor::Monitor;
+use crate::pid::{MonitorRef, NodeName, Pid, next_creation};
+use crate::process::{ProcessCell, ProcessTable, Watcher, deliver_exit, die};
+use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
+use crate::{Down, monitor};
+
+pub(crate) use pool::{Pool, ThreadSlot};
+
+/// Settings of a [`Runtime`], built with [`Runtime::builder`].
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    node: String,
+    stack_size: usize,
+    call_timeout: Duration,
+    reuse_threads: bool,
+    idle_thread_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            node: NodeName::DEFAULT.to_owned(),
+            stack_size: 1024 * 1024,
+            call_timeout: Duration::from_secs(5),
+            reuse_threads: true,
+            idle_thread_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The smallest worker stack we accept: below this, ordinary library code overflows.
+const MIN_STACK_SIZE: usize = 64 * 1024;
+
+impl RuntimeBuilder {
+    /// The node name, `name@host` (default `"nonode@nohost"`).
+    pub fn node_name(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    /// Stack size of worker threads in bytes (default 1 MiB; at least 64 KiB). Only
+    /// the pages a worker touches become resident.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Timeout of [`WorkerRef::call`] (default 5 s, as `gen_server:call`).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Whether a worker's thread runs later workers once its worker has exited
+    /// (default `true`). With `false` every worker gets a fresh OS thread.
+    pub fn reuse_threads(mut self, reuse: bool) -> Self {
+        self.reuse_threads = reuse;
+        self
+    }
+
+    /// How long an idle pooled thread waits for a new worker before it exits
+    /// (default 30 s).
+    pub fn idle_thread_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_thread_timeout = timeout;
+        self
+    }
+
+    /// The timeout [`Drop`] uses for its implicit [`Runtime::shutdown`] (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and starts the runtime.
+    pub fn build(self) -> Result<Runtime, Error> {
+        validate_node_name(&self.node)?;
+        if self.stack_size < MIN_STACK_SIZE {
+            return Err(invalid(
+                "stack_size",
+                format!(
+                    "{} bytes is below the minimum of {MIN_STACK_SIZE}",
+                    self.stack_size
+                ),
+            ));
+        }
+        if self.call_timeout.is_zero() {
+            return Err(invalid("call_timeout", "must be greater than zero".into()));
+        }
+        if self.idle_thread_timeout.is_zero() {
+            return Err(invalid(
+                "idle_thread_timeout",
+                "must be greater than zero".into(),
+            ));
+        }
+        let node = NodeName::new(&self.node);
+        let creation = next_creation();
+        let inner = Arc::new(RuntimeInner {
+            node,
+            creation,
+            root: Pid::local(node, creation, 0),
+            next_process: AtomicU64::new(1),
+            next_ref: AtomicU64::new(1),
+            table: ProcessTable::new(),
+            names: RwLock::new(HashMap::new()),
+            pool: Pool::new(
+                self.stack_size,
+                self.reuse_threads,
+                self.idle_thread_timeout,
+            ),
+            stopping: AtomicBool::new(false),
+            emptied: (Mutex::new(()), Condvar::new()),
+            call_timeout: self.call_timeout,
+        });
+        Ok(Runtime {
+            handle: RuntimeHandle { inner },
+            shutdown_timeout: self.shutdown_timeout,
+            shut_down: false,
+        })
+    }
+}
+
+fn invalid(option: &'static str, reason: String) -> Error {
+    Error::InvalidOption { option, reason }
+}
+
+/// Erlang node names are `name@host`, both parts non-empty.
+fn validate_node_name(node: &str) -> Result<(), Error> {
+    match node.split_once('@') {
+        Some((name, host)) if !name.is_empty() && !host.is_empty() && !host.contains('@') => Ok(()),
+        _ => Err(invalid(
+            "node_name",
+            format!("{node:?} is not of the form name@host"),
+        )),
+    }
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) node: NodeName,
+    pub(crate) creation: u32,
+    /// The pid plain threads act as: the parent of workers they spawn, the sender of
+    /// exit signals they send.
+    pub(crate) root: Pid,
+    next_process: AtomicU64,
+    next_ref: AtomicU64,
+    table: ProcessTable,
+    names: RwLock<HashMap<Arc<str>, Pid>>,
+    pub(crate) pool: Pool,
+    stopping: AtomicBool,
+    /// Signalled when the last process leaves the table.
+    emptied: (Mutex<()>, Condvar),
+    pub(crate) call_timeout: Duration,
+}
+
+impl RuntimeInner {
+    pub(crate) fn new_pid(&self) -> Pid {
+        let number = self.next_process.fetch_add(1, Ordering::Relaxed);
+        Pid::local(self.node, self.creation, number)
+    }
+
+    pub(crate) fn new_ref_id(&self) -> u64 {
+        self.next_ref.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// `true` if the pid names a process of this node incarnation.
+    pub(crate) fn is_local(&self, pid: &Pid) -> bool {
+        pid.node() == self.node && pid.creation() == self.creation
+    }
+
+    pub(crate) fn lookup(&self, pid: &Pid) -> Option<Arc<ProcessCell>> {
+        if !self.is_local(pid) {
+            return None;
+        }
+        self.table.get(pid.number())
+    }
+
+    pub(crate) fn table_insert(&self, cell: Arc<ProcessCell>) {
+        self.table.insert(cell);
+    }
+
+    pub(crate) fn table_remove(&self, pid: Pid) {
+        if self.table.remove(pid.number()) == 0 {
+            let _guard = self.emptied.0.lock();
+            self.emptied.1.notify_all();
+        }
+    }
+
+    pub(crate) fn names(&self) -> &RwLock<HashMap<Arc<str>, Pid>> {
+        &self.names
+    }
+
+    /// Removes `name` if it still names `pid`.
+    pub(crate) fn release_name(&self, name: &Arc<str>, pid: Pid) {
+        let mut names = self.names.write();
+        if names.get(name) == Some(&pid) {
+            names.remove(name);
+        }
+    }
+
+    /// Waits until no process is left, or `deadline`.
+    fn wait_until_empty(&self, deadline: Instant) -> bool {
+        let mut guard = self.emptied.0.lock();
+        while self.table.len() > 0 {
+            if self.emptied.1.wait_until(&mut guard, deadline).timed_out() {
+                return self.table.len() == 0;
+            }
+        }
+        true
+    }
+}
+
+/// A cloneable handle to a running [`Runtime`], usable from any thread.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+impl RuntimeHandle {
+    /// Starts a worker on its own thread and returns once its `init` has succeeded,
+    /// as `proc_lib:start_link` does. An error or panic in `init` comes back as
+    /// [`Error::InitFailed`], and no worker is left behind.
+    pub fn spawn_worker<W: Worker>(&self, worker: W) -> Result<WorkerRef<W>, Error> {
+        spawn(&self.inner, worker, SpawnOptions::default())
+    }
+
+    /// Like [`spawn_worker`](Self::spawn_worker), registering the worker under `name`
+    /// before its `init` runs (a taken name fails the start with [`Error::NameTaken`]).
+    pub fn spawn_named<W: Worker>(&self, name: &str, worker: W) -> Result<WorkerRef<W>, Error> {
+        let options = SpawnOptions {
+            name: Some(name.into()),
+            ..SpawnOptions::default()
+        };
+        spawn(&self.inner, worker, options)
+    }
+
+    /// This runtime's node name.
+    pub fn node(&self) -> NodeName {
+        self.inner.node
+    }
+
+    /// The pid plain threads act as (sender of their exit signals, parent of the
+    /// workers they start).
+    pub fn root_pid(&self) -> Pid {
+        self.inner.root
+    }
+
+    /// `true` if `pid` names a running process of this runtime.
+    pub fn is_alive(&self, pid: &Pid) -> bool {
+        self.inner.lookup(pid).is_some_and(|cell| cell.is_alive())
+    }
+
+    /// The number of running processes.
+    pub fn process_count(&self) -> usize {
+        self.inner.table.len()
+    }
+
+    /// The pids of all running processes.
+    pub fn processes(&self) -> Vec<Pid> {
+        self.inner.table.all().iter().map(|cell| cell.pid).collect()
+    }
+
+    /// A typed handle to the worker `pid`, if it runs and is a `W`.
+    pub fn worker_ref<W: Worker>(&self, pid: &Pid) -> Result<WorkerRef<W>, Error> {
+        if !self.inner.is_local(pid) && pid.node() != self.inner.node {
+            return Err(Error::NoConnection(pid.node().to_string()));
+        }
+        let cell = self.inner.lookup(pid).ok_or(Error::NoProc)?;
+        WorkerRef::from_cell(&self.inner, cell)
+    }
+
+    /// Sends an exit signal to `pid` as Erlang's `exit(Pid, Reason)` does, from the
+    /// root pid: `Kill` cannot be trapped and the target dies with `Killed`; other
+    /// reasons follow the receiving rules (see [`ExitReason`]).
+    pub fn exit(&self, pid: &Pid, reason: ExitReason) {
+        deliver_exit(&self.inner, self.inner.root, *pid, reason, false);
+    }
+
+    /// `exit(pid, Kill)`.
+    pub fn kill(&self, pid: &Pid) {
+        self.exit(pid, ExitReason::Kill);
+    }
+
+    /// Monitors `pid` from this thread: the returned [`Monitor`] receives one [`Down`].
+    /// A pid that is not running gives a DOWN with `NoProc` at once.
+    pub fn monitor(&self, pid: &Pid) -> Monitor {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let watcher = Watcher::Channel { sender, name: None };
+        let reference = monitor::monitor(&self.inner, *pid, watcher, None);
+        Monitor::new(reference, receiver, &self.inner)
+    }
+
+    /// Monitors the process registered as `name`; its DOWN names it. An unregistered
+    /// name gives a DOWN with `NoProc` at once (its `pid` is then [`root_pid`](Self::root_pid)).
+    pub fn monitor_name(&self, name: &str) -> Monitor {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let name: Arc<str> = name.into();
+        let target = self.whereis(&name).unwrap_or(self.inner.root);
+        let watcher = Watcher::Channel {
+            sender,
+            name: Some(name),
+        };
+        let reference = monitor::monitor(&self.inner, target, watcher, None);
+        Monitor::new(reference, receiver, &self.inner)
+    }
+
+    /// Monitors `pid` and sends its [`Down`] to `sender`, so that one thread can watch
+    /// many processes on one channel. Stop with [`demonitor`](Self::demonitor).
+    pub fn monitor_to(&self, pid: &Pid, sender: &Sender<Down>) -> MonitorRef {
+        let watcher = Watcher::Channel {
+            sender: sender.clone(),
+            name: None,
+        };
+        monitor::monitor(&self.inner, *pid, watcher, None)
+    }
+
+    /// Removes a monitor set with [`monitor_to`](Self::monitor_to); `true` if it was
+    /// still active (then no DOWN will be sent for it).
+    pub fn demonitor(&self, reference: &MonitorRef) -> bool {
+        monitor::demonitor(&self.inner, reference, None)
+    }
+
+    /// Registers `pid` under `name` (Erlang `register/2`).
+    pub fn register(&self, name: &str, pid: &Pid) -> Result<(), Error> {
+        let cell = self.inner.lookup(pid).ok_or(Error::NoProc)?;
+        crate::registry::register(&self.inner, name.into(), &cell)
+    }
+
+    /// Removes a registered name; `true` if it was registered.
+    pub fn unregister(&self, name: &str) -> bool {
+        crate::registry::unregister(&self.inner, name)
+    }
+
+    /// The pid registered under `name`.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.inner.names.read().get(name).copied()
+    }
+
+    /// A typed handle to the worker registered under `name`.
+    pub fn whereis_worker<W: Worker>(&self, name: &str) -> Result<WorkerRef<W>, Error> {
+        let pid = self.whereis(name).ok_or(Error::NoProc)?;
+        self.worker_ref(&pid)
+    }
+
+    /// All registered names.
+    pub fn registered(&self) -> Vec<Arc<str>> {
+        self.inner.names.read().keys().cloned().collect()
+    }
+
+    /// Workers that are dead for everyone else but whose thread is still running their
+    /// code (a killed worker's thread is joined when the user code returns).
+    pub fn zombies(&self) -> Vec<Pid> {
+        self.inner
+            .pool
+            .running()
+            .into_iter()
+            .filter(|pid| !self.is_alive(pid))
+            .collect()
+    }
+
+    /// OS threads this runtime started that have not exited (running or pooled).
+    pub fn thread_count(&self) -> usize {
+        self.inner.pool.live_threads()
+    }
+}
+
+/// An otp-threads node incarnation: owns its workers and their threads.
+///
+/// ```
+/// use otp_threads::Runtime;
+/// let runtime = Runtime::new();
+/// assert_eq!(runtime.node().as_str(), "nonode@nohost");
+/// runtime.shutdown(std::time::Duration::from_secs(1)).unwrap();
+/// ```
+pub struct Runtime {
+    handle: RuntimeHandle,
+    shutdown_timeout: Duration,
+    shut_down: bool,
+}
+
+impl Runtime {
+    /// A runtime with default settings.
+    pub fn new() -> Runtime {
+        Runtime::builder()
+            .build()
+            .expect("the default settings are valid")
+    }
+
+    /// Settings for a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A cloneable handle for other threads and workers.
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops every worker and joins every thread the runtime started.
+    ///
+    /// First every process started from a plain thread gets a `Shutdown` exit signal
+    /// from the root pid, as a supervisor stops its children: a worker that traps exits
+    /// runs `terminate`, and a supervisor stops its own children. Processes still
+    /// running after `timeout` are killed. Then the threads are joined, waiting up to
+    /// `timeout` again; a thread still running user code then (a thread cannot be
+    /// pre-empted) is reported in [`Error::ShutdownIncomplete`] and left detached.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), Error> {
+        self.shut_down = true;
+        self.stop(timeout)
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<(), Error> {
+        let inner = &self.handle.inner;
+        inner.stopping.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        for cell in inner.table.all() {
+            if cell.parent == inner.root {
+                deliver_exit(inner, inner.root, cell.pid, ExitReason::Shutdown, false);
+            }
+        }
+        if !inner.wait_until_empty(deadline) {
+            let left = inner.table.all();
+            log::warn!(
+                "shutdown: killing {} workers still running after {timeout:?}",
+                left.len()
+            );
+            for cell in left {
+                die(inner, &cell, ExitReason::Killed, true);
+            }
+        }
+        let stuck = inner.pool.close_and_join(Instant::now() + timeout);
+        if stuck.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::ShutdownIncomplete(stuck))
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime::new()
+    }
+}
+
+impl Deref for Runtime {
+    type Target = RuntimeHandle;
+    fn deref(&self) -> &RuntimeHandle {
+        &self.handle
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.shut_down
+            && let Err(error) = self.stop(self.shutdown_timeout)
+        {
+            log::error!("runtime dropped: {error}");
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The worker thread pool.
+//!
+//! Creating an OS thread costs over 100 µs on the machines we measure on, and tearing
+//! one down costs more; Erlang spawns a process in a few µs. So a worker's thread, once
+//! its worker has exited, parks here and runs the next spawned worker. Nothing of the
+//! previous worker survives except what the OS thread itself keeps: user thread-locals
+//! (documented in SEMANTICS.md). [`RuntimeBuilder::reuse_threads`](crate::RuntimeBuilder::reuse_threads)
+//! turns reuse off for users who need a fresh thread per worker.
+//!
+//! Idle threads leave after `idle_thread_timeout`. The pool joins every thread it
+//! started when the runtime shuts down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use parking_lot::Mutex;
+
+use crate::pid::Pid;
+
+/// A unit of work: runs one worker from start to exit.
+pub(crate) type Job = Box<dyn FnOnce(&ThreadSlot) + Send>;
+
+/// What a pool thread is doing, readable by the runtime (for zombie reports).
+#[derive(Default)]
+pub(crate) struct ThreadSlot {
+    running: Mutex<Option<Pid>>,
+}
+
+impl ThreadSlot {
+    pub(crate) fn set_running(&self, pid: Option<Pid>) {
+        *self.running.lock() = pid;
+    }
+}
+
+struct PoolThread {
+    handle: JoinHandle<()>,
+    slot: Arc<ThreadSlot>,
+}
+
+pub(crate) struct Pool {
+    jobs: Mutex<Option<Sender<Job>>>,
+    job_queue: Receiver<Job>,
+    /// Idle threads not yet claimed by a spawn.
+    idle: Arc<AtomicUsize>,
+    threads: Mutex<Vec<PoolThread>>,
+    stack_size: usize,
+    reuse: bool,
+    idle_timeout: Duration,
+}
+
+impl Pool {
+    pub(crate) fn new(stack_size: usize, reuse: bool, idle_timeout: Duration) -> Pool {
+        let (sender, receiver) = unbounded();
+        Pool {
+            jobs: Mutex::new(Some(sender)),
+            job_queue: receiver,
+            idle: Arc::new(AtomicUsize::new(0)),
+            threads: Mutex::new(Vec::new()),
+            stack_size,
+            reuse,
+            idle_timeout,
+        }
+    }
+
+    /// Runs `job` on an idle thread, or on a new one. Gives the job back if the pool is
+    /// closed or no thread could be created.
+    pub(crate) fn execute(&self, job: Job) -> Result<(), (Job, std::io::Error)> {
+        let jobs = self.jobs.lock().clone();
+        let Some(jobs) = jobs else {
+            let error = std::io::Error::other("the runtime is shut down");
+            return Err((job, error));
+        };
+        if self.reuse && claim(&self.idle) {
+            // A claimed idle thread is waiting on the queue (or about to be).
+            return jobs
+                .send(job)
+                .map_err(|error| (error.0, std::io::Error::other("pool closed")));
+        }
+        self.start_thread(job)
+    }
+
+    fn start_thread(&self, job: Job) -> Result<(), (Job, std::io::Error)> {
+        let slot = Arc::new(ThreadSlot::default());
+        let thread_slot = slot.clone();
+        let reuse = self.reuse;
+        let queue = self.job_queue.clone();
+        let idle = self.idle.clone();
+        let idle_timeout = self.idle_timeout;
+        // The job moves into the thread only once it has started, so that a failed
+        // thread creation can give it back to the caller.
+        let (start, started) = crossbeam_channel::bounded::<Job>(1);
+        let spawned = std::thread::Builder::new()
+            .name("otp-worker".into())
+            .stack_size(self.stack_size)
+            .spawn(move || {
+                if let Ok(job) = started.recv() {
+                    job(&thread_slot);
+                }
+                if reuse {
+                    serve(&queue, &idle, idle_timeout, &thread_slot);
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                let _ = start.send(job);
+                let mut threads = self.threads.lock();
+                // Forget threads that left (idle timeout, or one worker each).
+                if threads.len() >= 64 && threads.len().is_power_of_two() {
+                    threads.retain(|thread| !thread.handle.is_finished());
+                }
+                threads.push(PoolThread { handle, slot });
+                Ok(())
+            }
+            Err(error) => Err((job, error)),
+        }
+    }
+
+    /// Pids whose worker is dead while its thread still runs its code.
+    pub(crate) fn running(&self) -> Vec<Pid> {
+        self.threads
+            .lock()
+            .iter()
+            .filter_map(|thread| *thread.slot.running.lock())
+            .collect()
+    }
+
+    /// Number of OS threads the pool has started and that have not exited.
+    pub(crate) fn live_threads(&self) -> usize {
+        self.threads
+            .lock()
+            .iter()
+            .filter(|thread| !thread.handle.is_finished())
+            .count()
+    }
+
+    /// Closes the pool and joins its threads until `deadline`. Returns the pids whose
+    /// threads were still running user code then (those threads are left detached).
+    pub(crate) fn close_and_join(&self, deadline: Instant) -> Vec<Pid> {
+        // Dropping the only sender wakes every idle thread with `Disconnected`.
+        self.jobs.lock().take();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        let mut stuck = Vec::new();
+        for thread in threads {
+            let mut pause = Duration::from_micros(50);
+            while !thread.handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            if thread.handle.is_finished() {
+                if thread.handle.join().is_err() {
+                    log::error!("a worker thread panicked outside any worker callback");
+                }
+            } else {
+                stuck.extend(*thread.slot.running.lock());
+            }
+        }
+        stuck
+    }
+}
+
+/// Claims one idle thread, if there is one.
+fn claim(idle: &AtomicUsize) -> bool {
+    idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// The loop of a reusable thread: wait for the next job, leave when idle too long.
+fn serve(queue: &Receiver<Job>, idle: &AtomicUsize, idle_timeout: Duration, slot: &ThreadSlot) {
+    loop {
+        idle.fetch_add(1, Ordering::AcqRel);
+        let job = loop {
+            match queue.recv_timeout(idle_timeout) {
+                Ok(job) => break job,
+                // Leave only if no spawn has claimed this idle slot meanwhile; if one
+                // has, its job is on the way.
+                Err(RecvTimeoutError::Timeout) if claim(idle) => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        job(slot);
+    }
+}

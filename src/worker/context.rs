@@ -1,0 +1,177 @@
+//! [`Context`]: what a worker can do from inside its callbacks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::run::{Envelope, SpawnOptions, spawn};
+use super::{Worker, WorkerRef};
+use crate::error::Error;
+use crate::exit::ExitReason;
+use crate::pid::{MonitorRef, Pid, TimerRef};
+use crate::process::{ProcessCell, Watcher, deliver_exit};
+use crate::runtime::RuntimeHandle;
+use crate::timer::Timers;
+use crate::{link, monitor, registry};
+
+/// The worker's view of itself and the runtime, passed to every callback.
+pub struct Context<W: Worker> {
+    pub(crate) cell: Arc<ProcessCell>,
+    pub(crate) runtime: RuntimeHandle,
+    pub(crate) mailbox: Sender<Envelope<W>>,
+    pub(crate) timers: Timers<W::Info>,
+    /// Monitors demonitored with flush whose DOWN may still be in the mailbox.
+    pub(crate) flushed: HashSet<u64>,
+}
+
+impl<W: Worker> Context<W> {
+    /// This worker's pid.
+    pub fn pid(&self) -> Pid {
+        self.cell.pid
+    }
+
+    /// The process that started this worker (the runtime's root pid if a plain thread
+    /// did). An exit signal from it, when trapped, stops the worker with `terminate`, as
+    /// a `gen_server` obeys its parent.
+    pub fn parent(&self) -> Pid {
+        self.cell.parent
+    }
+
+    /// The runtime, to spawn, look up names, and so on.
+    pub fn runtime(&self) -> &RuntimeHandle {
+        &self.runtime
+    }
+
+    /// A typed handle to this worker, to hand to others.
+    pub fn handle(&self) -> WorkerRef<W> {
+        WorkerRef::new(
+            self.cell.clone(),
+            self.mailbox.clone(),
+            self.runtime.inner.clone(),
+        )
+    }
+
+    /// Sets whether exit signals become [`Info::Exit`](super::Info::Exit) messages
+    /// instead of killing this worker (`process_flag(trap_exit, Bool)`). Returns the
+    /// previous value.
+    pub fn trap_exit(&mut self, trap: bool) -> bool {
+        std::mem::replace(&mut self.cell.state.lock().trap_exit, trap)
+    }
+
+    /// `true` if this worker traps exits.
+    pub fn is_trapping_exits(&self) -> bool {
+        self.cell.state.lock().trap_exit
+    }
+
+    /// Links this worker with `pid`. Linking twice makes one link. A pid that is not
+    /// running gives [`Error::NoProc`], or, if this worker traps exits, an EXIT message
+    /// with reason `NoProc`.
+    pub fn link(&mut self, pid: &Pid) -> Result<(), Error> {
+        link::link(&self.runtime.inner, &self.cell, *pid)
+    }
+
+    /// Removes the link with `pid`, if any; no exit signal travels over it afterwards.
+    pub fn unlink(&mut self, pid: &Pid) {
+        link::unlink(&self.runtime.inner, &self.cell, *pid)
+    }
+
+    /// Monitors `pid`: one [`Info::Down`](super::Info::Down) comes when it terminates, at
+    /// once with `NoProc` if it is not running.
+    pub fn monitor(&mut self, pid: &Pid) -> MonitorRef {
+        let watcher = Watcher::Process {
+            cell: self.cell.clone(),
+            name: None,
+        };
+        monitor::monitor(&self.runtime.inner, *pid, watcher, Some(&self.cell))
+    }
+
+    /// Monitors the process registered as `name`; the DOWN carries the name.
+    pub fn monitor_name(&mut self, name: &str) -> MonitorRef {
+        let name: Arc<str> = name.into();
+        let target = self
+            .runtime
+            .whereis(&name)
+            .unwrap_or(self.runtime.inner.root);
+        let watcher = Watcher::Process {
+            cell: self.cell.clone(),
+            name: Some(name),
+        };
+        monitor::monitor(&self.runtime.inner, target, watcher, Some(&self.cell))
+    }
+
+    /// Removes a monitor; `true` if it was active (no DOWN will come). With `flush`, a
+    /// DOWN for it already in the mailbox is removed too (`demonitor(Ref, [flush])`).
+    pub fn demonitor(&mut self, reference: MonitorRef, flush: bool) -> bool {
+        // Our entry lives until we take its DOWN from the mailbox; without it there is
+        // nothing to flush (an unknown reference, or a DOWN already handled).
+        let had_entry = self
+            .cell
+            .state
+            .lock()
+            .monitoring
+            .remove(&reference.id)
+            .is_some();
+        let active = monitor::demonitor(&self.runtime.inner, &reference, None);
+        // Held but no longer active: the DOWN is in the mailbox or on its way.
+        if flush && had_entry && !active {
+            self.flushed.insert(reference.id);
+        }
+        active
+    }
+
+    /// Sends an exit signal to `pid` from this worker (Erlang `exit(Pid, Reason)`).
+    pub fn exit(&mut self, pid: &Pid, reason: ExitReason) {
+        deliver_exit(&self.runtime.inner, self.cell.pid, *pid, reason, false);
+    }
+
+    /// Registers this worker under `name`.
+    pub fn register(&mut self, name: &str) -> Result<(), Error> {
+        registry::register(&self.runtime.inner, name.into(), &self.cell)
+    }
+
+    /// Starts a worker linked to this one, with this one as its parent (`spawn_link`
+    /// through `proc_lib:start_link`). Returns once its `init` succeeded; if `init`
+    /// fails, the error comes back and no EXIT reaches this worker (OTP 26 and later).
+    pub fn spawn_link<C: Worker>(&mut self, worker: C) -> Result<WorkerRef<C>, Error> {
+        let options = SpawnOptions {
+            parent: Some(self.cell.clone()),
+            link: true,
+            name: None,
+        };
+        spawn(&self.runtime.inner, worker, options)
+    }
+
+    /// Starts a worker with this one as its parent, not linked.
+    pub fn spawn<C: Worker>(&mut self, worker: C) -> Result<WorkerRef<C>, Error> {
+        let options = SpawnOptions {
+            parent: Some(self.cell.clone()),
+            link: false,
+            name: None,
+        };
+        spawn(&self.runtime.inner, worker, options)
+    }
+
+    /// Sends `message` to this worker after `delay`, as [`Info::Timer`](super::Info::Timer).
+    pub fn send_after(&mut self, message: W::Info, delay: Duration) -> TimerRef {
+        let id = self.runtime.inner.new_ref_id();
+        self.timers.insert(id, Instant::now() + delay, message)
+    }
+
+    /// Cancels a timer; the time that was left, or `None` if it had fired already (its
+    /// message is then in the mailbox) or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
+        self.timers.cancel(timer, Instant::now())
+    }
+
+    /// The time left on a pending timer.
+    pub fn read_timer(&self, timer: TimerRef) -> Option<Duration> {
+        self.timers.read(timer, Instant::now())
+    }
+
+    /// The number of pending timers.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+}

@@ -1,0 +1,249 @@
+//! [`WorkerRef`], the typed handle to a worker, and [`ReplyTo`], a call's reply token.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
+
+use super::Worker;
+use super::run::{Envelope, sending_is_allowed};
+use crate::error::Error;
+use crate::exit::ExitReason;
+use crate::pid::Pid;
+use crate::process::{CallWatch, ProcessCell, Signal, Status, Watcher};
+use crate::runtime::{RuntimeHandle, RuntimeInner};
+
+/// What ends a call.
+pub(crate) enum CallOutcome<R> {
+    Reply(R),
+    /// The callee died (the call's monitor fired).
+    Down(ExitReason),
+    /// The reply token was dropped unanswered.
+    Dropped,
+}
+
+impl<R: Send> CallWatch for Sender<CallOutcome<R>> {
+    fn callee_down(&self, reason: ExitReason) {
+        // Full means the reply came first; disconnected means the caller gave up.
+        let _ = self.try_send(CallOutcome::Down(reason));
+    }
+}
+
+/// The token a worker answers a call with, now or later, from any thread.
+///
+/// Dropping it unanswered ends the call with [`Error::NoReply`].
+pub struct ReplyTo<R: Send + 'static> {
+    sender: Option<Sender<CallOutcome<R>>>,
+}
+
+impl<R: Send + 'static> ReplyTo<R> {
+    pub(crate) fn new(sender: Sender<CallOutcome<R>>) -> ReplyTo<R> {
+        ReplyTo {
+            sender: Some(sender),
+        }
+    }
+
+    /// Sends the reply. `false` if the caller is no longer waiting (it timed out): the
+    /// reply is then dropped, never left in anyone's mailbox.
+    pub fn reply(mut self, value: R) -> bool {
+        let sender = self.sender.take().expect("a reply token is used once");
+        sender.try_send(CallOutcome::Reply(value)).is_ok()
+    }
+}
+
+impl<R: Send + 'static> Drop for ReplyTo<R> {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.try_send(CallOutcome::Dropped);
+        }
+    }
+}
+
+impl<R: Send + 'static> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplyTo")
+    }
+}
+
+/// A typed handle to a worker: call, cast and send to it from any thread.
+///
+/// The handle names one incarnation: once the worker has exited, calls fail with
+/// [`Error::NoProc`] and casts are dropped, as messages to a dead Erlang process are.
+pub struct WorkerRef<W: Worker> {
+    cell: Arc<ProcessCell>,
+    mailbox: Sender<Envelope<W>>,
+    runtime: Arc<RuntimeInner>,
+}
+
+impl<W: Worker> Clone for WorkerRef<W> {
+    fn clone(&self) -> Self {
+        WorkerRef {
+            cell: self.cell.clone(),
+            mailbox: self.mailbox.clone(),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+impl<W: Worker> fmt::Debug for WorkerRef<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "WorkerRef<{}>({})",
+            std::any::type_name::<W>(),
+            self.cell.pid
+        )
+    }
+}
+
+impl<W: Worker> WorkerRef<W> {
+    pub(crate) fn new(
+        cell: Arc<ProcessCell>,
+        mailbox: Sender<Envelope<W>>,
+        runtime: Arc<RuntimeInner>,
+    ) -> Self {
+        WorkerRef {
+            cell,
+            mailbox,
+            runtime,
+        }
+    }
+
+    pub(crate) fn from_cell(
+        runtime: &Arc<RuntimeInner>,
+        cell: Arc<ProcessCell>,
+    ) -> Result<Self, Error> {
+        let mailbox = cell
+            .mailbox
+            .as_any()
+            .downcast_ref::<Sender<Envelope<W>>>()
+            .ok_or(Error::WrongWorkerType(cell.pid))?
+            .clone();
+        Ok(WorkerRef::new(cell, mailbox, runtime.clone()))
+    }
+
+    /// The worker's pid.
+    pub fn pid(&self) -> Pid {
+        self.cell.pid
+    }
+
+    /// The runtime the worker runs in.
+    pub fn runtime(&self) -> RuntimeHandle {
+        RuntimeHandle {
+            inner: self.runtime.clone(),
+        }
+    }
+
+    /// `true` while the worker runs.
+    pub fn is_alive(&self) -> bool {
+        self.cell.is_alive()
+    }
+
+    /// The exit reason, once the worker has terminated.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.cell.exit_reason()
+    }
+
+    /// Calls the worker with the runtime's default timeout (5 s unless configured).
+    pub fn call(&self, request: W::Call) -> Result<W::Reply, Error> {
+        self.call_timeout(request, self.runtime.call_timeout)
+    }
+
+    /// Calls the worker and waits up to `timeout` (`Duration::MAX` waits forever).
+    ///
+    /// As `gen_server:call` does, the caller monitors the worker, sends the request and
+    /// waits for the reply, the worker's DOWN, or the timeout, whichever comes first. A
+    /// dead worker fails the call at once with [`Error::NoProc`]; a worker that dies
+    /// before replying gives [`Error::Exited`]. After a timeout a late reply is dropped.
+    pub fn call_timeout(&self, request: W::Call, timeout: Duration) -> Result<W::Reply, Error> {
+        if super::run::is_current(&self.cell) {
+            return Err(Error::CallingSelf);
+        }
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let id = self.runtime.new_ref_id();
+        {
+            let mut state = self.cell.state.lock();
+            if state.status != Status::Alive {
+                return Err(Error::NoProc);
+            }
+            state
+                .monitored_by
+                .insert(id, Watcher::Call(Box::new(sender.clone())));
+        }
+        let sent = self
+            .mailbox
+            .send(Envelope::Call(request, ReplyTo::new(sender)));
+        let outcome = match sent {
+            Ok(()) => receiver.recv_timeout(timeout),
+            Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
+        };
+        // Demonitor; the reply channel goes with `receiver`, so nothing arrives later.
+        self.cell.state.lock().monitored_by.remove(&id);
+        match outcome {
+            Ok(CallOutcome::Reply(reply)) => Ok(reply),
+            Ok(CallOutcome::Down(ExitReason::NoProc)) => Err(Error::NoProc),
+            Ok(CallOutcome::Down(reason)) => Err(Error::Exited(reason)),
+            Ok(CallOutcome::Dropped) | Err(RecvTimeoutError::Disconnected) => Err(Error::NoReply),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+        }
+    }
+
+    /// Sends a cast. Like `gen_server:cast` it never fails: a cast to a dead worker is
+    /// dropped. Use [`try_cast`](Self::try_cast) to learn that.
+    pub fn cast(&self, message: W::Cast) {
+        let _ = self.deliver(Envelope::Cast(message));
+    }
+
+    /// Sends a cast; `Err(NoProc)` if the worker is not running.
+    pub fn try_cast(&self, message: W::Cast) -> Result<(), Error> {
+        self.deliver(Envelope::Cast(message))
+    }
+
+    /// Sends a plain message, taken by `handle_info` as [`Info::Message`](super::Info::Message).
+    pub fn send(&self, message: W::Info) {
+        let _ = self.deliver(Envelope::Info(message));
+    }
+
+    /// Sends a plain message; `Err(NoProc)` if the worker is not running.
+    pub fn try_send(&self, message: W::Info) -> Result<(), Error> {
+        self.deliver(Envelope::Info(message))
+    }
+
+    fn deliver(&self, envelope: Envelope<W>) -> Result<(), Error> {
+        // A killed worker whose thread still runs sends nothing more: its messages
+        // would otherwise arrive after its DOWN.
+        if !sending_is_allowed() || !self.cell.is_alive() {
+            return Err(Error::NoProc);
+        }
+        match self.mailbox.try_send(envelope) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Error::NoProc),
+        }
+    }
+
+    /// Stops the worker in an orderly way and waits for it to exit (`gen_server:stop`):
+    /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running, or
+    /// `Timeout` (the worker keeps stopping).
+    pub fn stop(&self, reason: ExitReason, timeout: Duration) -> Result<(), Error> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let watcher = Watcher::Channel { sender, name: None };
+        let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);
+        if !self
+            .mailbox
+            .try_send(Envelope::Signal(Signal::Stop(reason)))
+            .is_ok()
+        {
+            crate::monitor::demonitor(&self.runtime, &reference, None);
+            return Err(Error::NoProc);
+        }
+        match receiver.recv_timeout(timeout) {
+            Ok(down) if down.reason == ExitReason::NoProc => Err(Error::NoProc),
+            Ok(_) => Ok(()),
+            Err(_) => {
+                crate::monitor::demonitor(&self.runtime, &reference, None);
+                Err(Error::Timeout)
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Starting a worker and its message loop.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+use crate::error::Error;
+use crate::exit::{Exit, ExitReason};
+use crate::pid::TimerRef;
+use crate::process::{Mailbox, ProcessCell, Signal, die};
+use crate::runtime::{RuntimeHandle, RuntimeInner, ThreadSlot};
+use crate::timer::Timers;
+use crate::{link, registry};
+
+/// What travels through a worker's mailbox. One channel carries everything, so that
+/// messages and signals from one sender keep their order.
+pub(crate) enum Envelope<W: Worker> {
+    Call(W::Call, ReplyTo<W::Reply>),
+    Cast(W::Cast),
+    Info(W::Info),
+    Timer(TimerRef, W::Info),
+    Signal(Signal),
+}
+
+impl<W: Worker> Mailbox for Sender<Envelope<W>> {
+    fn signal(&self, signal: Signal) -> bool {
+        self.send(Envelope::Signal(signal)).is_ok()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+thread_local! {
+    /// The process the current thread runs, if it is a worker thread.
+    static CURRENT: RefCell<Option<Arc<ProcessCell>>> = const { RefCell::new(None) };
+}
+
+/// `false` on the thread of a worker that has been killed but still runs its code.
+pub(crate) fn sending_is_allowed() -> bool {
+    CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
+}
+
+/// `true` if the current thread runs `cell`.
+pub(crate) fn is_current(cell: &Arc<ProcessCell>) -> bool {
+    CURRENT.with_borrow(|current| current.as_ref().is_some_and(|own| Arc::ptr_eq(own, cell)))
+}
+
+/// How to start a worker.
+#[derive(Default)]
+pub(crate) struct SpawnOptions {
+    /// The spawning worker; `None` for a plain thread (the root pid is the parent).
+    pub(crate) parent: Option<Arc<ProcessCell>>,
+    /// Link the new worker with its parent (needs `parent`).
+    pub(crate) link: bool,
+    /// Register the new worker under this name before `init`.
+    pub(crate) name: Option<Arc<str>>,
+}
+
+/// Starts `worker` and waits for its `init`.
+pub(crate) fn spawn<W: Worker>(
+    rt: &Arc<RuntimeInner>,
+    worker: W,
+    options: SpawnOptions,
+) -> Result<WorkerRef<W>, Error> {
+    if rt.is_stopping() {
+        return Err(Error::RuntimeStopped);
+    }
+    let pid = rt.new_pid();
+    let parent_pid = options.parent.as_ref().map_or(rt.root, |parent| parent.pid);
+    let (mailbox, inbox) = crossbeam_channel::unbounded::<Envelope<W>>();
+    let cell = Arc::new(ProcessCell::new(pid, parent_pid, Box::new(mailbox.clone())));
+    rt.table_insert(cell.clone());
+    // Undo the start if anything before `init` fails.
+    let abandon = |error: Error| {
+        die(rt, &cell, ExitReason::NoProc, false);
+        Err(error)
+    };
+    if let Some(name) = options.name
+        && let Err(error) = registry::register(rt, name, &cell)
+    {
+        return abandon(error);
+    }
+    if options.link
+        && let Some(parent) = &options.parent
+        && let Err(error) = link::link(rt, parent, pid)
+    {
+        return abandon(error);
+    }
+    let (ack, acked) = crossbeam_channel::bounded::<Result<(), ExitReason>>(1);
+    let job_cell = cell.clone();
+    let job_mailbox = mailbox.clone();
+    let runtime = RuntimeHandle { inner: rt.clone() };
+    let linked_parent = options.link.then_some(parent_pid);
+    let job = Box::new(move |slot: &ThreadSlot| {
+        slot.set_running(Some(job_cell.pid));
+        run(
+            worker,
+            job_cell,
+            job_mailbox,
+            inbox,
+            ack,
+            runtime,
+            linked_parent,
+        );
+        slot.set_running(None);
+    });
+    if let Err((_job, error)) = rt.pool.execute(job) {
+        log::error!("cannot start a worker thread: {error}");
+        return abandon(if rt.is_stopping() {
+            Error::RuntimeStopped
+        } else {
+            Error::InitFailed(ExitReason::error(error))
+        });
+    }
+    match acked.recv() {
+        Ok(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
+        Ok(Err(reason)) => Err(Error::InitFailed(reason)),
+        Err(_) => Err(Error::RuntimeStopped),
+    }
+}
+
+/// Runs a worker on the current (pool) thread, from `init` to exit.
+fn run<W: Worker>(
+    mut worker: W,
+    cell: Arc<ProcessCell>,
+    mailbox: Sender<Envelope<W>>,
+    inbox: Receiver<Envelope<W>>,
+    ack: Sender<Result<(), ExitReason>>,
+    runtime: RuntimeHandle,
+    linked_parent: Option<crate::pid::Pid>,
+) {
+    CURRENT.set(Some(cell.clone()));
+    let rt = runtime.inner.clone();
+    let mut ctx = Context {
+        cell: cell.clone(),
+        runtime,
+        mailbox,
+        timers: Timers::new(),
+        flushed: HashSet::new(),
+    };
+    let init = match catch_unwind(AssertUnwindSafe(|| worker.init(&mut ctx))) {
+        Ok(result) => result,
+        Err(payload) => Err(panic_reason(payload)),
+    };
+    match init {
+        Err(reason) => {
+            // OTP 26+ (proc_lib:init_fail): the starter gets the error as a return
+            // value, and no EXIT over the link from the start.
+            if let Some(parent) = linked_parent {
+                link::unlink(&rt, &cell, parent);
+            }
+            die(&rt, &cell, reason.clone(), false);
+            let _ = ack.send(Err(reason));
+        }
+        Ok(()) => {
+            // Killed during init: the start fails with how it died.
+            match cell.exit_reason() {
+                Some(reason) => {
+                    let _ = ack.send(Err(reason));
+                }
+                None => {
+                    let _ = ack.send(Ok(()));
+                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox) {
+                        if !reason.is_normal_stop() {
+                            log::error!(
+                                "worker {} ({}) terminating: {reason}",
+                                cell.pid,
+                                std::any::type_name::<W>()
+                            );
+                        }
+                        let reason = match catch_unwind(AssertUnwindSafe(|| {
+                            worker.terminate(&reason, &mut ctx)
+                        })) {
+                            Ok(()) => reason,
+                            Err(payload) => panic_reason(payload),
+                        };
+                        die(&rt, &cell, reason, false);
+                    }
+                }
+            }
+        }
+    }
+    // The worker's state goes before the thread takes another worker; its drop may
+    // panic, and that must not take the pool thread down.
+    if catch_unwind(AssertUnwindSafe(move || drop(worker))).is_err() {
+        log::error!("dropping worker {} panicked", cell.pid);
+    }
+    drop(ctx);
+    CURRENT.set(None);
+}
+
+/// The message loop. Returns the reason of an orderly stop (`terminate` then runs), or
+/// `None` if the worker was killed (it then runs nothing more).
+fn serve<W: Worker>(
+    worker: &mut W,
+    ctx: &mut Context<W>,
+    inbox: &Receiver<Envelope<W>>,
+) -> Option<ExitReason> {
+    let mut continuation: Option<W::Continue> = None;
+    loop {
+        if !ctx.cell.is_alive() {
+            return None;
+        }
+        let step = match continuation.take() {
+            Some(next) => guarded(|| worker.handle_continue(next, ctx)),
+            None => {
+                let envelope = match next_envelope(ctx, inbox) {
+                    Some(envelope) => envelope,
+                    None => continue,
+                };
+                if !ctx.cell.is_alive() {
+                    return None;
+                }
+                match envelope {
+                    Envelope::Call(request, reply) => {
+                        guarded(|| worker.handle_call(request, reply, ctx))
+                    }
+                    Envelope::Cast(message) => guarded(|| worker.handle_cast(message, ctx)),
+                    Envelope::Info(message) => {
+                        guarded(|| worker.handle_info(Info::Message(message), ctx))
+                    }
+                    Envelope::Timer(timer, message) => {
+                        guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
+                    }
+                    Envelope::Signal(Signal::Down(down)) => {
+                        if ctx.flushed.remove(&down.reference.id) {
+                            continue;
+                        }
+                        ctx.cell.state.lock().monitoring.remove(&down.reference.id);
+                        guarded(|| worker.handle_info(Info::Down(down), ctx))
+                    }
+                    // A gen_server that traps exits stops when its parent tells it to.
+                    Envelope::Signal(Signal::Exit { from, reason }) if from == ctx.cell.parent => {
+                        return Some(reason);
+                    }
+                    Envelope::Signal(Signal::Exit { from, reason }) => {
+                        guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
+                    }
+                    Envelope::Signal(Signal::Stop(reason)) => return Some(reason),
+                    Envelope::Signal(Signal::Wake) => continue,
+                }
+            }
+        };
+        match step {
+            Step::Next => {}
+            Step::Continue(next) => continuation = Some(next),
+            Step::Stop(reason) => return Some(reason),
+        }
+    }
+}
+
+/// Moves due timers into the mailbox, then waits for the next envelope until the
+/// earliest timer's deadline. `None` when the deadline passed first.
+fn next_envelope<W: Worker>(
+    ctx: &mut Context<W>,
+    inbox: &Receiver<Envelope<W>>,
+) -> Option<Envelope<W>> {
+    if ctx.timers.is_empty() {
+        return inbox.recv().ok();
+    }
+    let now = Instant::now();
+    while let Some((timer, message)) = ctx.timers.pop_due(now) {
+        let _ = ctx.mailbox.send(Envelope::Timer(timer, message));
+    }
+    match ctx.timers.next_deadline() {
+        Some(deadline) => match inbox.recv_deadline(deadline) {
+            Ok(envelope) => Some(envelope),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => None,
+        },
+        None => inbox.recv().ok(),
+    }
+}
+
+/// Runs a callback; a panic becomes a stop with reason `Panic`.
+fn guarded<W: Worker>(callback: impl FnOnce() -> Step<W>) -> Step<W> {
+    match catch_unwind(AssertUnwindSafe(callback)) {
+        Ok(step) => step,
+        Err(payload) => Step::Stop(panic_reason(payload)),
+    }
+}
+
+fn panic_reason(payload: Box<dyn Any + Send>) -> ExitReason {
+    let message = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    };
+    ExitReason::Panic(message.into())
+}
