@@ -54,6 +54,11 @@ impl<R: Send + 'static> ReplyTo<R> {
 
 impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
+        // A worker unwinding from a panic is about to die: its DOWN tells the caller
+        // the real reason, which `Dropped` would hide.
+        if std::thread::panicking() && super::run::on_worker_thread() {
+            return;
+        }
         if let Some(sender) = self.sender.take() {
             let _ = sender.try_send(CallOutcome::Dropped);
         }

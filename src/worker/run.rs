@@ -48,6 +48,11 @@ pub(crate) fn sending_is_allowed() -> bool {
     CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
 }
 
+/// `true` on a thread that is running a worker.
+pub(crate) fn on_worker_thread() -> bool {
+    CURRENT.with_borrow(|current| current.is_some())
+}
+
 /// `true` if the current thread runs `cell`.
 pub(crate) fn is_current(cell: &Arc<ProcessCell>) -> bool {
     CURRENT.with_borrow(|current| current.as_ref().is_some_and(|own| Arc::ptr_eq(own, cell)))

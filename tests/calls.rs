@@ -1,0 +1,216 @@
+//! Calls and casts, after `gen_server:call/3` and `gen_server:cast/2`: a call monitors
+//! the callee, so that a dead callee fails it at once; a timed-out call drops its late
+//! reply (OTP does this with process aliases).
+
+#[path = "support/common.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use otp_threads::{Error, ExitReason, Runtime};
+
+#[test]
+fn a_call_returns_the_reply() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    assert!(matches!(p.call(Command::Ping), Ok(Reply::Ok)));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_call_to_a_dead_worker_fails_at_once_with_noproc() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    p.stop(ExitReason::Normal, WAIT).unwrap();
+    // Not the timeout: an hour would hang the test.
+    assert!(matches!(
+        p.call_timeout(Command::Ping, Duration::from_secs(3600)),
+        Err(Error::NoProc)
+    ));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_call_times_out_and_its_late_reply_is_dropped() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    let (keeper, tokens) = crossbeam_channel::unbounded();
+    let result = p.call_timeout(Command::KeepReply(keeper), Duration::from_millis(20));
+    assert!(matches!(result, Err(Error::Timeout)));
+    let late = tokens.recv_timeout(WAIT).unwrap();
+    assert!(
+        !late.reply(Reply::Bool(true)),
+        "nobody waits for the late reply"
+    );
+    // The next call gets its own reply, not the late one.
+    assert!(matches!(ask(&p, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_worker_can_reply_later_from_another_thread() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    let (keeper, tokens) = crossbeam_channel::unbounded();
+    let answering = std::thread::spawn(move || {
+        let token: otp_threads::ReplyTo<Reply> = tokens.recv_timeout(WAIT).unwrap();
+        assert!(token.reply(Reply::Bool(true)));
+    });
+    assert!(matches!(
+        ask(&p, Command::KeepReply(keeper)),
+        Reply::Bool(true)
+    ));
+    answering.join().unwrap();
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_callee_dying_during_a_call_ends_it_with_its_exit_reason() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    let result = p.call_timeout(Command::Panic("mid-call".into()), WAIT);
+    assert_eq!(
+        result.unwrap_err(),
+        Error::Exited(ExitReason::Panic("mid-call".into()))
+    );
+    let (blocked, _) = probe(&rt);
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    let caller = {
+        let blocked = blocked.clone();
+        std::thread::spawn(move || {
+            blocked.call_timeout(
+                Command::Block {
+                    entered,
+                    release: released,
+                },
+                WAIT,
+            )
+        })
+    };
+    // Kill it while the call is being served.
+    inside.recv_timeout(WAIT).unwrap();
+    rt.kill(&blocked.pid());
+    assert_eq!(
+        caller.join().unwrap().unwrap_err(),
+        Error::Exited(ExitReason::Killed)
+    );
+    drop(release);
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_dropped_reply_token_fails_the_call_with_noreply() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    assert_eq!(
+        p.call_timeout(Command::DropReply, WAIT).unwrap_err(),
+        Error::NoReply
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_worker_calling_itself_gets_an_error_not_a_deadlock() {
+    use otp_threads::{Context, ReplyTo, Step, Worker};
+    struct SelfCaller;
+    impl Worker for SelfCaller {
+        type Call = bool;
+        type Reply = Result<(), Error>;
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+        fn handle_call(
+            &mut self,
+            outer: bool,
+            reply: ReplyTo<Self::Reply>,
+            ctx: &mut Context<Self>,
+        ) -> Step<Self> {
+            let result = if outer {
+                ctx.handle().call(false).and_then(|inner| inner)
+            } else {
+                Ok(())
+            };
+            reply.reply(result);
+            Step::Next
+        }
+    }
+    let rt = Runtime::new();
+    let worker = rt.spawn_worker(SelfCaller).unwrap();
+    assert_eq!(worker.call(true).unwrap(), Err(Error::CallingSelf));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_cast_to_a_dead_worker_is_dropped_and_try_cast_says_noproc() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    p.stop(ExitReason::Normal, WAIT).unwrap();
+    p.cast(Command::Ping);
+    assert_eq!(p.try_cast(Command::Ping), Err(Error::NoProc));
+    assert_eq!(p.try_send("x".into()), Err(Error::NoProc));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn calls_and_casts_work_from_many_plain_threads() {
+    let rt = Runtime::new();
+    let (p, events) = probe(&rt);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    assert!(matches!(p.call_timeout(Command::Ping, WAIT), Ok(Reply::Ok)));
+                    p.send(format!("{t}:{i}"));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut per_thread = vec![0; 8];
+    for _ in 0..1600 {
+        let Event::Message(text) = next(&events) else {
+            panic!("not a message")
+        };
+        let (t, i) = text.split_once(':').unwrap();
+        let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+        // Messages from one sender keep their order.
+        assert_eq!(per_thread[t], i);
+        per_thread[t] += 1;
+    }
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn stop_runs_terminate_and_waits_for_the_exit() {
+    let rt = Runtime::new();
+    let (p, events) = probe(&rt);
+    p.stop(ExitReason::shutdown_with("asked"), WAIT).unwrap();
+    assert_eq!(
+        events.try_recv().unwrap(),
+        Event::Terminated(ExitReason::shutdown_with("asked"))
+    );
+    assert!(!p.is_alive());
+    assert_eq!(p.exit_reason(), Some(ExitReason::shutdown_with("asked")));
+    assert_eq!(p.stop(ExitReason::Normal, WAIT), Err(Error::NoProc));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn the_default_call_timeout_comes_from_the_runtime_settings() {
+    let rt = Runtime::builder()
+        .call_timeout(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let (p, _) = probe(&rt);
+    let (keeper, _tokens) = crossbeam_channel::unbounded();
+    assert_eq!(
+        p.call(Command::KeepReply(keeper)).unwrap_err(),
+        Error::Timeout
+    );
+    rt.shutdown(WAIT).unwrap();
+}
