@@ -155,8 +155,14 @@ impl<W: Worker> Context<W> {
 
     /// Sends `message` to this worker after `delay`, as [`Info::Timer`](super::Info::Timer).
     pub fn send_after(&mut self, message: W::Info, delay: Duration) -> TimerRef {
+        self.send_at(message, Instant::now() + delay)
+    }
+
+    /// Sends `message` to this worker at `deadline` (an absolute timer, as
+    /// `erlang:send_after/4` with `{abs, true}`); a past deadline fires at once.
+    pub fn send_at(&mut self, message: W::Info, deadline: Instant) -> TimerRef {
         let id = self.runtime.inner.new_ref_id();
-        self.timers.insert(id, Instant::now() + delay, message)
+        self.timers.insert(id, deadline, message)
     }
 
     /// Cancels a timer; the time that was left, or `None` if it had fired already (its

@@ -1,0 +1,187 @@
+//! Registered names, after the Erlang reference manual, "Processes": "Registered
+//! Processes" and "Directly Visible Erlang Resources" (a name is released before the
+//! dying process's links and monitors fire); and the keyed registry (`GenRegistry`).
+
+#[path = "support/common.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use otp_threads::{Error, ExitReason, KeyedRegistry, Runtime};
+
+#[test]
+fn register_whereis_and_unregister() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    rt.register("worker", &p.pid()).unwrap();
+    assert_eq!(rt.whereis("worker"), Some(p.pid()));
+    assert_eq!(rt.registered(), vec![Arc::<str>::from("worker")]);
+    assert!(rt.unregister("worker"));
+    assert_eq!(rt.whereis("worker"), None);
+    assert!(!rt.unregister("worker"));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn registering_a_taken_name_fails_with_name_taken() {
+    let rt = Runtime::new();
+    let (a, _) = probe(&rt);
+    let (b, _) = probe(&rt);
+    rt.register("name", &a.pid()).unwrap();
+    assert_eq!(
+        rt.register("name", &b.pid()),
+        Err(Error::NameTaken("name".into()))
+    );
+    let (probe_worker, _) = Probe::new();
+    assert_eq!(
+        rt.spawn_named("name", probe_worker).unwrap_err(),
+        Error::NameTaken("name".into())
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_process_has_at_most_one_name() {
+    let rt = Runtime::new();
+    let (a, _) = probe(&rt);
+    rt.register("first", &a.pid()).unwrap();
+    assert!(matches!(
+        rt.register("second", &a.pid()),
+        Err(Error::AlreadyRegistered { .. })
+    ));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn registering_a_dead_process_fails_with_noproc() {
+    let rt = Runtime::new();
+    let (a, _) = probe(&rt);
+    a.stop(ExitReason::Normal, WAIT).unwrap();
+    assert_eq!(rt.register("late", &a.pid()), Err(Error::NoProc));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_dying_workers_name_is_released_before_its_links_and_monitors_fire() {
+    let rt = Runtime::new();
+    let (named, _) = probe(&rt);
+    rt.register("service", &named.pid()).unwrap();
+    let (heir, heir_events) = trapping_probe(&rt);
+    ask(&heir, Command::ReRegisterOnExit("service".into()));
+    ask(&heir, Command::Link(named.pid()));
+    let down = rt.monitor(&named.pid());
+    rt.exit(&named.pid(), ExitReason::error("crash"));
+    down.wait(WAIT).unwrap();
+    // The linked worker re-registered the name the moment its EXIT arrived.
+    assert_eq!(next(&heir_events), Event::Registered(Ok(())));
+    assert!(matches!(next(&heir_events), Event::Exit(_)));
+    assert_eq!(rt.whereis("service"), Some(heir.pid()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn name_is_free_when_the_down_arrives() {
+    let rt = Runtime::new();
+    for _ in 0..20 {
+        let (probe_worker, _) = Probe::new();
+        let p = rt.spawn_named("again", probe_worker).unwrap();
+        let down = rt.monitor(&p.pid());
+        rt.kill(&p.pid());
+        down.wait(WAIT).unwrap();
+        assert_eq!(rt.whereis("again"), None);
+    }
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn calls_and_casts_by_name() {
+    let rt = Runtime::new();
+    let (probe_worker, events) = Probe::new();
+    rt.spawn_named("by-name", probe_worker).unwrap();
+    let by_name = rt.whereis_worker::<Probe>("by-name").unwrap();
+    assert!(matches!(ask(&by_name, Command::Ping), Reply::Ok));
+    by_name.send("hello".into());
+    assert_eq!(next(&events), Event::Message("hello".into()));
+    assert_eq!(
+        rt.whereis_worker::<Probe>("nobody").unwrap_err(),
+        Error::NoProc
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn looking_up_a_worker_of_another_type_fails() {
+    struct Other;
+    impl otp_threads::Worker for Other {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+    }
+    let rt = Runtime::new();
+    let other = rt.spawn_named("other", Other).unwrap();
+    assert_eq!(
+        rt.whereis_worker::<Probe>("other").unwrap_err(),
+        Error::WrongWorkerType(other.pid())
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn keyed_registry_starts_exactly_one_worker_for_concurrent_callers() {
+    let rt = Runtime::new();
+    let registry: KeyedRegistry<&'static str, Probe> = KeyedRegistry::new();
+    let starts = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(16));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let (registry, starts, barrier, handle) = (
+                registry.clone(),
+                starts.clone(),
+                barrier.clone(),
+                rt.handle(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                registry
+                    .lookup_or_start("key", || {
+                        starts.fetch_add(1, Ordering::SeqCst);
+                        handle.spawn_worker(Probe::new().0)
+                    })
+                    .unwrap()
+                    .pid()
+            })
+        })
+        .collect();
+    let pids: Vec<_> = callers
+        .into_iter()
+        .map(|caller| caller.join().unwrap())
+        .collect();
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+    assert!(pids.iter().all(|pid| *pid == pids[0]));
+    assert_eq!(registry.len(), 1);
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn keyed_registry_starts_a_new_worker_after_the_old_one_died() {
+    let rt = Runtime::new();
+    let registry: KeyedRegistry<u32, Probe> = KeyedRegistry::new();
+    let first = registry
+        .lookup_or_start(7, || rt.spawn_worker(Probe::new().0))
+        .unwrap();
+    first.stop(ExitReason::Normal, WAIT).unwrap();
+    assert!(registry.lookup(&7).is_none());
+    let second = registry
+        .lookup_or_start(7, || rt.spawn_worker(Probe::new().0))
+        .unwrap();
+    assert_ne!(first.pid(), second.pid());
+    // A failed start leaves no entry behind.
+    let failed = registry.lookup_or_start(8, || Err(Error::NoProc));
+    assert_eq!(failed.unwrap_err(), Error::NoProc);
+    assert!(registry.lookup(&8).is_none());
+    rt.shutdown(WAIT).unwrap();
+}

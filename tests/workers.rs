@@ -1,0 +1,307 @@
+//! Worker life cycle, after `proc_lib:start_link/3` and `gen_server`: a start returns
+//! once `init` succeeded; a failed `init` comes back to the caller (OTP 26+: without
+//! an EXIT over the start link); callbacks run one at a time; `terminate` runs on
+//! orderly stops; pooled threads behave like fresh ones; kill cannot pre-empt a thread.
+
+#[path = "support/common.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use otp_threads::{Context, Error, ExitReason, Runtime, Step, Worker};
+
+#[test]
+fn spawn_returns_after_init_succeeded() {
+    struct Ready(bool);
+    impl Worker for Ready {
+        type Call = ();
+        type Reply = bool;
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+        fn init(&mut self, _: &mut Context<Self>) -> Result<(), ExitReason> {
+            self.0 = true;
+            Ok(())
+        }
+        fn handle_call(
+            &mut self,
+            _: (),
+            reply: otp_threads::ReplyTo<bool>,
+            _: &mut Context<Self>,
+        ) -> Step<Self> {
+            reply.reply(self.0);
+            Step::Next
+        }
+    }
+    let rt = Runtime::new();
+    let worker = rt.spawn_worker(Ready(false)).unwrap();
+    assert!(worker.call(()).unwrap());
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn init_error_comes_back_to_the_caller_and_no_process_is_left() {
+    let rt = Runtime::new();
+    let (failing, _) = Probe::with_init(InitBehaviour::Fail(ExitReason::error("no config")));
+    let error = rt.spawn_named("failing", failing).unwrap_err();
+    assert_eq!(error, Error::InitFailed(ExitReason::error("no config")));
+    assert_eq!(rt.process_count(), 0);
+    assert_eq!(rt.whereis("failing"), None);
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn panic_in_init_reports_error() {
+    let rt = Runtime::new();
+    let (panicking, _) = Probe::with_init(InitBehaviour::Panic);
+    let error = rt.spawn_worker(panicking).unwrap_err();
+    assert_eq!(
+        error,
+        Error::InitFailed(ExitReason::Panic("init panicked on purpose".into()))
+    );
+    assert_eq!(rt.process_count(), 0);
+    // The thread that ran it serves the next worker.
+    let (p, _) = probe(&rt);
+    assert!(matches!(ask(&p, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_failed_init_under_spawn_link_sends_no_exit_to_the_parent() {
+    let rt = Runtime::new();
+    let (parent, parent_events) = trapping_probe(&rt);
+    let (child, _) = Probe::with_init(InitBehaviour::Fail(ExitReason::error("bad")));
+    match ask(&parent, Command::SpawnLink(child)) {
+        Reply::Error(Error::InitFailed(reason)) => assert_eq!(reason, ExitReason::error("bad")),
+        other => panic!("expected an init failure, got {other:?}"),
+    }
+    parent.send("marker".into());
+    assert_eq!(next(&parent_events), Event::Message("marker".into()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn panic_in_a_handler_stops_the_worker_and_runs_terminate() {
+    let rt = Runtime::new();
+    let (p, events) = probe(&rt);
+    let down = rt.monitor(&p.pid());
+    p.cast(Command::Panic("bad message".into()));
+    assert_eq!(
+        next(&events),
+        Event::Terminated(ExitReason::Panic("bad message".into()))
+    );
+    assert_eq!(
+        down.wait(WAIT).unwrap().reason,
+        ExitReason::Panic("bad message".into())
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn handle_continue_runs_before_the_next_message() {
+    let rt = Runtime::new();
+    let (p, events) = probe(&rt);
+    // Both are queued before the first is handled; the continuation still runs first.
+    p.cast(Command::Continue(1));
+    p.send("after".into());
+    assert_eq!(next(&events), Event::Continued(1));
+    assert_eq!(next(&events), Event::Message("after".into()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_reused_thread_runs_each_worker_with_fresh_links_monitors_and_terminate() {
+    let rt = Runtime::new();
+    let (watcher, watcher_events) = trapping_probe(&rt);
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..100 {
+        let (p, events) = probe(&rt);
+        assert!(seen.insert(p.pid()), "pids are not reused");
+        ask(&watcher, Command::Link(p.pid()));
+        ask(&watcher, Command::Monitor(p.pid()));
+        p.cast(Command::Stop(ExitReason::error(round)));
+        assert_eq!(next(&events), Event::Terminated(ExitReason::error(round)));
+        let mut pair = [next(&watcher_events), next(&watcher_events)];
+        pair.sort_by_key(|event| matches!(event, Event::Down(_)));
+        assert!(
+            matches!(&pair[0], Event::Exit(exit) if exit.from == p.pid() && exit.reason == ExitReason::error(round))
+        );
+        assert!(matches!(&pair[1], Event::Down(down) if down.pid == p.pid()));
+    }
+    // Sequential spawns reuse a handful of threads, not one per worker.
+    assert!(
+        rt.thread_count() < 20,
+        "{} threads for 101 workers",
+        rt.thread_count()
+    );
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_fresh_thread_per_worker_can_be_configured() {
+    let rt = Runtime::builder().reuse_threads(false).build().unwrap();
+    thread_local!(static MARK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    struct Marker(crossbeam_channel::Sender<bool>);
+    impl Worker for Marker {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+        fn init(&mut self, _: &mut Context<Self>) -> Result<(), ExitReason> {
+            let _ = self.0.send(MARK.with(|mark| mark.replace(true)));
+            Err(ExitReason::Normal)
+        }
+    }
+    let (sender, marks) = crossbeam_channel::unbounded();
+    for _ in 0..5 {
+        let _ = rt.spawn_worker(Marker(sender.clone()));
+        assert!(
+            !marks.recv_timeout(WAIT).unwrap(),
+            "a fresh thread has fresh thread-locals"
+        );
+    }
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_killed_busy_worker_is_dead_at_once_and_its_thread_joins_when_its_code_returns() {
+    let rt = Runtime::new();
+    let (busy, busy_events) = probe(&rt);
+    rt.register("busy", &busy.pid()).unwrap();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    busy.cast(Command::Block {
+        entered,
+        release: released,
+    });
+    inside.recv_timeout(WAIT).unwrap();
+    let down = rt.monitor(&busy.pid());
+    rt.kill(&busy.pid());
+    // Dead for everyone at once, although its thread is still in the callback.
+    assert_eq!(
+        down.receiver().try_recv().unwrap().reason,
+        ExitReason::Killed
+    );
+    assert!(!busy.is_alive());
+    assert_eq!(rt.whereis("busy"), None);
+    assert_eq!(busy.try_cast(Command::Ping), Err(Error::NoProc));
+    assert_eq!(busy.call(Command::Ping).unwrap_err(), Error::NoProc);
+    assert_eq!(rt.zombies(), vec![busy.pid()]);
+    drop(release);
+    // Its code returned: it runs nothing more (no terminate) and the thread is free.
+    let mut waited = Duration::ZERO;
+    while !rt.zombies().is_empty() {
+        assert!(waited < WAIT, "the zombie thread never finished");
+        std::thread::sleep(Duration::from_millis(1));
+        waited += Duration::from_millis(1);
+    }
+    assert!(busy_events.try_recv().is_err());
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_killed_worker_still_running_sends_nothing_more() {
+    let rt = Runtime::new();
+    let (receiver, events) = probe(&rt);
+    let (zombie, _) = probe(&rt);
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    zombie.cast(Command::Block {
+        entered,
+        release: released,
+    });
+    inside.recv_timeout(WAIT).unwrap();
+    zombie.cast(Command::Send(receiver.pid(), "from the grave".into()));
+    rt.kill(&zombie.pid());
+    drop(release);
+    // The queued Send is never run: a killed worker takes no more messages.
+    receiver.send("marker".into());
+    assert_eq!(next(&events), Event::Message("marker".into()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn runtime_shutdown_stops_trapping_workers_with_terminate() {
+    let rt = Runtime::new();
+    let (p, events) = trapping_probe(&rt);
+    let (q, q_events) = probe(&rt);
+    rt.shutdown(WAIT).unwrap();
+    assert_eq!(next(&events), Event::Terminated(ExitReason::Shutdown));
+    assert!(
+        q_events.try_recv().is_err(),
+        "a worker not trapping exits dies without terminate"
+    );
+    assert!(!p.is_alive() && !q.is_alive());
+    assert_eq!(p.exit_reason(), Some(ExitReason::Shutdown));
+}
+
+#[test]
+fn spawning_after_shutdown_fails() {
+    let rt = Runtime::new();
+    let handle = rt.handle();
+    rt.shutdown(WAIT).unwrap();
+    assert_eq!(
+        handle.spawn_worker(Probe::new().0).unwrap_err(),
+        Error::RuntimeStopped
+    );
+}
+
+#[test]
+fn invalid_runtime_options_are_rejected_naming_the_option() {
+    let error = Runtime::builder()
+        .node_name("no-at-sign")
+        .build()
+        .err()
+        .unwrap();
+    assert!(matches!(
+        error,
+        Error::InvalidOption {
+            option: "node_name",
+            ..
+        }
+    ));
+    let error = Runtime::builder().stack_size(1024).build().err().unwrap();
+    assert!(matches!(
+        error,
+        Error::InvalidOption {
+            option: "stack_size",
+            ..
+        }
+    ));
+    let error = Runtime::builder()
+        .call_timeout(Duration::ZERO)
+        .build()
+        .err()
+        .unwrap();
+    assert!(matches!(
+        error,
+        Error::InvalidOption {
+            option: "call_timeout",
+            ..
+        }
+    ));
+    let rt = Runtime::builder().node_name("app@host1").build().unwrap();
+    let (p, _) = probe(&rt);
+    assert_eq!(p.pid().node().as_str(), "app@host1");
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn pids_of_a_previous_runtime_never_name_processes_of_a_new_one() {
+    let old = Runtime::new();
+    let (p, _) = probe(&old);
+    let old_pid = p.pid();
+    old.shutdown(WAIT).unwrap();
+    let new = Runtime::new();
+    let (q, _) = probe(&new);
+    assert_eq!(old_pid.node(), q.pid().node());
+    assert_ne!(old_pid.creation(), q.pid().creation());
+    assert!(!new.is_alive(&old_pid));
+    assert_eq!(
+        new.monitor(&old_pid).wait(WAIT).unwrap().reason,
+        ExitReason::NoProc
+    );
+    new.shutdown(WAIT).unwrap();
+}
