@@ -159,9 +159,11 @@ impl ProcessCell {
 
 const SHARDS: usize = 32;
 
+type Shard = RwLock<HashMap<u64, Arc<ProcessCell>>>;
+
 /// Live processes by process number, sharded to keep spawn and lookup cheap.
 pub(crate) struct ProcessTable {
-    shards: Box<[RwLock<HashMap<u64, Arc<ProcessCell>>>]>,
+    shards: Box<[Shard]>,
     count: AtomicUsize,
 }
 
@@ -173,7 +175,7 @@ impl ProcessTable {
         }
     }
 
-    fn shard(&self, number: u64) -> &RwLock<HashMap<u64, Arc<ProcessCell>>> {
+    fn shard(&self, number: u64) -> &Shard {
         &self.shards[(number as usize) % SHARDS]
     }
 
@@ -287,9 +289,6 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
         rt.release_name(&name, pid);
     }
     rt.table_remove(pid);
-    if wake {
-        cell.mailbox.signal(Signal::Wake);
-    }
     // Monitors this process held on others are gone with it.
     for (id, (target, _)) in monitoring {
         if let Some(target_cell) = rt.lookup(&target) {
@@ -303,6 +302,11 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
     }
     for (id, watcher) in monitored_by {
         watcher.notify(MonitorRef { id, target: pid }, reason.clone());
+    }
+    // Last: waking the killed worker's idle thread (a futex wake) only frees the
+    // thread, and must not delay the signals everyone else is waiting for.
+    if wake {
+        cell.mailbox.signal(Signal::Wake);
     }
 }
 

@@ -171,7 +171,7 @@ fn calls_and_casts_work_from_many_plain_threads() {
     for thread in threads {
         thread.join().unwrap();
     }
-    let mut per_thread = vec![0; 8];
+    let mut per_thread = [0; 8];
     for _ in 0..1600 {
         let Event::Message(text) = next(&events) else {
             panic!("not a message")

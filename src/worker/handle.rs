@@ -234,10 +234,10 @@ impl<W: Worker> WorkerRef<W> {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let watcher = Watcher::Channel { sender, name: None };
         let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);
-        if !self
+        if self
             .mailbox
             .try_send(Envelope::Signal(Signal::Stop(reason)))
-            .is_ok()
+            .is_err()
         {
             crate::monitor::demonitor(&self.runtime, &reference, None);
             return Err(Error::NoProc);
