@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs and starts every real service the
+# tests need, on loopback only (PostgreSQL primary + hot standby), runs every test with
+# every feature, and stops the services again, whatever happens.
+#
+#   bash scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="${OTP_THREADS_SERVICE_DIR:-$root/.services}"
+mkdir -p "$state"
+
+stop_services() {
+  bash "$root/scripts/services/postgres.sh" stop "$state/postgres" || true
+}
+trap stop_services EXIT
+
+echo "== starting services (state in $state)"
+bash scripts/services/postgres.sh start "$state/postgres"
+set -a
+# shellcheck disable=SC1091
+. "$state/postgres/env"
+set +a
+
+echo "== cargo test --all-features"
+cargo test --all-features "$@"
