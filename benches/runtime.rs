@@ -36,9 +36,18 @@ impl Worker for Echo {
     type Info = ();
     type Continue = ();
 
-    fn handle_call(&mut self, request: u64, reply: ReplyTo<u64>, _: &mut Context<Self>) -> Step<Self> {
+    fn handle_call(
+        &mut self,
+        request: u64,
+        reply: ReplyTo<u64>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
         // A request of u64::MAX asks for the sum of the casts so far.
-        reply.reply(if request == u64::MAX { self.sum } else { request + 1 });
+        reply.reply(if request == u64::MAX {
+            self.sum
+        } else {
+            request + 1
+        });
         Step::Next
     }
 
@@ -152,7 +161,9 @@ fn otp_spawn_exit(runtime: &RuntimeHandle, count: usize) -> Duration {
     let start = Instant::now();
     for _ in 0..count {
         let worker = runtime.spawn_worker(Idle).unwrap();
-        worker.stop(ExitReason::Normal, Duration::from_secs(10)).unwrap();
+        worker
+            .stop(ExitReason::Normal, Duration::from_secs(10))
+            .unwrap();
     }
     start.elapsed()
 }
@@ -237,7 +248,9 @@ const W5_STACK: usize = 256 * 1024;
 fn otp_idle_workers_rss(count: usize) -> u64 {
     let runtime = Runtime::builder().stack_size(W5_STACK).build().unwrap();
     let before = resident_bytes();
-    let workers: Vec<_> = (0..count).map(|_| runtime.spawn_worker(Idle).unwrap()).collect();
+    let workers: Vec<_> = (0..count)
+        .map(|_| runtime.spawn_worker(Idle).unwrap())
+        .collect();
     let after = resident_bytes();
     drop(workers);
     runtime.shutdown(Duration::from_secs(30)).unwrap();
@@ -315,7 +328,12 @@ fn report(quick: bool) {
         otp_calls(&echo, calls / 2, Duration::ZERO, &mut otp);
         raw_calls(&server, calls / 2, Duration::ZERO, &mut raw);
     }
-    print_latency("W1 call round trip", &stats(&mut otp), &stats(&mut raw), "target mean <= 1.5");
+    print_latency(
+        "W1 call round trip",
+        &stats(&mut otp),
+        &stats(&mut raw),
+        "target mean <= 1.5",
+    );
 
     // W1i
     let idle_calls = 2_000 / scale as u64;
@@ -324,7 +342,12 @@ fn report(quick: bool) {
         otp_calls(&echo, idle_calls / 2, Duration::from_millis(1), &mut otp);
         raw_calls(&server, idle_calls / 2, Duration::from_millis(1), &mut raw);
     }
-    print_latency("W1i call after 1 ms idle", &stats(&mut otp), &stats(&mut raw), "target mean <= 1.2");
+    print_latency(
+        "W1i call after 1 ms idle",
+        &stats(&mut otp),
+        &stats(&mut raw),
+        "target mean <= 1.2",
+    );
 
     // W2
     let casts = 1_000_000 / scale as u64;
@@ -396,7 +419,9 @@ fn criterion_benches(c: &mut Criterion) {
     let (server, server_thread) = raw_server();
 
     let mut group = c.benchmark_group("W1 call round trip");
-    group.bench_function("otp-threads", |b| b.iter(|| echo.call(black_box(1)).unwrap()));
+    group.bench_function("otp-threads", |b| {
+        b.iter(|| echo.call(black_box(1)).unwrap())
+    });
     group.bench_function("raw", |b| b.iter(|| raw_call(&server, black_box(1))));
     group.finish();
 
@@ -408,7 +433,9 @@ fn criterion_benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("W3 spawn + exit");
     let handle = runtime.handle();
-    group.bench_function("otp-threads", |b| b.iter_custom(|n| otp_spawn_exit(&handle, n as usize)));
+    group.bench_function("otp-threads", |b| {
+        b.iter_custom(|n| otp_spawn_exit(&handle, n as usize))
+    });
     group.bench_function("raw", |b| b.iter_custom(|n| raw_spawn_join(n as usize)));
     group.finish();
 
