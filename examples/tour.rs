@@ -1,0 +1,158 @@
+//! A tour of otp-threads, on embedded defaults: no external service is needed.
+//!
+//! Run it with `cargo run --release --example tour` (set `RUST_LOG=debug` to see the
+//! runtime's own log lines).
+
+use std::time::{Duration, Instant};
+
+use otp_threads::{Context, Error, ExitReason, Info, ReplyTo, Runtime, Step, Worker};
+
+/// A bank account: calls read and withdraw, casts deposit, a timer pays interest.
+struct Account {
+    balance: u64,
+    interest_paid: u32,
+    /// A call answered later (here: never, so its caller times out).
+    pending_audit: Option<ReplyTo<Result<u64, String>>>,
+}
+
+enum Request {
+    Balance,
+    Withdraw(u64),
+    /// Takes longer than any caller waits.
+    Audit,
+}
+
+enum Tick {
+    Interest,
+}
+
+impl Worker for Account {
+    type Call = Request;
+    type Reply = Result<u64, String>;
+    type Cast = u64;
+    type Info = Tick;
+    type Continue = ();
+
+    fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        ctx.send_after(Tick::Interest, Duration::from_millis(20));
+        Ok(())
+    }
+
+    fn handle_call(&mut self, request: Request, reply: ReplyTo<Self::Reply>, _: &mut Context<Self>) -> Step<Self> {
+        match request {
+            Request::Balance => {
+                reply.reply(Ok(self.balance));
+            }
+            Request::Withdraw(amount) if amount > self.balance => {
+                // An overdraft is a bug in this bank: crash, let the links and monitors tell.
+                reply.reply(Err("overdraft".into()));
+                return Step::Stop(ExitReason::error(format!("overdraft of {amount}")));
+            }
+            Request::Withdraw(amount) => {
+                self.balance -= amount;
+                reply.reply(Ok(self.balance));
+            }
+            Request::Audit => {
+                // Keep the token and answer later (never, here): the caller's timeout fires.
+                self.pending_audit = Some(reply);
+            }
+        }
+        Step::Next
+    }
+
+    fn handle_cast(&mut self, amount: u64, _: &mut Context<Self>) -> Step<Self> {
+        self.balance += amount;
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<Tick>, ctx: &mut Context<Self>) -> Step<Self> {
+        if let Info::Timer(_, Tick::Interest) = info {
+            self.balance += self.balance / 100;
+            self.interest_paid += 1;
+            if self.interest_paid < 3 {
+                ctx.send_after(Tick::Interest, Duration::from_millis(20));
+            }
+        }
+        Step::Next
+    }
+}
+
+/// Watches another worker through a link, trapping its exit.
+struct Auditor {
+    report: crossbeam_channel::Sender<String>,
+}
+
+impl Worker for Auditor {
+    type Call = otp_threads::Pid;
+    type Reply = Result<(), Error>;
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        ctx.trap_exit(true);
+        Ok(())
+    }
+
+    fn handle_call(&mut self, pid: otp_threads::Pid, reply: ReplyTo<Self::Reply>, ctx: &mut Context<Self>) -> Step<Self> {
+        reply.reply(ctx.link(&pid));
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<()>, _: &mut Context<Self>) -> Step<Self> {
+        if let Info::Exit(exit) = info {
+            let _ = self
+                .report
+                .send(format!("auditor (linked, trapping exits) got EXIT from {}: {}", exit.from, exit.reason));
+        }
+        Step::Next
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let started = Instant::now();
+    let runtime = Runtime::new();
+    println!("otp-threads tour on node {}", runtime.node());
+
+    println!("\n-- workers, calls and casts");
+    let account = runtime.spawn_named("account", Account {
+            balance: 1_000,
+            interest_paid: 0,
+            pending_audit: None,
+        })?;
+    account.cast(500);
+    println!("account {} balance after a deposit of 500: {:?}", account.pid(), account.call(Request::Balance)?);
+    let by_name = runtime.whereis_worker::<Account>("account")?;
+    println!("withdraw 300 by name: {:?}", by_name.call(Request::Withdraw(300))?);
+
+    println!("\n-- timers");
+    std::thread::sleep(Duration::from_millis(100));
+    println!("balance after three interest timers: {:?}", account.call(Request::Balance)?);
+
+    println!("\n-- a call timeout");
+    let result = account.call_timeout(Request::Audit, Duration::from_millis(50));
+    println!("audit with a 50 ms timeout: {result:?} (the account keeps running: {})", account.is_alive());
+
+    println!("\n-- a crash seen through a link and a monitor");
+    let (report, reports) = crossbeam_channel::unbounded();
+    let auditor = runtime.spawn_worker(Auditor { report })?;
+    auditor.call(account.pid())??;
+    let monitor = runtime.monitor(&account.pid());
+    let answer = account.call(Request::Withdraw(1_000_000))?;
+    println!("withdraw 1,000,000: {answer:?}");
+    let down = monitor.wait(Duration::from_secs(5)).ok_or("no DOWN")?;
+    println!("this thread's monitor got DOWN for {}: {}", down.pid, down.reason);
+    println!("{}", reports.recv_timeout(Duration::from_secs(5))?);
+    println!("name released before the DOWN: whereis(\"account\") = {:?}", runtime.whereis("account"));
+    println!("a call to the dead account: {:?}", account.call(Request::Balance));
+
+    println!("\n-- kill cannot be trapped");
+    let kill_monitor = runtime.monitor(&auditor.pid());
+    runtime.kill(&auditor.pid());
+    println!("auditor DOWN: {}", kill_monitor.wait(Duration::from_secs(5)).ok_or("no DOWN")?.reason);
+
+    runtime.shutdown(Duration::from_secs(5))?;
+    println!("\nshut down, every thread joined; tour took {:?}", started.elapsed());
+    Ok(())
+}
