@@ -134,3 +134,8 @@ pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,
 };
 pub use worker::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
