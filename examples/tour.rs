@@ -38,7 +38,12 @@ impl Worker for Account {
         Ok(())
     }
 
-    fn handle_call(&mut self, request: Request, reply: ReplyTo<Self::Reply>, _: &mut Context<Self>) -> Step<Self> {
+    fn handle_call(
+        &mut self,
+        request: Request,
+        reply: ReplyTo<Self::Reply>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
         match request {
             Request::Balance => {
                 reply.reply(Ok(self.balance));
@@ -94,16 +99,22 @@ impl Worker for Auditor {
         Ok(())
     }
 
-    fn handle_call(&mut self, pid: otp_threads::Pid, reply: ReplyTo<Self::Reply>, ctx: &mut Context<Self>) -> Step<Self> {
+    fn handle_call(
+        &mut self,
+        pid: otp_threads::Pid,
+        reply: ReplyTo<Self::Reply>,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
         reply.reply(ctx.link(&pid));
         Step::Next
     }
 
     fn handle_info(&mut self, info: Info<()>, _: &mut Context<Self>) -> Step<Self> {
         if let Info::Exit(exit) = info {
-            let _ = self
-                .report
-                .send(format!("auditor (linked, trapping exits) got EXIT from {}: {}", exit.from, exit.reason));
+            let _ = self.report.send(format!(
+                "auditor (linked, trapping exits) got EXIT from {}: {}",
+                exit.from, exit.reason
+            ));
         }
         Step::Next
     }
@@ -116,23 +127,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("otp-threads tour on node {}", runtime.node());
 
     println!("\n-- workers, calls and casts");
-    let account = runtime.spawn_named("account", Account {
+    let account = runtime.spawn_named(
+        "account",
+        Account {
             balance: 1_000,
             interest_paid: 0,
             pending_audit: None,
-        })?;
+        },
+    )?;
     account.cast(500);
-    println!("account {} balance after a deposit of 500: {:?}", account.pid(), account.call(Request::Balance)?);
+    println!(
+        "account {} balance after a deposit of 500: {:?}",
+        account.pid(),
+        account.call(Request::Balance)?
+    );
     let by_name = runtime.whereis_worker::<Account>("account")?;
-    println!("withdraw 300 by name: {:?}", by_name.call(Request::Withdraw(300))?);
+    println!(
+        "withdraw 300 by name: {:?}",
+        by_name.call(Request::Withdraw(300))?
+    );
 
     println!("\n-- timers");
     std::thread::sleep(Duration::from_millis(100));
-    println!("balance after three interest timers: {:?}", account.call(Request::Balance)?);
+    println!(
+        "balance after three interest timers: {:?}",
+        account.call(Request::Balance)?
+    );
 
     println!("\n-- a call timeout");
     let result = account.call_timeout(Request::Audit, Duration::from_millis(50));
-    println!("audit with a 50 ms timeout: {result:?} (the account keeps running: {})", account.is_alive());
+    println!(
+        "audit with a 50 ms timeout: {result:?} (the account keeps running: {})",
+        account.is_alive()
+    );
 
     println!("\n-- a crash seen through a link and a monitor");
     let (report, reports) = crossbeam_channel::unbounded();
@@ -142,17 +169,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let answer = account.call(Request::Withdraw(1_000_000))?;
     println!("withdraw 1,000,000: {answer:?}");
     let down = monitor.wait(Duration::from_secs(5)).ok_or("no DOWN")?;
-    println!("this thread's monitor got DOWN for {}: {}", down.pid, down.reason);
+    println!(
+        "this thread's monitor got DOWN for {}: {}",
+        down.pid, down.reason
+    );
     println!("{}", reports.recv_timeout(Duration::from_secs(5))?);
-    println!("name released before the DOWN: whereis(\"account\") = {:?}", runtime.whereis("account"));
-    println!("a call to the dead account: {:?}", account.call(Request::Balance));
+    println!(
+        "name released before the DOWN: whereis(\"account\") = {:?}",
+        runtime.whereis("account")
+    );
+    println!(
+        "a call to the dead account: {:?}",
+        account.call(Request::Balance)
+    );
 
     println!("\n-- kill cannot be trapped");
     let kill_monitor = runtime.monitor(&auditor.pid());
     runtime.kill(&auditor.pid());
-    println!("auditor DOWN: {}", kill_monitor.wait(Duration::from_secs(5)).ok_or("no DOWN")?.reason);
+    println!(
+        "auditor DOWN: {}",
+        kill_monitor
+            .wait(Duration::from_secs(5))
+            .ok_or("no DOWN")?
+            .reason
+    );
 
     runtime.shutdown(Duration::from_secs(5))?;
-    println!("\nshut down, every thread joined; tour took {:?}", started.elapsed());
+    println!(
+        "\nshut down, every thread joined; tour took {:?}",
+        started.elapsed()
+    );
     Ok(())
 }

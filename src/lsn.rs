@@ -1,13 +1,11 @@
 //! Read-your-writes on PostgreSQL hot standbys by tracking WAL positions (LSNs); feature
 //! `postgres`.
 //!
-//! This is the building material of an LSN tracker after fly_postgres's
-//! `Fly.Postgres.LSN.Tracker` (Elixir): an application reads from a nearby standby but
-//! writes on the primary. After a write it asks the primary for its WAL insert position
-//! ([`current_wal_insert_lsn`]) and then blocks until the standby has replayed WAL up to that
-//! position, so that its next read on the standby sees its own write. A single reader
-//! polls the standby's replay position ([`ReplicaProbe::last_replay_lsn`]) and wakes every
-//! caller whose position has been reached ([`Waiters::release_up_to`]).
+//! The Rust rebuild of fly_postgres's `Fly.Postgres.LSN.Tracker`: an application
+//! reads from a nearby standby but writes on the primary. After a write it asks the
+//! primary for its WAL insert position ([`current_wal_insert_lsn`]) and then waits until
+//! the standby has replayed WAL up to that position ([`LsnTracker`]), so that its next
+//! read on the standby sees its own write ([`write_and_wait`] does all three steps).
 //!
 //! Differences from fly_postgres, by design:
 //! - callers wait on their own one-shot channel instead of a mailbox message, and an
@@ -25,28 +23,28 @@
 //! | [`position`] | [`Lsn`]: parse/print PostgreSQL's `X/Y` text, ordering, [`Lsn::is_replayed_by`] |
 //! | [`waiters`]  | [`Waiters`]: callers indexed by the LSN they wait for; [`WaiterId`], [`Released`] |
 //! | [`probe`]    | [`ReplicaProbe`]/[`ProbeConfig`]: blocking `postgres` connection reading `pg_is_in_recovery()`, `pg_last_wal_replay_lsn()`, `pg_current_wal_insert_lsn()` |
+//! | [`tracker`]  | [`LsnTracker`]: the supervised tracker (table owner + poller under rest-for-one) and its waits |
+//! | [`read_your_writes`] | [`write_and_wait`]: write on the primary, then wait on the tracker |
 //! | [`backoff`]  | [`Backoff`]: capped exponential reconnect delays |
 //! | [`error`]    | [`LsnError`]: the component's error type |
 //!
 //! # Example
 //!
 //! ```no_run
-//! use otp_threads::lsn::{ReplicaProbe, Waiters, current_wal_insert_lsn};
+//! use otp_threads::Runtime;
+//! use otp_threads::lsn::{LsnTracker, Replicated, TrackerConfig, write_and_wait};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new();
+//! let tracker = LsnTracker::start(&runtime, TrackerConfig::new("host=standby user=app"))?;
 //! let mut primary = postgres::Client::connect("host=primary user=app", postgres::NoTls)?;
-//! let mut standby = ReplicaProbe::connect_str("host=standby user=app")?;
 //!
-//! primary.execute("INSERT INTO notes(body) VALUES ('hi')", &[])?;
-//! let wrote_at = current_wal_insert_lsn(&mut primary)?;
-//!
-//! let mut waiters = Waiters::new();
-//! let (_id, ready) = waiters.insert(wrote_at);
-//! // The tracker's reader thread does this in a loop:
-//! if let Some(replay) = standby.last_replay_lsn()? {
-//!     waiters.release_up_to(replay);
+//! let written = write_and_wait(&mut primary, &tracker, None, |transaction| {
+//!     transaction.execute("INSERT INTO notes(body) VALUES ('hi')", &[])
+//! })?;
+//! if let Replicated::Ready = written.replicated {
+//!     // A read on the standby now sees the note.
 //! }
-//! # let _ = ready;
 //! # Ok(())
 //! # }
 //! ```
@@ -55,6 +53,8 @@ pub mod backoff;
 pub mod error;
 pub mod position;
 pub mod probe;
+pub mod read_your_writes;
+pub mod tracker;
 pub mod waiters;
 
 pub use backoff::Backoff;
@@ -63,4 +63,6 @@ pub use position::Lsn;
 pub use probe::{
     ProbeConfig, ReplicaProbe, current_wal_insert_lsn, is_in_recovery, last_wal_replay_lsn,
 };
+pub use read_your_writes::{Replicated, Written, write_and_wait};
+pub use tracker::{LsnTracker, Notification, PollerStatus, ReplicaRole, TrackerConfig, Wait};
 pub use waiters::{Released, WaiterId, Waiters};

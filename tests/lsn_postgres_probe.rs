@@ -14,145 +14,14 @@
 //! pause or restart it, so they run one at a time (see [`serial`]).
 #![cfg(feature = "postgres")]
 
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+#[path = "support/postgres.rs"]
+mod postgres_support;
+
 use std::time::{Duration, Instant};
 
 use otp_threads::lsn::{Lsn, LsnError, ProbeConfig, ReplicaProbe, Waiters, current_wal_insert_lsn};
 use postgres::{Client, NoTls};
-
-/// Generous bound for anything that should happen "soon" on a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(60);
-/// Interval of the bounded poll loops.
-const POLL: Duration = Duration::from_millis(10);
-
-/// Serialises the tests: they pause, stop and restart the one shared standby.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn init_logging() {
-    let _ = env_logger::builder().is_test(true).try_init();
-}
-
-/// A required environment variable, or a failure explaining how to provide it.
-fn required_env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => panic!(
-            "{name} is not set. These tests need a real PostgreSQL primary + standby: run the \
-             project's test script, or start them yourself with \
-             `bash scripts/services/postgres.sh start /tmp/pgsvc && set -a && . /tmp/pgsvc/env \
-             && set +a` before `cargo test --features postgres --test lsn_postgres_probe` \
-             (and `bash scripts/services/postgres.sh stop /tmp/pgsvc` afterwards)"
-        ),
-    }
-}
-
-fn primary_conninfo() -> String {
-    required_env("OTP_THREADS_PG_PRIMARY")
-}
-
-fn standby_conninfo() -> String {
-    required_env("OTP_THREADS_PG_STANDBY")
-}
-
-fn primary_client() -> Client {
-    Client::connect(&primary_conninfo(), NoTls).expect("connect to the primary")
-}
-
-fn standby_client() -> Client {
-    Client::connect(&standby_conninfo(), NoTls).expect("connect to the standby")
-}
-
-fn standby_probe() -> ReplicaProbe {
-    ReplicaProbe::connect_str(&standby_conninfo()).expect("probe the standby")
-}
-
-/// Runs `scripts/services/postgres.sh CMD $OTP_THREADS_PG_DIR`, failing the test on error.
-fn service(cmd: &str) {
-    let dir = required_env("OTP_THREADS_PG_DIR");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services/postgres.sh");
-    let out = Command::new("bash")
-        .args([script, cmd, &dir])
-        .output()
-        .expect("run postgres.sh");
-    assert!(
-        out.status.success(),
-        "postgres.sh {cmd} {dir} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Samples a value until `pred` holds or [`PATIENCE`] runs out; returns the last value.
-fn poll_until<T: std::fmt::Debug>(
-    what: &str,
-    mut sample: impl FnMut() -> T,
-    mut pred: impl FnMut(&T) -> bool,
-) -> T {
-    let started = Instant::now();
-    loop {
-        let value = sample();
-        if pred(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "timed out after {PATIENCE:?} waiting for {what}; last value {value:?}"
-        );
-        std::thread::sleep(POLL);
-    }
-}
-
-/// Creates the test table on the primary (if needed) and waits until the standby has it,
-/// so that later reads on the standby cannot fail with "relation does not exist" (e.g.
-/// while replay is paused).
-fn ensure_table(primary: &mut Client, probe: &mut ReplicaProbe) {
-    primary
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS otp_threads_lsn_probe \
-             (id BIGSERIAL PRIMARY KEY, note TEXT NOT NULL)",
-        )
-        .expect("create table");
-    let target = current_wal_insert_lsn(primary).expect("insert LSN");
-    poll_until(
-        &format!("the test table to reach the standby ({target})"),
-        || probe.last_replay_lsn().unwrap(),
-        |replay| target.is_replayed_by_opt(*replay),
-    );
-}
-
-/// Makes a committed write on the primary and returns the insert LSN read after the commit.
-fn write_on_primary(primary: &mut Client, note: &str) -> Lsn {
-    primary
-        .execute(
-            "INSERT INTO otp_threads_lsn_probe (note) VALUES ($1)",
-            &[&note],
-        )
-        .expect("insert");
-    current_wal_insert_lsn(primary).expect("insert LSN")
-}
-
-/// Unique text for one write.
-fn unique_note(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{tag}-{}-{nanos}", std::process::id())
-}
-
-fn row_visible(client: &mut Client, note: &str) -> bool {
-    let row = client
-        .query_one(
-            "SELECT count(*) FROM otp_threads_lsn_probe WHERE note = $1",
-            &[&note],
-        )
-        .expect("count on the standby");
-    row.get::<_, i64>(0) == 1
-}
+use postgres_support::*;
 
 #[test]
 fn primary_is_not_in_recovery() {

@@ -100,6 +100,33 @@ pub enum LsnError {
     /// Waiting for something took longer than allowed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+
+    /// A tracker option has an invalid value.
+    #[error("invalid LSN tracker option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The tracker's workers could not be started or reached.
+    #[error("LSN tracker supervision: {0}")]
+    Supervision(String),
+
+    /// The tracker is not running (stopped, or its poller is restarting).
+    #[error("the LSN tracker is not running")]
+    NotRunning,
+
+    /// The write of a read-your-writes operation failed; nothing was awaited.
+    #[error("the write failed, nothing to wait for: {0}")]
+    WriteFailed(#[source] postgres::Error),
+
+    /// The write committed, but its WAL position could not be read, so there is nothing
+    /// to wait for (fly_postgres issue #29: the position query inside a failed
+    /// transaction).
+    #[error("the write committed but its WAL position could not be read: {0}")]
+    WalLookupFailed(#[source] postgres::Error),
 }
 
 impl LsnError {

@@ -147,6 +147,11 @@ impl ProbeConfig {
         self
     }
 
+    /// The reconnection backoff bounds: `(min, max)`.
+    pub fn backoff_bounds(&self) -> (Duration, Duration) {
+        (self.min_backoff, self.max_backoff)
+    }
+
     /// The underlying `postgres` configuration.
     pub fn pg_config(&self) -> &postgres::Config {
         &self.pg
