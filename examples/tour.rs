@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use otp_threads::{Context, Error, ExitReason, Info, ReplyTo, Runtime, Step, Worker};
+use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor, SupervisorRef};
+use otp_threads::{Context, Error, ExitReason, Info, Pid, ReplyTo, Runtime, Step, Worker};
 
 /// A bank account: calls read and withdraw, casts deposit, a timer pays interest.
 struct Account {
@@ -120,8 +121,105 @@ impl Worker for Auditor {
     }
 }
 
+/// A pipeline stage that crashes when told to.
+struct Stage;
+
+impl Worker for Stage {
+    type Call = ();
+    type Reply = ();
+    type Cast = &'static str;
+    type Info = ();
+    type Continue = ();
+
+    fn handle_cast(&mut self, why: &'static str, _: &mut Context<Self>) -> Step<Self> {
+        panic!("{why}");
+    }
+}
+
+/// The pid of a supervisor's child, waiting (bounded) until it differs from `old`.
+fn child_pid(
+    supervisor: &SupervisorRef,
+    id: &str,
+    old: Option<Pid>,
+) -> Result<Pid, Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let children = supervisor.which_children()?;
+        let pid = children
+            .iter()
+            .find(|child| child.id == id)
+            .and_then(|child| child.state.pid());
+        if let Some(pid) = pid
+            && Some(pid) != old
+        {
+            return Ok(pid);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no new {id} child").into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn supervision_tree(runtime: &Runtime) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n-- a supervision tree");
+    // top (one_for_one, 3 restarts in 5 s)
+    //  |- cache: a worker
+    //  `- pipeline (one_for_all, 1 restart in 5 s)
+    //      |- parse
+    //      `- store
+    let pipeline = || {
+        Supervisor::new(Strategy::OneForAll)
+            .intensity(1, Duration::from_secs(5))
+            .name("pipeline")
+            .child(ChildSpec::worker("parse", || Stage))
+            .child(ChildSpec::worker("store", || Stage))
+    };
+    let top = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("cache", || Stage))
+        .child(ChildSpec::supervisor("pipeline", pipeline))
+        .start(runtime)?;
+    for child in top.which_children()? {
+        println!("top has {:?} {}: {:?}", child.kind, child.id, child.state);
+    }
+
+    let cache = child_pid(&top, "cache", None)?;
+    runtime.worker_ref::<Stage>(&cache)?.cast("cache corrupted");
+    let new_cache = child_pid(&top, "cache", Some(cache))?;
+    println!("cache {cache} crashed; one_for_one restarted it alone as {new_cache}");
+
+    let pipeline_sup = SupervisorRef::whereis(runtime, "pipeline")?;
+    let parse = child_pid(&pipeline_sup, "parse", None)?;
+    let store = child_pid(&pipeline_sup, "store", None)?;
+    runtime.worker_ref::<Stage>(&parse)?.cast("bad record");
+    let parse_again = child_pid(&pipeline_sup, "parse", Some(parse))?;
+    let store_again = child_pid(&pipeline_sup, "store", Some(store))?;
+    println!(
+        "parse crashed; one_for_all restarted both: parse {parse} -> {parse_again}, store {store} -> {store_again}"
+    );
+
+    let pipeline_pid = pipeline_sup.pid();
+    let pipeline_down = runtime.monitor(&pipeline_pid);
+    runtime
+        .worker_ref::<Stage>(&parse_again)?
+        .cast("bad record again");
+    let down = pipeline_down
+        .wait(Duration::from_secs(5))
+        .ok_or("the pipeline did not stop")?;
+    let new_pipeline = child_pid(&top, "pipeline", Some(pipeline_pid))?;
+    println!(
+        "a second crash within 5 s broke the pipeline's intensity: it stopped ({}) and the top supervisor restarted it as {new_pipeline}",
+        down.reason
+    );
+    println!("top supervisor counts: {:?}", top.count_children()?);
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // The tour crashes workers on purpose; the runtime logs each crash with its reason,
+    // so the default hook's message and backtrace would only repeat it.
+    std::panic::set_hook(Box::new(|_| {}));
     let started = Instant::now();
     let runtime = Runtime::new();
     println!("otp-threads tour on node {}", runtime.node());
@@ -193,6 +291,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .ok_or("no DOWN")?
             .reason
     );
+
+    supervision_tree(&runtime)?;
 
     runtime.shutdown(Duration::from_secs(5))?;
     println!(

@@ -25,6 +25,7 @@
 //! | [`backoff`] | exponential backoff with jitter and a total budget |
 //! | [`error`] | [`TunnelError`] and the retryable / fatal / sequence-mismatch classification |
 //! | [`client`] | [`client::TunnelClient`], the signing, retrying HTTP client (ureq) |
+//! | `emulator` | (feature `tunnel-emulator`) an in-process emulator of the service, for tests and demos |
 //!
 //! # Wire protocol in brief
 //!
@@ -37,6 +38,8 @@
 pub mod backoff;
 pub mod channel;
 pub mod client;
+#[cfg(feature = "tunnel-emulator")]
+pub mod emulator;
 pub mod error;
 pub mod plainbuffer;
 pub mod proto;
