@@ -97,13 +97,22 @@ impl Waiters {
     /// Waiters whose receiver is gone are removed silently. Later waiters are untouched.
     pub fn release_up_to(&mut self, replay: Lsn) -> Released {
         let mut released = Released::default();
-        while let Some(entry) = self.by_lsn.first_entry() {
-            let (lsn, id) = *entry.key();
-            if !lsn.is_replayed_by(replay) {
-                break;
+        // Cut the ready prefix off in one split (O(log n)) rather than removing entries
+        // one by one: every key below (replay + 1, id 0) is ready.
+        let ready = match replay.0.checked_add(1) {
+            Some(next) => {
+                let waiting = self.by_lsn.split_off(&(Lsn(next), WaiterId(0)));
+                std::mem::replace(&mut self.by_lsn, waiting)
             }
-            let tx = entry.remove();
-            self.lsn_of.remove(&id);
+            None => std::mem::take(&mut self.by_lsn),
+        };
+        if self.by_lsn.is_empty() {
+            self.lsn_of.clear();
+        }
+        for ((_, id), tx) in ready {
+            if !self.by_lsn.is_empty() {
+                self.lsn_of.remove(&id);
+            }
             match tx.try_send(replay) {
                 Ok(()) => released.notified += 1,
                 Err(TrySendError::Disconnected(_)) => released.abandoned += 1,
