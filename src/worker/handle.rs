@@ -236,7 +236,7 @@ impl<W: Worker> WorkerRef<W> {
         let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);
         if self
             .mailbox
-            .try_send(Envelope::Signal(Signal::Stop(reason)))
+            .try_send(Envelope::Signal(Box::new(Signal::Stop(reason))))
             .is_err()
         {
             crate::monitor::demonitor(&self.runtime, &reference, None);

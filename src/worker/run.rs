@@ -25,12 +25,14 @@ pub(crate) enum Envelope<W: Worker> {
     Cast(W::Cast),
     Info(W::Info),
     Timer(TimerRef, W::Info),
-    Signal(Signal),
+    /// Boxed: signals are rare, and inline they would make every slot of the mailbox
+    /// (every cast) several times larger.
+    Signal(Box<Signal>),
 }
 
 impl<W: Worker> Mailbox for Sender<Envelope<W>> {
     fn signal(&self, signal: Signal) -> bool {
-        self.send(Envelope::Signal(signal)).is_ok()
+        self.send(Envelope::Signal(Box::new(signal))).is_ok()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -235,22 +237,24 @@ fn serve<W: Worker>(
                     Envelope::Timer(timer, message) => {
                         guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
                     }
-                    Envelope::Signal(Signal::Down(down)) => {
-                        if ctx.flushed.remove(&down.reference.id) {
-                            continue;
+                    Envelope::Signal(signal) => match *signal {
+                        Signal::Down(down) => {
+                            if ctx.flushed.remove(&down.reference.id) {
+                                continue;
+                            }
+                            ctx.cell.state.lock().monitoring.remove(&down.reference.id);
+                            guarded(|| worker.handle_info(Info::Down(down), ctx))
                         }
-                        ctx.cell.state.lock().monitoring.remove(&down.reference.id);
-                        guarded(|| worker.handle_info(Info::Down(down), ctx))
-                    }
-                    // A gen_server that traps exits stops when its parent tells it to.
-                    Envelope::Signal(Signal::Exit { from, reason }) if from == ctx.cell.parent => {
-                        return Some(reason);
-                    }
-                    Envelope::Signal(Signal::Exit { from, reason }) => {
-                        guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
-                    }
-                    Envelope::Signal(Signal::Stop(reason)) => return Some(reason),
-                    Envelope::Signal(Signal::Wake) => continue,
+                        // A gen_server that traps exits stops when its parent tells it to.
+                        Signal::Exit { from, reason } if from == ctx.cell.parent => {
+                            return Some(reason);
+                        }
+                        Signal::Exit { from, reason } => {
+                            guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
+                        }
+                        Signal::Stop(reason) => return Some(reason),
+                        Signal::Wake => continue,
+                    },
                 }
             }
         };
