@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs and starts every real service the
 # tests need, on loopback only (PostgreSQL primary + hot standby, a Kafka-API broker),
-# runs every test with
-# every feature, and stops the services again, whatever happens.
+# runs every test with every feature, and stops the services again, whatever happens.
 #
 #   bash scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
