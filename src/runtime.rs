@@ -436,11 +436,18 @@ impl Runtime {
         let inner = &self.handle.inner;
         inner.stopping.store(true, Ordering::Release);
         let deadline = Instant::now() + timeout;
-        for cell in inner.table.all() {
-            if cell.parent == inner.root {
-                deliver_exit(inner, inner.root, cell.pid, ExitReason::Shutdown, false);
-            }
-        }
+        // First the workers plain threads started, as a supervisor stops its children:
+        // supervisors among them stop their own trees in order.
+        let roots: Vec<_> = inner
+            .table
+            .all()
+            .into_iter()
+            .filter(|cell| cell.parent == inner.root)
+            .collect();
+        self.stop_and_wait(&roots, deadline);
+        // Then whatever is left: workers started unlinked by workers that are gone.
+        let orphans = inner.table.all();
+        self.stop_and_wait(&orphans, deadline);
         if !inner.wait_until_empty(deadline) {
             let left = inner.table.all();
             log::warn!(
@@ -456,6 +463,24 @@ impl Runtime {
             Ok(())
         } else {
             Err(Error::ShutdownIncomplete(stuck))
+        }
+    }
+
+    /// Sends `Shutdown` from the root pid to `cells` and waits for their DOWNs, at most
+    /// until `deadline`.
+    fn stop_and_wait(&self, cells: &[Arc<ProcessCell>], deadline: Instant) {
+        let inner = &self.handle.inner;
+        let (sender, downs) = crossbeam_channel::unbounded();
+        for cell in cells {
+            self.handle.monitor_to(&cell.pid, &sender);
+        }
+        for cell in cells {
+            deliver_exit(inner, inner.root, cell.pid, ExitReason::Shutdown, false);
+        }
+        for _ in cells {
+            if downs.recv_deadline(deadline).is_err() {
+                return;
+            }
         }
     }
 }

@@ -238,6 +238,20 @@ fn runtime_shutdown_stops_trapping_workers_with_terminate() {
 }
 
 #[test]
+fn runtime_shutdown_also_stops_unlinked_workers_started_by_workers() {
+    let rt = Runtime::new();
+    let (parent, _) = probe(&rt);
+    let (orphan, _) = Probe::new();
+    let Reply::Pid(orphan) = ask(&parent, Command::Spawn(orphan)) else {
+        panic!("spawn failed");
+    };
+    let orphan: otp_threads::WorkerRef<Probe> = rt.worker_ref(&orphan).unwrap();
+    rt.shutdown(WAIT).unwrap();
+    // Told to stop once its parent was gone, not killed at the deadline.
+    assert_eq!(orphan.exit_reason(), Some(ExitReason::Shutdown));
+}
+
+#[test]
 fn spawning_after_shutdown_fails() {
     let rt = Runtime::new();
     let handle = rt.handle();

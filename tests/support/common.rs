@@ -44,6 +44,8 @@ pub enum Command {
     CancelTimer(TimerRef),
     Register(String),
     SpawnLink(Probe),
+    /// Start a probe with this one as its parent, not linked.
+    Spawn(Probe),
     /// Say so on `entered`, then block in the callback until `release` is dropped
     /// or sends.
     Block {
@@ -213,6 +215,10 @@ impl Probe {
                 Err(error) => Reply::Error(error),
             },
             Command::SpawnLink(probe) => match ctx.spawn_link(probe) {
+                Ok(child) => Reply::Pid(child.pid()),
+                Err(error) => Reply::Error(error),
+            },
+            Command::Spawn(probe) => match ctx.spawn(probe) {
                 Ok(child) => Reply::Pid(child.pid()),
                 Err(error) => Reply::Error(error),
             },
