@@ -11,7 +11,7 @@
 //! until the token is `"finished"`. At the end it *shuts down* the session.
 //!
 //! This module is the pure protocol layer plus a blocking HTTP client; the
-//! worker that runs the session loop on supervised threads lives elsewhere.
+//! worker that runs the session loop on supervised threads is [`worker`].
 //!
 //! # Module map
 //!
@@ -26,6 +26,7 @@
 //! | [`error`] | [`TunnelError`] and the retryable / fatal / sequence-mismatch classification |
 //! | [`client`] | [`client::TunnelClient`], the signing, retrying HTTP client (ureq) |
 //! | `emulator` | (feature `tunnel-emulator`) an in-process emulator of the service, for tests and demos |
+//! | [`worker`] | the consumer: [`worker::TunnelWorker`], supervised sessions, channel readers, acknowledged batches |
 //!
 //! # Wire protocol in brief
 //!
@@ -45,5 +46,6 @@ pub mod plainbuffer;
 pub mod proto;
 pub mod sign;
 pub mod token;
+pub mod worker;
 
 pub use error::{ErrorClass, TunnelError};

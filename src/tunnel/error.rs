@@ -148,6 +148,41 @@ pub enum TunnelError {
         /// The error of the last attempt.
         last: Box<TunnelError>,
     },
+
+    /// A tunnel worker for this tunnel already runs in this runtime.
+    #[error("tunnel {tunnel_id} already has a worker in this runtime")]
+    AlreadyRunning {
+        /// The tunnel.
+        tunnel_id: String,
+    },
+
+    /// No tunnel worker runs for this tunnel in this runtime.
+    #[error("no worker runs for tunnel {tunnel_id}")]
+    NotRunning {
+        /// The tunnel.
+        tunnel_id: String,
+    },
+
+    /// No heartbeat succeeded within `heartbeat_timeout`: the session is
+    /// presumed lost.
+    #[error(
+        "tunnel {tunnel_id}: no heartbeat succeeded for {elapsed:?} (heartbeat_timeout {timeout:?})"
+    )]
+    HeartbeatTimeout {
+        /// The tunnel.
+        tunnel_id: String,
+        /// Time since the last successful heartbeat (or the connect).
+        elapsed: Duration,
+        /// The configured `heartbeat_timeout`.
+        timeout: Duration,
+    },
+
+    /// The otp-threads runtime could not start or reach a worker.
+    #[error("runtime error: {message}")]
+    Runtime {
+        /// What went wrong, rendered.
+        message: String,
+    },
 }
 
 impl TunnelError {
@@ -171,6 +206,10 @@ impl TunnelError {
             | TunnelError::PlainBuffer(_)
             | TunnelError::InvalidToken { .. } => ErrorClass::Other,
             TunnelError::RetriesExhausted { last, .. } => last.class(),
+            TunnelError::AlreadyRunning { .. } => ErrorClass::Fatal,
+            TunnelError::NotRunning { .. }
+            | TunnelError::HeartbeatTimeout { .. }
+            | TunnelError::Runtime { .. } => ErrorClass::Other,
         }
     }
 
