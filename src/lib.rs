@@ -118,6 +118,8 @@ mod runtime;
 mod timer;
 mod worker;
 
+#[cfg(feature = "kafka")]
+pub mod group;
 #[cfg(feature = "postgres")]
 pub mod lsn;
 pub mod supervisor;
