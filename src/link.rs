@@ -28,7 +28,7 @@ pub(crate) fn link(rt: &RuntimeInner, from: &Arc<ProcessCell>, to: Pid) -> Resul
     let linked = match rt.lookup(&to) {
         Some(target) => with_both_locked(from, &target, |from_state, target_state| {
             if from_state.status != Status::Alive || target_state.status != Status::Alive {
-                return from_state.status != Status::Alive;
+                return false;
             }
             from_state.links.insert(to);
             target_state.links.insert(from.pid);
@@ -40,6 +40,10 @@ pub(crate) fn link(rt: &RuntimeInner, from: &Arc<ProcessCell>, to: Pid) -> Resul
         return Ok(());
     }
     let state = from.state.lock();
+    // A caller killed while its code still runs links to nothing.
+    if state.status != Status::Alive {
+        return Err(Error::NoProc);
+    }
     if state.trap_exit {
         from.mailbox.signal(Signal::Exit {
             from: to,

@@ -45,6 +45,14 @@ pub(crate) fn monitor(
             let mut state = cell.state.lock();
             if state.status == Status::Alive {
                 state.monitored_by.insert(reference.id, watcher);
+                drop(state);
+                // An owner killed meanwhile (its code still running) keeps no monitor:
+                // its death may already have cleaned up before this one was added.
+                if let Some(owner) = owner
+                    && !owner.is_alive()
+                {
+                    demonitor(rt, &reference, Some(owner));
+                }
                 return reference;
             }
             watcher

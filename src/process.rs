@@ -82,13 +82,17 @@ impl Watcher {
                 }
             }
             Watcher::Channel { sender, name } => {
-                // A watcher that dropped its receiver no longer cares.
-                let _ = sender.send(Down {
+                // Never block a dying process on a watcher's full channel; a watcher
+                // that dropped its receiver no longer cares.
+                let down = Down {
                     reference,
                     pid,
                     name,
                     reason,
-                });
+                };
+                if let Err(crossbeam_channel::TrySendError::Full(down)) = sender.try_send(down) {
+                    log::error!("DOWN {down:?} dropped: the watcher's channel is full");
+                }
             }
             Watcher::Call(call) => call.callee_down(reason),
         }
@@ -181,8 +185,9 @@ impl ProcessTable {
 
     pub(crate) fn insert(&self, cell: Arc<ProcessCell>) {
         let number = cell.pid.number();
-        self.shard(number).write().insert(number, cell);
+        // Counted first, so that a death racing the insert never takes the count below 0.
         self.count.fetch_add(1, Ordering::AcqRel);
+        self.shard(number).write().insert(number, cell);
     }
 
     pub(crate) fn get(&self, number: u64) -> Option<Arc<ProcessCell>> {

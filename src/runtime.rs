@@ -20,6 +20,7 @@ use crate::exit::ExitReason;
 use crate::monitor::Monitor;
 use crate::pid::{MonitorRef, NodeName, Pid, next_creation};
 use crate::process::{ProcessCell, ProcessTable, Watcher, deliver_exit, die};
+use crate::timer::deadline_after;
 use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
 use crate::{Down, monitor};
 
@@ -329,6 +330,9 @@ impl RuntimeHandle {
 
     /// Monitors `pid` and sends its [`Down`] to `sender`, so that one thread can watch
     /// many processes on one channel. Stop with [`demonitor`](Self::demonitor).
+    ///
+    /// Use an unbounded channel (or one with room for every DOWN): a dying process never
+    /// waits for a watcher, so a DOWN that does not fit is dropped (and logged).
     pub fn monitor_to(&self, pid: &Pid, sender: &Sender<Down>) -> MonitorRef {
         let watcher = Watcher::Channel {
             sender: sender.clone(),
@@ -435,7 +439,7 @@ impl Runtime {
     fn stop(&self, timeout: Duration) -> Result<(), Error> {
         let inner = &self.handle.inner;
         inner.stopping.store(true, Ordering::Release);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         // First the workers plain threads started, as a supervisor stops its children:
         // supervisors among them stop their own trees in order.
         let roots: Vec<_> = inner
@@ -458,7 +462,7 @@ impl Runtime {
                 die(inner, &cell, ExitReason::Killed, true);
             }
         }
-        let stuck = inner.pool.close_and_join(Instant::now() + timeout);
+        let stuck = inner.pool.close_and_join(deadline_after(timeout));
         if stuck.is_empty() {
             Ok(())
         } else {

@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 
 use crate::pid::TimerRef;
 
+/// `now + delay`, or a century from now when `delay` is too long for an `Instant`
+/// (`Duration::MAX` means "forever" throughout the crate).
+pub(crate) fn deadline_after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Pending timers of one worker.
 pub(crate) struct Timers<M> {
     /// Deadlines by time; entries of cancelled timers are skipped lazily.

@@ -203,6 +203,22 @@ fn a_plain_thread_receives_down_on_a_crossbeam_receiver() {
 }
 
 #[test]
+fn a_full_watcher_channel_never_blocks_a_dying_process() {
+    let rt = Runtime::new();
+    let (a, _) = probe(&rt);
+    let (b, _) = probe(&rt);
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    rt.monitor_to(&a.pid(), &sender);
+    rt.monitor_to(&b.pid(), &sender);
+    rt.kill(&a.pid());
+    // The channel is full: b's DOWN is dropped (and logged), and kill returns.
+    rt.kill(&b.pid());
+    assert_eq!(receiver.try_recv().unwrap().pid, a.pid());
+    assert!(!b.is_alive());
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
 fn monitors_held_by_a_dead_worker_fire_nothing() {
     let rt = Runtime::new();
     let (target, _) = probe(&rt);

@@ -167,6 +167,48 @@ fn keyed_registry_starts_exactly_one_worker_for_concurrent_callers() {
 }
 
 #[test]
+fn keyed_registry_remove_during_a_start_does_not_let_a_second_start_in() {
+    let rt = Runtime::new();
+    let registry: KeyedRegistry<u32, Probe> = KeyedRegistry::new();
+    let (go, gate) = crossbeam_channel::bounded::<()>(0);
+    let (started, starting) = crossbeam_channel::bounded::<()>(1);
+    let starts = Arc::new(AtomicUsize::new(0));
+    let first = {
+        let (registry, handle, starts) = (registry.clone(), rt.handle(), starts.clone());
+        std::thread::spawn(move || {
+            registry
+                .lookup_or_start(1, || {
+                    starts.fetch_add(1, Ordering::SeqCst);
+                    started.send(()).unwrap();
+                    let _ = gate.recv();
+                    handle.spawn_worker(Probe::new().0)
+                })
+                .unwrap()
+                .pid()
+        })
+    };
+    starting.recv_timeout(WAIT).unwrap();
+    assert!(!registry.remove(&1), "a start under way is not removed");
+    let second = {
+        let (registry, handle, starts) = (registry.clone(), rt.handle(), starts.clone());
+        std::thread::spawn(move || {
+            registry
+                .lookup_or_start(1, || {
+                    starts.fetch_add(1, Ordering::SeqCst);
+                    handle.spawn_worker(Probe::new().0)
+                })
+                .unwrap()
+                .pid()
+        })
+    };
+    drop(go);
+    let (first, second) = (first.join().unwrap(), second.join().unwrap());
+    assert_eq!(first, second);
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
 fn keyed_registry_starts_a_new_worker_after_the_old_one_died() {
     let rt = Runtime::new();
     let registry: KeyedRegistry<u32, Probe> = KeyedRegistry::new();

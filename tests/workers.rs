@@ -202,6 +202,31 @@ fn a_killed_busy_worker_is_dead_at_once_and_its_thread_joins_when_its_code_retur
 }
 
 #[test]
+fn a_killed_worker_whose_callback_then_stops_does_not_run_terminate() {
+    let rt = Runtime::new();
+    let (busy, busy_events) = probe(&rt);
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    busy.cast(Command::BlockThenStop {
+        entered,
+        release: released,
+        reason: ExitReason::error("too late"),
+    });
+    inside.recv_timeout(WAIT).unwrap();
+    rt.kill(&busy.pid());
+    drop(release);
+    let mut waited = Duration::ZERO;
+    while !rt.zombies().is_empty() {
+        assert!(waited < WAIT, "the zombie thread never finished");
+        std::thread::sleep(Duration::from_millis(1));
+        waited += Duration::from_millis(1);
+    }
+    assert!(busy_events.try_recv().is_err(), "no terminate after a kill");
+    assert_eq!(busy.exit_reason(), Some(ExitReason::Killed));
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
 fn a_killed_worker_still_running_sends_nothing_more() {
     let rt = Runtime::new();
     let (receiver, events) = probe(&rt);

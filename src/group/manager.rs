@@ -132,7 +132,11 @@ impl Manager {
             return;
         };
         consumer.unsubscribe();
-        let deadline = Instant::now() + self.worker_shutdown + LEAVE_MARGIN;
+        // A huge shutdown timeout means "as long as it takes", not an overflow.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(self.worker_shutdown.saturating_add(LEAVE_MARGIN))
+            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
         while self.membership.has_slots() && Instant::now() < deadline {
             if let Some(Err(error)) = consumer.poll(TICK) {
                 log::debug!("group consumer while leaving: {error}");

@@ -103,10 +103,13 @@ impl<K: Eq + Hash + Clone, W: Worker> KeyedRegistry<K, W> {
     }
 
     /// Removes the entry for `key` (the worker keeps running); `true` if there was one.
+    /// A start under way is left to finish (its caller owns the slot until then).
     pub fn remove(&self, key: &K) -> bool {
-        let removed = self.shared.slots.lock().remove(key).is_some();
-        self.shared.started.notify_all();
-        removed
+        let mut slots = self.shared.slots.lock();
+        if matches!(slots.get(key), Some(Slot::Starting)) {
+            return false;
+        }
+        slots.remove(key).is_some()
     }
 
     /// Running workers with their keys.
@@ -147,7 +150,10 @@ impl<K: Eq + Hash, W: Worker> StartGuard<'_, K, W> {
 impl<K: Eq + Hash, W: Worker> Drop for StartGuard<'_, K, W> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.shared.slots.lock().remove(&key);
+            let mut slots = self.shared.slots.lock();
+            if matches!(slots.get(&key), Some(Slot::Starting)) {
+                slots.remove(&key);
+            }
             self.shared.started.notify_all();
         }
     }

@@ -68,8 +68,10 @@ impl Pool {
     /// Runs `job` on an idle thread, or on a new one. Gives the job back if the pool is
     /// closed or no thread could be created.
     pub(crate) fn execute(&self, job: Job) -> Result<(), (Job, std::io::Error)> {
-        let jobs = self.jobs.lock().clone();
-        let Some(jobs) = jobs else {
+        // Held until the job is handed over or its new thread recorded, so that a
+        // concurrent close cannot miss a thread it must join.
+        let jobs = self.jobs.lock();
+        let Some(jobs) = jobs.as_ref() else {
             let error = std::io::Error::other("the runtime is shut down");
             return Err((job, error));
         };

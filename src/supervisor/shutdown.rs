@@ -12,7 +12,7 @@
 //! at once, and one deadline covers them all; those still running then are killed.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
 
@@ -89,7 +89,7 @@ pub(crate) fn shutdown_group(ctx: &mut Context<Supervisor>, children: Vec<Stoppi
         };
         ctx.exit(&child.pid, reason);
     }
-    let deadline = Instant::now() + longest;
+    let deadline = crate::timer::deadline_after(longest);
     let mut killed = false;
     while !pending.is_empty() {
         let received = if killed {

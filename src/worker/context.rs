@@ -123,7 +123,10 @@ impl<W: Worker> Context<W> {
 
     /// Sends an exit signal to `pid` from this worker (Erlang `exit(Pid, Reason)`).
     pub fn exit(&mut self, pid: &Pid, reason: ExitReason) {
-        deliver_exit(&self.runtime.inner, self.cell.pid, *pid, reason, false);
+        // A killed worker whose code still runs sends no more signals.
+        if self.cell.is_alive() {
+            deliver_exit(&self.runtime.inner, self.cell.pid, *pid, reason, false);
+        }
     }
 
     /// Registers this worker under `name`.
@@ -155,7 +158,7 @@ impl<W: Worker> Context<W> {
 
     /// Sends `message` to this worker after `delay`, as [`Info::Timer`](super::Info::Timer).
     pub fn send_after(&mut self, message: W::Info, delay: Duration) -> TimerRef {
-        self.send_at(message, Instant::now() + delay)
+        self.send_at(message, crate::timer::deadline_after(delay))
     }
 
     /// Sends `message` to this worker at `deadline` (an absolute timer, as

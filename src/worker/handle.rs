@@ -35,12 +35,15 @@ impl<R: Send> CallWatch for Sender<CallOutcome<R>> {
 /// Dropping it unanswered ends the call with [`Error::NoReply`].
 pub struct ReplyTo<R: Send + 'static> {
     sender: Option<Sender<CallOutcome<R>>>,
+    /// The called worker: if it panics holding the token, its DOWN ends the call.
+    callee: Arc<ProcessCell>,
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
-    pub(crate) fn new(sender: Sender<CallOutcome<R>>) -> ReplyTo<R> {
+    pub(crate) fn new(sender: Sender<CallOutcome<R>>, callee: Arc<ProcessCell>) -> ReplyTo<R> {
         ReplyTo {
             sender: Some(sender),
+            callee,
         }
     }
 
@@ -56,7 +59,7 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         // A worker unwinding from a panic is about to die: its DOWN tells the caller
         // the real reason, which `Dropped` would hide.
-        if std::thread::panicking() && super::run::on_worker_thread() {
+        if std::thread::panicking() && super::run::is_current(&self.callee) {
             return;
         }
         if let Some(sender) = self.sender.take() {
@@ -165,6 +168,10 @@ impl<W: Worker> WorkerRef<W> {
         if super::run::is_current(&self.cell) {
             return Err(Error::CallingSelf);
         }
+        // A killed worker whose code still runs sends nothing more.
+        if !sending_is_allowed() {
+            return Err(Error::NoProc);
+        }
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let id = self.runtime.new_ref_id();
         {
@@ -176,9 +183,10 @@ impl<W: Worker> WorkerRef<W> {
                 .monitored_by
                 .insert(id, Watcher::Call(Box::new(sender.clone())));
         }
-        let sent = self
-            .mailbox
-            .send(Envelope::Call(request, ReplyTo::new(sender)));
+        let sent = self.mailbox.send(Envelope::Call(
+            request,
+            ReplyTo::new(sender, self.cell.clone()),
+        ));
         let outcome = match sent {
             Ok(()) => receiver.recv_timeout(timeout),
             Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
@@ -231,6 +239,13 @@ impl<W: Worker> WorkerRef<W> {
     /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running, or
     /// `Timeout` (the worker keeps stopping).
     pub fn stop(&self, reason: ExitReason, timeout: Duration) -> Result<(), Error> {
+        // A worker cannot wait for its own exit; it returns `Step::Stop` instead.
+        if super::run::is_current(&self.cell) {
+            return Err(Error::CallingSelf);
+        }
+        if !sending_is_allowed() {
+            return Err(Error::NoProc);
+        }
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let watcher = Watcher::Channel { sender, name: None };
         let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);

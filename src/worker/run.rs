@@ -50,11 +50,6 @@ pub(crate) fn sending_is_allowed() -> bool {
     CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
 }
 
-/// `true` on a thread that is running a worker.
-pub(crate) fn on_worker_thread() -> bool {
-    CURRENT.with_borrow(|current| current.is_some())
-}
-
 /// `true` if the current thread runs `cell`.
 pub(crate) fn is_current(cell: &Arc<ProcessCell>) -> bool {
     CURRENT.with_borrow(|current| current.as_ref().is_some_and(|own| Arc::ptr_eq(own, cell)))
@@ -79,6 +74,14 @@ pub(crate) fn spawn<W: Worker>(
 ) -> Result<WorkerRef<W>, Error> {
     if rt.is_stopping() {
         return Err(Error::RuntimeStopped);
+    }
+    // A worker killed while its code still runs starts nothing more.
+    if options
+        .parent
+        .as_ref()
+        .is_some_and(|parent| !parent.is_alive())
+    {
+        return Err(Error::NoProc);
     }
     let pid = rt.new_pid();
     let parent_pid = options.parent.as_ref().map_or(rt.root, |parent| parent.pid);
@@ -175,7 +178,11 @@ fn run<W: Worker>(
                 }
                 None => {
                     let _ = ack.send(Ok(()));
-                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox) {
+                    // A worker killed while its last callback ran does not run
+                    // terminate, whatever that callback returned.
+                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox)
+                        && cell.is_alive()
+                    {
                         if !reason.is_normal_stop() {
                             log::error!(
                                 "worker {} ({}) terminating: {reason}",
@@ -200,7 +207,13 @@ fn run<W: Worker>(
     if catch_unwind(AssertUnwindSafe(move || drop(worker))).is_err() {
         log::error!("dropping worker {} panicked", cell.pid);
     }
-    drop(ctx);
+    // Pending timers and queued messages are user values too.
+    if catch_unwind(AssertUnwindSafe(move || drop((ctx, inbox)))).is_err() {
+        log::error!(
+            "dropping the pending messages of worker {} panicked",
+            cell.pid
+        );
+    }
     CURRENT.set(None);
 }
 

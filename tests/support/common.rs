@@ -52,6 +52,12 @@ pub enum Command {
         entered: Sender<()>,
         release: Receiver<()>,
     },
+    /// Like `Block`, then stop with `reason` when released.
+    BlockThenStop {
+        entered: Sender<()>,
+        release: Receiver<()>,
+        reason: ExitReason,
+    },
     /// Keep the reply token and hand it to the test.
     KeepReply(Sender<ReplyTo<Reply>>),
     /// Drop the reply token unanswered.
@@ -218,6 +224,16 @@ impl Probe {
                 Ok(child) => Reply::Pid(child.pid()),
                 Err(error) => Reply::Error(error),
             },
+            Command::BlockThenStop {
+                entered,
+                release,
+                reason,
+            } => {
+                let _ = entered.send(());
+                let _ = release.recv();
+                step = Step::Stop(reason);
+                Reply::Ok
+            }
             Command::Spawn(probe) => match ctx.spawn(probe) {
                 Ok(child) => Reply::Pid(child.pid()),
                 Err(error) => Reply::Error(error),
