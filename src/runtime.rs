@@ -24,7 +24,7 @@ use crate::timer::deadline_after;
 use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
 use crate::{Down, monitor};
 
-pub(crate) use pool::{Pool, ThreadSlot};
+pub(crate) use pool::{HANDOFF_SPIN, Pool, ThreadSlot, spin_recv};
 
 /// Settings of a [`Runtime`], built with [`Runtime::builder`].
 #[derive(Clone, Debug)]

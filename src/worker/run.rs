@@ -130,7 +130,11 @@ pub(crate) fn spawn<W: Worker>(
             Error::InitFailed(ExitReason::error(error))
         });
     }
-    match acked.recv() {
+    let ack = match crate::runtime::spin_recv(&acked, crate::runtime::HANDOFF_SPIN) {
+        Ok(ack) => Ok(ack),
+        Err(_) => acked.recv(),
+    };
+    match ack {
         Ok(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
         Ok(Err(reason)) => Err(Error::InitFailed(reason)),
         Err(_) => Err(Error::RuntimeStopped),
