@@ -183,10 +183,10 @@ impl<W: Worker> WorkerRef<W> {
                 .monitored_by
                 .insert(id, Watcher::Call(Box::new(sender.clone())));
         }
-        let sent = self.mailbox.send(Envelope::Call(
+        let sent = self.mailbox.send(Envelope::Call(Box::new((
             request,
             ReplyTo::new(sender, self.cell.clone()),
-        ));
+        ))));
         let outcome = match sent {
             Ok(()) => receiver.recv_timeout(timeout),
             Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
@@ -204,6 +204,7 @@ impl<W: Worker> WorkerRef<W> {
 
     /// Sends a cast. Like `gen_server:cast` it never fails: a cast to a dead worker is
     /// dropped. Use [`try_cast`](Self::try_cast) to learn that.
+    #[inline]
     pub fn cast(&self, message: W::Cast) {
         let _ = self.deliver(Envelope::Cast(message));
     }
@@ -223,6 +224,7 @@ impl<W: Worker> WorkerRef<W> {
         self.deliver(Envelope::Info(message))
     }
 
+    #[inline]
     fn deliver(&self, envelope: Envelope<W>) -> Result<(), Error> {
         // A killed worker whose thread still runs sends nothing more: its messages
         // would otherwise arrive after its DOWN.

@@ -1,7 +1,7 @@
 //! Starting a worker and its message loop.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -21,7 +21,9 @@ use crate::{link, registry};
 /// What travels through a worker's mailbox. One channel carries everything, so that
 /// messages and signals from one sender keep their order.
 pub(crate) enum Envelope<W: Worker> {
-    Call(W::Call, ReplyTo<W::Reply>),
+    /// Boxed, as signals are: a call allocates its reply channel anyway, and inline the
+    /// request and token would make every slot of the mailbox (every cast) larger.
+    Call(Box<(W::Call, ReplyTo<W::Reply>)>),
     Cast(W::Cast),
     Info(W::Info),
     Timer(TimerRef, W::Info),
@@ -43,11 +45,21 @@ impl<W: Worker> Mailbox for Sender<Envelope<W>> {
 thread_local! {
     /// The process the current thread runs, if it is a worker thread.
     static CURRENT: RefCell<Option<Arc<ProcessCell>>> = const { RefCell::new(None) };
+    /// `CURRENT.is_some()`, readable without a borrow: the fast path of every send
+    /// from a plain thread.
+    static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+fn set_current(cell: Option<Arc<ProcessCell>>) {
+    ON_WORKER.set(cell.is_some());
+    CURRENT.set(cell);
 }
 
 /// `false` on the thread of a worker that has been killed but still runs its code.
+#[inline]
 pub(crate) fn sending_is_allowed() -> bool {
-    CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
+    !ON_WORKER.get()
+        || CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
 }
 
 /// `true` if the current thread runs `cell`.
@@ -151,7 +163,7 @@ fn run<W: Worker>(
     runtime: RuntimeHandle,
     linked_parent: Option<crate::pid::Pid>,
 ) {
-    CURRENT.set(Some(cell.clone()));
+    set_current(Some(cell.clone()));
     let rt = runtime.inner.clone();
     let mut ctx = Context {
         cell: cell.clone(),
@@ -218,7 +230,7 @@ fn run<W: Worker>(
             cell.pid
         );
     }
-    CURRENT.set(None);
+    set_current(None);
 }
 
 /// The message loop. Returns the reason of an orderly stop (`terminate` then runs), or
@@ -230,11 +242,15 @@ fn serve<W: Worker>(
 ) -> Option<ExitReason> {
     let mut continuation: Option<W::Continue> = None;
     loop {
-        if !ctx.cell.is_alive() {
-            return None;
-        }
+        // One liveness check before each callback: a kill during the previous callback
+        // or during the wait is seen before anything else runs.
         let step = match continuation.take() {
-            Some(next) => guarded(|| worker.handle_continue(next, ctx)),
+            Some(next) => {
+                if !ctx.cell.is_alive() {
+                    return None;
+                }
+                guarded(|| worker.handle_continue(next, ctx))
+            }
             None => {
                 let envelope = match next_envelope(ctx, inbox) {
                     Some(envelope) => envelope,
@@ -244,7 +260,8 @@ fn serve<W: Worker>(
                     return None;
                 }
                 match envelope {
-                    Envelope::Call(request, reply) => {
+                    Envelope::Call(call) => {
+                        let (request, reply) = *call;
                         guarded(|| worker.handle_call(request, reply, ctx))
                     }
                     Envelope::Cast(message) => guarded(|| worker.handle_cast(message, ctx)),
@@ -285,6 +302,7 @@ fn serve<W: Worker>(
 
 /// Moves due timers into the mailbox, then waits for the next envelope until the
 /// earliest timer's deadline. `None` when the deadline passed first.
+#[inline]
 fn next_envelope<W: Worker>(
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
