@@ -5,6 +5,8 @@
 
 #[path = "support/kafka.rs"]
 mod kafka;
+#[path = "support/polling.rs"]
+mod polling;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -14,6 +14,8 @@
 //! pause or restart it, so they run one at a time (see [`serial`]).
 #![cfg(feature = "postgres")]
 
+#[path = "support/polling.rs"]
+mod polling;
 #[path = "support/postgres.rs"]
 mod postgres_support;
 

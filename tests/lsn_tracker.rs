@@ -3,6 +3,8 @@
 //! `lsn_reader_test.exs`, run on a real replica instead of a fake repo.
 #![cfg(feature = "postgres")]
 
+#[path = "support/polling.rs"]
+mod polling;
 #[path = "support/postgres.rs"]
 mod postgres_support;
 

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otp_threads::group::{Ack, Assignment, BeginOffset, GroupConfig, Handler, Message};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -181,21 +181,10 @@ pub fn committed(group: &str, topic: &str) -> BTreeMap<i32, Option<i64>> {
 /// Samples a value until `pred` holds or [`PATIENCE`] runs out; returns the last value.
 pub fn poll_until<T: std::fmt::Debug>(
     what: &str,
-    mut sample: impl FnMut() -> T,
-    mut pred: impl FnMut(&T) -> bool,
+    sample: impl FnMut() -> T,
+    pred: impl FnMut(&T) -> bool,
 ) -> T {
-    let started = Instant::now();
-    loop {
-        let value = sample();
-        if pred(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "timed out after {PATIENCE:?} waiting for {what}; last value {value:?}"
-        );
-        std::thread::sleep(POLL);
-    }
+    crate::polling::poll_until_within(PATIENCE, POLL, what, sample, pred)
 }
 
 /// A test member's settings: fast group timing, earliest offsets, quick commits.

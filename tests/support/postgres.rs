@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otp_threads::lsn::{Lsn, ReplicaProbe, current_wal_insert_lsn};
 use postgres::{Client, NoTls};
@@ -77,21 +77,10 @@ pub fn service(cmd: &str) {
 /// Samples a value until `pred` holds or [`PATIENCE`] runs out; returns the last value.
 pub fn poll_until<T: std::fmt::Debug>(
     what: &str,
-    mut sample: impl FnMut() -> T,
-    mut pred: impl FnMut(&T) -> bool,
+    sample: impl FnMut() -> T,
+    pred: impl FnMut(&T) -> bool,
 ) -> T {
-    let started = Instant::now();
-    loop {
-        let value = sample();
-        if pred(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "timed out after {PATIENCE:?} waiting for {what}; last value {value:?}"
-        );
-        std::thread::sleep(POLL);
-    }
+    crate::polling::poll_until_within(PATIENCE, POLL, what, sample, pred)
 }
 
 /// Creates the test table on the primary (if needed) and waits until the standby has it,
