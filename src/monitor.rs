@@ -34,11 +34,7 @@ pub(crate) fn monitor(
     };
     // Recorded on the owner first, so that the owner's death always finds it.
     if let Some(owner) = owner {
-        owner
-            .state
-            .lock()
-            .monitoring
-            .insert(reference.id, (target, false));
+        owner.state.lock().monitoring.insert(reference.id, target);
     }
     let watcher = match rt.lookup(&target) {
         Some(cell) => {

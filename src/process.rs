@@ -68,11 +68,9 @@ impl Watcher {
         let pid = reference.target;
         match self {
             Watcher::Process { cell, name } => {
-                let mut state = cell.state.lock();
-                if let Some(entry) = state.monitoring.get_mut(&reference.id) {
-                    entry.1 = true;
-                }
-                if state.status == Status::Alive {
+                // The watcher's `monitoring` entry stays until it takes this DOWN from
+                // its mailbox: that is how `demonitor(flush)` knows one may be there.
+                if cell.is_alive() {
                     cell.mailbox.signal(Signal::Down(Down {
                         reference,
                         pid,
@@ -113,9 +111,9 @@ pub(crate) struct ProcessState {
     pub(crate) links: HashSet<Pid>,
     /// Monitors other processes (or threads, or calls) hold on this process.
     pub(crate) monitored_by: HashMap<u64, Watcher>,
-    /// Monitors this process holds on others, by reference id: the target, and whether
-    /// its DOWN has been sent (and not yet taken from the mailbox).
-    pub(crate) monitoring: HashMap<u64, (Pid, bool)>,
+    /// Monitors this process holds on others, by reference id, until their DOWN is
+    /// taken from the mailbox.
+    pub(crate) monitoring: HashMap<u64, Pid>,
     pub(crate) name: Option<Arc<str>>,
 }
 
@@ -223,7 +221,7 @@ struct Remains {
     wake: bool,
     links: HashSet<Pid>,
     monitored_by: HashMap<u64, Watcher>,
-    monitoring: HashMap<u64, (Pid, bool)>,
+    monitoring: HashMap<u64, Pid>,
     name: Option<Arc<str>>,
 }
 
@@ -295,7 +293,7 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
     }
     rt.table_remove(pid);
     // Monitors this process held on others are gone with it.
-    for (id, (target, _)) in monitoring {
+    for (id, target) in monitoring {
         if let Some(target_cell) = rt.lookup(&target) {
             target_cell.state.lock().monitored_by.remove(&id);
         }
