@@ -40,6 +40,14 @@ fn setup() -> (Runtime, LsnTracker, postgres::Client) {
 /// Resumes replay on drop, so that a failing test cannot leave the standby paused.
 struct ResumeOnDrop;
 
+/// Pauses replay on the standby; replay resumes when the guard drops.
+fn pause_replay(standby: &mut postgres::Client) -> ResumeOnDrop {
+    standby
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    ResumeOnDrop
+}
+
 impl Drop for ResumeOnDrop {
     fn drop(&mut self) {
         let _ = standby_client().batch_execute("SELECT pg_wal_replay_resume()");
@@ -77,10 +85,7 @@ fn paused_replay_makes_a_waiter_time_out_and_resume_releases_new_ones() {
     let _serial = serial();
     let (runtime, tracker, mut primary) = setup();
     let mut standby = standby_client();
-    let _resume = ResumeOnDrop;
-    standby
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .unwrap();
+    let _resume = pause_replay(&mut standby);
     let lsn = write_on_primary(&mut primary, &unique_note("paused"));
     assert_eq!(
         tracker.request_and_await(lsn, Some(Duration::from_millis(300))),
@@ -101,10 +106,7 @@ fn the_waiter_table_survives_a_restart_of_the_poller() {
     let _serial = serial();
     let (runtime, tracker, mut primary) = setup();
     let mut standby = standby_client();
-    let _resume = ResumeOnDrop;
-    standby
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .unwrap();
+    let _resume = pause_replay(&mut standby);
     let lsn = write_on_primary(&mut primary, &unique_note("restart"));
     let pending = tracker.request_notification(lsn);
     let children = tracker.supervisor().which_children().unwrap();
@@ -183,10 +185,7 @@ fn a_thousand_concurrent_waiters_from_sixteen_threads_are_all_released_once() {
     let (runtime, tracker, mut primary) = setup();
     let tracker = Arc::new(tracker);
     let mut standby = standby_client();
-    let _resume = ResumeOnDrop;
-    standby
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .unwrap();
+    let _resume = pause_replay(&mut standby);
     let mut lsns = Vec::new();
     for i in 0..50 {
         lsns.push(write_on_primary(
