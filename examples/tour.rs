@@ -298,7 +298,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n-- a Tablestore Tunnel consumer against the protocol emulator");
     // The Tablestore tunnel service cannot be reached from here: the emulator is a real
     // HTTP server on loopback speaking the documented protocol.
-    let report = otp_threads::tunnel::worker::demo::run(&runtime.handle(), 20_000)?;
+    let report = otp_threads_tablestore_emulator::demo::run(&runtime.handle(), 20_000)?;
     println!(
         "{} changes written, {} received (none lost); the worker was killed halfway and its \
          replacement resumed from the checkpoints: {} records of unacknowledged batches came again, \

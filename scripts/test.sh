@@ -26,5 +26,5 @@ set -a
 . "$state/kafka/env"
 set +a
 
-echo "== cargo test --all-features"
-cargo test --all-features "$@"
+echo "== cargo test --workspace --all-features"
+cargo test --workspace --all-features "$@"

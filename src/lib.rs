@@ -104,8 +104,7 @@
 //! everyone else, and its thread is joined when its code returns
 //! ([`RuntimeHandle::zombies`] lists such threads).
 
-#![warn(missing_docs)]
-#![warn(clippy::mod_module_files)]
+#![forbid(unsafe_code)]
 
 mod error;
 mod exit;
@@ -118,13 +117,7 @@ mod runtime;
 mod timer;
 mod worker;
 
-#[cfg(feature = "kafka")]
-pub mod group;
-#[cfg(feature = "postgres")]
-pub mod lsn;
 pub mod supervisor;
-#[cfg(feature = "tunnel")]
-pub mod tunnel;
 
 pub use error::Error;
 pub use exit::{Down, Exit, ExitReason};

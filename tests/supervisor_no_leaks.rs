@@ -16,11 +16,7 @@ const BRANCHES: usize = 9;
 const LEAVES_PER_BRANCH: usize = 100;
 const DYNAMIC_LEAVES: usize = 100;
 
-fn os_thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task is readable")
-        .count()
-}
+use otp_threads_testkit::os_thread_count;
 
 #[test]
 fn a_tree_of_a_thousand_workers_leaves_no_thread_behind() {

@@ -10,8 +10,7 @@ use otp_threads::{
     Worker, WorkerRef,
 };
 
-/// Bound on every wait for an event: generous, since CI machines are slow and noisy.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub use otp_threads_testkit::WAIT;
 
 /// What a probe reports to its test.
 #[derive(Debug, PartialEq)]
@@ -301,9 +300,5 @@ pub fn trapping_probe(runtime: &RuntimeHandle) -> (WorkerRef<Probe>, Receiver<Ev
     (runtime.spawn_worker(probe).expect("a probe starts"), events)
 }
 
-/// Threads of this OS process, from `/proc/self/task`.
-pub fn os_thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task is readable")
-        .count()
-}
+#[allow(unused_imports)]
+pub use otp_threads_testkit::os_thread_count;

@@ -6,14 +6,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use otp_threads::supervisor::{ChildSpec, ChildState, SupervisorRef};
 use otp_threads::{Context, ExitReason, Pid, ReplyTo, RuntimeHandle, Step, Worker};
 
 /// Bound on every wait.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub use otp_threads_testkit::WAIT;
 
 /// What a member reports.
 #[derive(Debug, PartialEq)]
@@ -275,11 +274,5 @@ pub fn wait_dead(runtime: &RuntimeHandle, pid: &Pid) -> ExitReason {
         .reason
 }
 
-/// Polls `condition` until it holds, up to the wait bound.
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+#[allow(unused_imports)]
+pub use otp_threads_testkit::eventually;

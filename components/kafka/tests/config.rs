@@ -1,0 +1,79 @@
+//! Group consumer settings are checked before anything connects: an invalid one is an
+//! error naming the option (no broker needed).
+
+use std::time::Duration;
+
+use otp_threads::Runtime;
+use otp_threads_kafka::{Ack, GroupConfig, GroupConsumer, GroupError, Handler, Message};
+
+struct Nop;
+
+impl Handler for Nop {
+    fn handle_messages(&mut self, _: &[Message]) -> Ack {
+        Ack::Ack
+    }
+}
+
+fn option_rejected(config: GroupConfig) -> &'static str {
+    let runtime = Runtime::new();
+    match GroupConsumer::start(&runtime, config) {
+        Err(GroupError::InvalidOption { option, reason }) => {
+            assert!(!reason.is_empty());
+            option
+        }
+        other => panic!("expected an invalid option, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_options_are_rejected_naming_the_option() {
+    let config = || GroupConfig::new(["127.0.0.1:1"], "g", ["t"], |_| Nop);
+    assert_eq!(
+        option_rejected(GroupConfig::new(["127.0.0.1:1"], "", ["t"], |_| Nop)),
+        "group_id"
+    );
+    assert_eq!(
+        option_rejected(GroupConfig::new(
+            ["127.0.0.1:1"],
+            "g",
+            Vec::<String>::new(),
+            |_| Nop
+        )),
+        "topics"
+    );
+    assert_eq!(
+        option_rejected(GroupConfig::new(Vec::<String>::new(), "g", ["t"], |_| Nop)),
+        "brokers"
+    );
+    assert_eq!(
+        option_rejected(config().worker_restart_intensity(30, Duration::ZERO)),
+        "worker_restart_intensity"
+    );
+    assert_eq!(
+        option_rejected(config().worker_shutdown_timeout(Duration::ZERO)),
+        "worker_shutdown_timeout"
+    );
+    assert_eq!(
+        option_rejected(
+            config()
+                .session_timeout(Duration::from_millis(100))
+                .heartbeat_interval(Duration::from_secs(1))
+        ),
+        "heartbeat_interval"
+    );
+    assert_eq!(
+        option_rejected(config().kafka_option("enable.auto.commit", "true")),
+        "kafka_option"
+    );
+}
+
+#[test]
+fn an_unknown_librdkafka_setting_is_a_kafka_error() {
+    let runtime = Runtime::new();
+    let config = GroupConfig::new(["127.0.0.1:1"], "g", ["t"], |_| Nop)
+        .assignment_strategy("no-such-assignor");
+    match GroupConsumer::start(&runtime, config) {
+        Err(GroupError::Kafka { action, .. }) => assert_eq!(action, "create the consumer"),
+        other => panic!("expected a Kafka error, got {other:?}"),
+    }
+}

@@ -1,0 +1,224 @@
+//! [`TunnelWorkerConfig`]: the options of a tunnel worker, with the rules of the
+//! original (`ExAliyunOts.Tunnel.Worker.validate/1`) and the SDKs.
+
+use std::time::Duration;
+
+use crate::backoff::BackoffConfig;
+use crate::client::TunnelClientConfig;
+use crate::error::TunnelError;
+use crate::proto;
+
+/// Default [`TunnelWorkerConfig::heartbeat_interval`]: 30 s.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+/// Default [`TunnelWorkerConfig::heartbeat_timeout`]: 300 s.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`TunnelWorkerConfig::connect_timeout`]: 300 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The smallest heartbeat interval users may set: 5 s (the original's and the Java
+/// SDK's `@min_heartbeat_interval`).
+pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Options of a tunnel worker.
+///
+/// | option | default | rule |
+/// |---|---|---|
+/// | `tunnel_id` | required | not empty |
+/// | `client` | required | endpoint, instance and credentials ([`TunnelClientConfig::validate`]) |
+/// | `heartbeat_interval` | 30 s | at least 5 s ([`MIN_HEARTBEAT_INTERVAL`]) |
+/// | `heartbeat_timeout` | 300 s | greater than `heartbeat_interval` |
+/// | `connect_timeout` | 300 s | at least 1 s; sent (in whole seconds) as the session timeout |
+/// | `client_tag` | none | not blank when set |
+/// | `poll_backoff` | [`BackoffConfig::stream_poll`] | the pause while a channel reads nothing |
+///
+/// A bad option is a [`TunnelError::InvalidOption`] naming it.
+#[derive(Clone, Debug)]
+pub struct TunnelWorkerConfig {
+    /// The tunnel to consume.
+    pub tunnel_id: String,
+    /// Endpoint, instance, credentials, request timeout and retry policies.
+    pub client: TunnelClientConfig,
+    /// Time between heartbeats (the first one is sent at once after connect).
+    pub heartbeat_interval: Duration,
+    /// A worker whose heartbeats have not succeeded for this long stops with
+    /// [`TunnelError::HeartbeatTimeout`] (and its supervisor starts a new session).
+    pub heartbeat_timeout: Duration,
+    /// The session timeout sent with connect (`ClientConfig.timeout`, seconds).
+    pub connect_timeout: Duration,
+    /// Free-form tag sent with connect (`ClientConfig.client_tag`).
+    pub client_tag: Option<String>,
+    /// Backoff between reads of a channel whose reads come back empty; reset by the
+    /// first non-empty batch.
+    pub poll_backoff: BackoffConfig,
+    /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
+    /// (5 s) unless lowered.
+    ///
+    /// **Tests and demos only.** The 5 s floor protects the service; an emulator on
+    /// loopback does not need it, and tests want a session loop that turns over in
+    /// milliseconds. Lowering it is an explicit, separate decision (it must be
+    /// positive and may not exceed 5 s), so a plain `heartbeat_interval` typo is still
+    /// rejected.
+    pub min_heartbeat_interval: Duration,
+}
+
+impl TunnelWorkerConfig {
+    /// A configuration with the defaults above.
+    pub fn new(tunnel_id: impl Into<String>, client: TunnelClientConfig) -> Self {
+        TunnelWorkerConfig {
+            tunnel_id: tunnel_id.into(),
+            client,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            client_tag: None,
+            poll_backoff: BackoffConfig::stream_poll(),
+            min_heartbeat_interval: MIN_HEARTBEAT_INTERVAL,
+        }
+    }
+
+    /// Check every option; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), TunnelError> {
+        if self.tunnel_id.trim().is_empty() {
+            return Err(TunnelError::invalid_option("tunnel_id", "is required"));
+        }
+        if self.min_heartbeat_interval.is_zero()
+            || self.min_heartbeat_interval > MIN_HEARTBEAT_INTERVAL
+        {
+            return Err(TunnelError::invalid_option(
+                "min_heartbeat_interval",
+                format!("must be positive and at most {MIN_HEARTBEAT_INTERVAL:?}"),
+            ));
+        }
+        if self.heartbeat_interval < self.min_heartbeat_interval {
+            return Err(TunnelError::invalid_option(
+                "heartbeat_interval",
+                format!(
+                    "{:?} is below the minimum of {:?}",
+                    self.heartbeat_interval, self.min_heartbeat_interval
+                ),
+            ));
+        }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return Err(TunnelError::invalid_option(
+                "heartbeat_timeout",
+                format!(
+                    "{:?} must be greater than heartbeat_interval ({:?})",
+                    self.heartbeat_timeout, self.heartbeat_interval
+                ),
+            ));
+        }
+        if self.connect_timeout < Duration::from_secs(1) {
+            return Err(TunnelError::invalid_option(
+                "connect_timeout",
+                "must be at least 1 s (it is sent in seconds)",
+            ));
+        }
+        if self
+            .client_tag
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(TunnelError::invalid_option(
+                "client_tag",
+                "must not be blank when set",
+            ));
+        }
+        let poll = &self.poll_backoff;
+        if poll.initial.is_zero()
+            || poll.max_interval < poll.initial
+            || !(poll.multiplier >= 1.0 && poll.multiplier.is_finite())
+            || !(0.0..=1.0).contains(&poll.jitter)
+        {
+            return Err(TunnelError::invalid_option(
+                "poll_backoff",
+                "needs 0 < initial <= max_interval, a finite multiplier >= 1 and jitter within 0..=1",
+            ));
+        }
+        self.client.validate()
+    }
+
+    /// The `ClientConfig` sent with connect.
+    pub(crate) fn connect_config(&self) -> proto::ClientConfig {
+        proto::ClientConfig {
+            timeout: Some(self.connect_timeout.as_secs() as i64),
+            client_tag: self.client_tag.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> TunnelWorkerConfig {
+        TunnelWorkerConfig::new(
+            "t1",
+            TunnelClientConfig::new("http://127.0.0.1:1", "inst", "akid", "secret"),
+        )
+    }
+
+    fn option_of(f: impl FnOnce(&mut TunnelWorkerConfig)) -> &'static str {
+        let mut c = config();
+        f(&mut c);
+        match c.validate() {
+            Err(TunnelError::InvalidOption { option, .. }) => option,
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_original() {
+        let c = config();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(c.heartbeat_timeout, Duration::from_secs(300));
+        assert_eq!(c.connect_config().timeout, Some(300));
+        assert_eq!(c.connect_config().client_tag, None);
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        assert_eq!(option_of(|c| c.tunnel_id = " ".into()), "tunnel_id");
+        assert_eq!(
+            option_of(|c| c.heartbeat_interval = Duration::from_secs(4)),
+            "heartbeat_interval"
+        );
+        assert_eq!(
+            option_of(|c| c.heartbeat_timeout = c.heartbeat_interval),
+            "heartbeat_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.connect_timeout = Duration::from_millis(999)),
+            "connect_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.client_tag = Some(String::new())),
+            "client_tag"
+        );
+        assert_eq!(
+            option_of(|c| c.poll_backoff.multiplier = 0.5),
+            "poll_backoff"
+        );
+        assert_eq!(
+            option_of(|c| c.min_heartbeat_interval = Duration::ZERO),
+            "min_heartbeat_interval"
+        );
+        assert_eq!(
+            option_of(|c| c.min_heartbeat_interval = Duration::from_secs(6)),
+            "min_heartbeat_interval"
+        );
+        assert_eq!(
+            option_of(|c| c.client.endpoint = "ftp://x".into()),
+            "endpoint"
+        );
+    }
+
+    #[test]
+    fn the_test_floor_is_a_separate_explicit_setting() {
+        let mut c = config();
+        c.heartbeat_interval = Duration::from_millis(50);
+        c.heartbeat_timeout = Duration::from_secs(2);
+        assert!(c.validate().is_err());
+        c.min_heartbeat_interval = Duration::from_millis(10);
+        assert!(c.validate().is_ok());
+    }
+}

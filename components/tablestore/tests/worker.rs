@@ -1,0 +1,666 @@
+//! End-to-end tests of the tunnel worker against the emulator: supervised sessions, linked channel readers, acknowledged
+//! batches, checkpoints, restarts and hand-offs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use otp_threads::{ExitReason, Runtime};
+use otp_threads_tablestore::TunnelError;
+use otp_threads_tablestore::backoff::BackoffConfig;
+use otp_threads_tablestore::client::{
+    TunnelClientConfig, URI_CHECKPOINT, URI_CONNECT, URI_GET_CHECKPOINT, URI_HEARTBEAT,
+    URI_READ_RECORDS, URI_SHUTDOWN,
+};
+use otp_threads_tablestore::error::{OTS_PERMISSION_DENIED, OTS_TUNNEL_SERVER_UNAVAILABLE};
+use otp_threads_tablestore::plainbuffer::{
+    ColumnChange, PkValue, Row, RowChange, SequenceInfo, Value,
+};
+use otp_threads_tablestore::proto::{ChannelStatus, TunnelType};
+use otp_threads_tablestore::token::FINISH_TOKEN;
+use otp_threads_tablestore::worker::{
+    Batch, Receiver, TunnelHandle, TunnelWorker, TunnelWorkerConfig, Tunnels,
+};
+use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
+use otp_threads_testkit::Patience;
+
+const INSTANCE: &str = "emu-inst";
+const AKID: &str = "test-akid";
+const SECRET: &str = "test-secret";
+const TABLE: &str = "events";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn init_log() {
+    let _ = env_logger::builder().is_test(true).try_init();
+}
+
+fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+    init_log();
+    let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
+    f(&mut config);
+    Emulator::start(config).expect("emulator starts")
+}
+
+fn fast_retry(budget: Duration) -> BackoffConfig {
+    BackoffConfig {
+        initial: Duration::from_millis(2),
+        max_interval: Duration::from_millis(20),
+        multiplier: 2.0,
+        jitter: 0.33,
+        max_elapsed: Some(budget),
+    }
+}
+
+/// A worker config for tests: heartbeats every 50 ms (the 5 s floor is lowered
+/// explicitly), fast retries and a short idle poll.
+fn config_with_secret(em: &Emulator, tunnel_id: &str, secret: &str) -> TunnelWorkerConfig {
+    let mut client = TunnelClientConfig::new(em.endpoint(), INSTANCE, AKID, secret);
+    client.request_timeout = Duration::from_secs(10);
+    client.meta_retry = fast_retry(Duration::from_secs(5));
+    client.read_records_retry = fast_retry(Duration::from_secs(5));
+    let mut config = TunnelWorkerConfig::new(tunnel_id, client);
+    config.min_heartbeat_interval = Duration::from_millis(10);
+    config.heartbeat_interval = Duration::from_millis(50);
+    config.heartbeat_timeout = Duration::from_secs(20);
+    config.client_tag = Some("tunnel_worker test".into());
+    config.poll_backoff = BackoffConfig {
+        initial: Duration::from_millis(2),
+        max_interval: Duration::from_millis(20),
+        multiplier: 2.0,
+        jitter: 0.25,
+        max_elapsed: None,
+    };
+    config
+}
+
+fn config(em: &Emulator, tunnel_id: &str) -> TunnelWorkerConfig {
+    config_with_secret(em, tunnel_id, SECRET)
+}
+
+fn put(i: u64) -> Row {
+    Row {
+        primary_key: vec![("id".into(), PkValue::Integer(i as i64))],
+        kind: RowChange::Put,
+        columns: vec![ColumnChange::Put {
+            name: "n".into(),
+            value: Value::Integer(i as i64),
+            timestamp: None,
+        }],
+        sequence: None,
+    }
+}
+
+/// Writes puts `range` in chunks; returns their stream positions.
+fn write(em: &Emulator, range: std::ops::Range<u64>) -> Vec<SequenceInfo> {
+    let mut seqs = Vec::new();
+    let ids: Vec<u64> = range.collect();
+    for chunk in ids.chunks(1000) {
+        seqs.extend(
+            em.write(TABLE, chunk.iter().copied().map(put).collect())
+                .expect("write"),
+        );
+    }
+    seqs
+}
+
+fn recv(rx: &Receiver<Batch>) -> Batch {
+    rx.recv_timeout(WAIT).expect("a batch within 30 s")
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, for at most [`WAIT`].
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    otp_threads_testkit::wait_for(what, Patience::new(WAIT, Duration::from_millis(10)), f)
+}
+
+/// What a subscriber saw: each record's first delivery, per channel, in order.
+#[derive(Default)]
+struct Seen {
+    first: HashSet<SequenceInfo>,
+    order: BTreeMap<String, Vec<SequenceInfo>>,
+    deliveries: usize,
+}
+
+impl Seen {
+    fn add(&mut self, batch: &Batch) {
+        for row in &batch.records {
+            let seq = row.sequence.expect("stream records carry their position");
+            self.deliveries += 1;
+            if self.first.insert(seq) {
+                self.order
+                    .entry(batch.channel_id.clone())
+                    .or_default()
+                    .push(seq);
+            }
+        }
+    }
+
+    fn unique(&self) -> usize {
+        self.first.len()
+    }
+
+    fn assert_channel_order(&self) {
+        for (channel, seqs) in &self.order {
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "channel {channel} out of order"
+            );
+        }
+    }
+}
+
+/// Waits until every channel's stored checkpoint covers all its records.
+fn wait_all_checkpointed(em: &Emulator, tunnel_id: &str) {
+    wait_for("every record checkpointed", || {
+        em.channels(tunnel_id)
+            .unwrap()
+            .iter()
+            .all(|c| c.checkpoint.records_consumed == c.records)
+            .then_some(())
+    });
+}
+
+/// Waits until the receiver disconnects (the worker and its readers are gone),
+/// dropping what is left in it.
+fn wait_disconnected(rx: &Receiver<Batch>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match rx.recv_deadline(deadline) {
+            Ok(_) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => panic!("receiver still connected after {WAIT:?}"),
+        }
+    }
+}
+
+fn active_children(tunnels: &Tunnels) -> usize {
+    tunnels.supervisor().count_children().unwrap().active
+}
+
+#[test]
+fn invalid_options_are_errors_naming_the_option() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "opts", TunnelType::Stream).unwrap();
+    let option_of = |f: &dyn Fn(&mut TunnelWorkerConfig)| {
+        let mut c = config(&em, &tunnel_id);
+        f(&mut c);
+        match TunnelWorker::start(&runtime.handle(), c) {
+            Err(TunnelError::InvalidOption { option, .. }) => option,
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+    };
+    assert_eq!(option_of(&|c| c.tunnel_id = String::new()), "tunnel_id");
+    // the users' floor is 5 s
+    assert_eq!(
+        option_of(&|c| {
+            c.min_heartbeat_interval = Duration::from_secs(5);
+            c.heartbeat_interval = Duration::from_secs(4);
+        }),
+        "heartbeat_interval"
+    );
+    assert_eq!(
+        option_of(&|c| c.heartbeat_timeout = c.heartbeat_interval),
+        "heartbeat_timeout"
+    );
+    assert_eq!(
+        option_of(&|c| c.connect_timeout = Duration::ZERO),
+        "connect_timeout"
+    );
+    assert_eq!(
+        option_of(&|c| c.client.access_key_secret = String::new()),
+        "access_key_secret"
+    );
+    assert_eq!(em.stats().requests_to(URI_CONNECT), 0, "nothing was sent");
+
+    // one worker per tunnel per runtime
+    let (tunnel, _rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    match TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)) {
+        Err(e @ TunnelError::AlreadyRunning { .. }) => assert!(e.is_fatal()),
+        other => panic!("expected AlreadyRunning, got {other:?}"),
+    }
+    assert!(tunnel.is_running());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_wrong_secret_is_a_clear_fatal_error() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "auth", TunnelType::Stream).unwrap();
+    let err = TunnelWorker::start(
+        &runtime.handle(),
+        config_with_secret(&em, &tunnel_id, "not-the-secret"),
+    )
+    .unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert_eq!(err.service_code(), Some(OTS_PERMISSION_DENIED), "{err}");
+    assert!(err.to_string().contains("secret"), "{err}");
+    assert_eq!(em.stats().requests_to(URI_CONNECT), 1, "not retried");
+    let tunnels = Tunnels::global(&runtime.handle()).unwrap();
+    assert_eq!(active_children(&tunnels), 0, "no worker is left behind");
+    // the right secret works
+    let (tunnel, _rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    assert!(tunnel.client_id().is_some());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn hundred_thousand_changes_arrive_in_channel_order_and_are_checkpointed() {
+    const TOTAL: u64 = 100_000;
+    let em = emulator_with(|c| c.max_records_per_read = 500);
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "bulk", TunnelType::Stream).unwrap();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut seen = Seen::default();
+    let written = std::thread::scope(|s| {
+        // written while the worker reads: half up front, half in small bursts
+        let writer = s.spawn(|| {
+            let mut seqs = write(&em, 0..TOTAL / 2);
+            for start in (TOTAL / 2..TOTAL).step_by(5_000) {
+                seqs.extend(write(&em, start..start + 5_000));
+            }
+            seqs
+        });
+        while seen.unique() < TOTAL as usize {
+            let batch = recv(&rx);
+            assert_eq!(batch.tunnel_id, tunnel_id);
+            seen.add(&batch);
+            assert!(batch.ack.ack());
+        }
+        writer.join().unwrap()
+    });
+    let written: HashSet<SequenceInfo> = written.into_iter().collect();
+    assert_eq!(written.len(), TOTAL as usize);
+    assert_eq!(seen.first, written, "every change, nothing else");
+    assert_eq!(
+        seen.deliveries, TOTAL as usize,
+        "no redelivery without a failure"
+    );
+    seen.assert_channel_order();
+    assert_eq!(seen.order.len(), 4, "all four channels were read");
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(tunnel.sessions(), 1);
+    let status = tunnel.status(WAIT).unwrap();
+    assert_eq!(status.channels.len(), 4);
+    assert!(status.heartbeats >= 1);
+    assert!(em.stats().requests_to(URI_CHECKPOINT) >= 200);
+
+    tunnel.stop().unwrap();
+    wait_disconnected(&rx);
+    assert_eq!(em.stats().requests_to(URI_SHUTDOWN), 1);
+    assert!(em.clients(&tunnel_id).unwrap().is_empty());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_killed_worker_is_restarted_and_only_the_unacknowledged_batch_comes_again() {
+    // The killed session's client is dropped by the service after 1 s of silence.
+    let em = emulator_with(|c| {
+        c.max_records_per_read = 10;
+        c.heartbeat_timeout = Duration::from_secs(1);
+    });
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "kill", TunnelType::Stream).unwrap();
+    let written = write(&em, 0..400);
+    let per_channel: HashMap<String, usize> = em
+        .channels(&tunnel_id)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.channel_id, c.records))
+        .collect();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+
+    // Phase 1: acknowledge batches until 150 records are done.
+    let mut seen = Seen::default();
+    let mut acked: HashMap<String, usize> = HashMap::new();
+    while acked.values().sum::<usize>() < 150 {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        *acked.entry(batch.channel_id.clone()).or_default() += batch.records.len();
+        assert!(batch.ack.ack());
+    }
+    // Phase 2: hold the next batch of every channel with records left, unacknowledged.
+    let mut held: HashMap<String, Batch> = HashMap::new();
+    let unfinished = per_channel
+        .iter()
+        .filter(|(c, n)| acked.get(*c).copied().unwrap_or(0) < **n)
+        .count();
+    while held.len() < unfinished {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        assert!(
+            held.insert(batch.channel_id.clone(), batch).is_none(),
+            "one batch out per channel"
+        );
+    }
+    // Every acknowledged batch is checkpointed, nothing more.
+    wait_for("acknowledged batches checkpointed", || {
+        em.checkpoints(&tunnel_id)
+            .unwrap()
+            .iter()
+            .all(|(c, cp)| cp.records_consumed == acked.get(c).copied().unwrap_or(0))
+            .then_some(())
+    });
+
+    let first_pid = tunnel.pid().unwrap();
+    let down = runtime.monitor(&first_pid);
+    runtime.kill(&first_pid);
+    assert_eq!(down.wait(WAIT).unwrap().reason, ExitReason::Killed);
+    wait_for("a new session", || (tunnel.sessions() == 2).then_some(()));
+    assert_ne!(tunnel.pid(), Some(first_pid));
+
+    // After the restart each channel starts again with exactly the held batch.
+    let mut restarted: HashSet<String> = HashSet::new();
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        if restarted.insert(batch.channel_id.clone()) {
+            let old = held
+                .remove(&batch.channel_id)
+                .expect("a channel with records left had a batch out");
+            assert_eq!(
+                batch.records, old.records,
+                "channel {}: the unacknowledged batch, and only it, comes again",
+                batch.channel_id
+            );
+            assert!(!old.ack.ack(), "the killed reader is gone");
+        }
+        seen.add(&batch);
+        assert!(batch.ack.ack());
+    }
+    assert!(held.is_empty());
+    seen.assert_channel_order();
+    let redelivered = seen.deliveries - seen.unique();
+    assert_eq!(
+        redelivered,
+        unfinished * 10,
+        "one batch per unfinished channel"
+    );
+    wait_all_checkpointed(&em, &tunnel_id);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_second_client_joins_and_channels_move_without_loss() {
+    let em = emulator_with(|c| c.max_records_per_read = 20);
+    let tunnel_id = em
+        .create_tunnel(TABLE, "share", TunnelType::Stream)
+        .unwrap();
+    let mut written: HashSet<SequenceInfo> = write(&em, 0..2_000).into_iter().collect();
+    let (runtime_a, runtime_b) = (Runtime::new(), Runtime::new());
+    let (a, rx_a) = TunnelWorker::start(&runtime_a.handle(), config(&em, &tunnel_id)).unwrap();
+
+    let seen_a = Arc::new(parking_lot::Mutex::new(Seen::default()));
+    let seen_b = Arc::new(parking_lot::Mutex::new(Seen::default()));
+    let total_unique = |seen_a: &Seen, seen_b: &Seen| seen_a.first.union(&seen_b.first).count();
+
+    // A alone for a while.
+    while seen_a.lock().unique() < 300 {
+        let batch = recv(&rx_a);
+        seen_a.lock().add(&batch);
+        batch.ack.ack();
+    }
+    let (b, rx_b) = TunnelWorker::start(&runtime_b.handle(), config(&em, &tunnel_id)).unwrap();
+    written.extend(write(&em, 2_000..4_000));
+    let target = written.len();
+    std::thread::scope(|s| {
+        for (rx, mine) in [(&rx_a, &seen_a), (&rx_b, &seen_b)] {
+            let (seen_a, seen_b) = (&seen_a, &seen_b);
+            s.spawn(move || {
+                let deadline = Instant::now() + WAIT;
+                while total_unique(&seen_a.lock(), &seen_b.lock()) < target {
+                    match rx.recv_timeout(Duration::from_millis(50)) {
+                        Ok(batch) => {
+                            mine.lock().add(&batch);
+                            batch.ack.ack();
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            assert!(Instant::now() < deadline, "no progress in {WAIT:?}")
+                        }
+                        Err(RecvTimeoutError::Disconnected) => panic!("a worker stopped"),
+                    }
+                }
+            });
+        }
+    });
+    let (seen_a, seen_b) = (seen_a.lock(), seen_b.lock());
+    let all: HashSet<SequenceInfo> = seen_a.first.union(&seen_b.first).copied().collect();
+    assert_eq!(all, written, "nothing lost");
+    assert!(seen_b.unique() > 0, "channels moved to the second client");
+    seen_a.assert_channel_order();
+    seen_b.assert_channel_order();
+    // the emulator splits four channels two and two
+    let owners = |id: &str| {
+        em.channels(&tunnel_id)
+            .unwrap()
+            .iter()
+            .filter(|c| c.owner.as_deref() == Some(id) && c.status == ChannelStatus::Open)
+            .count()
+    };
+    wait_for("two channels each", || {
+        (owners(&a.client_id().unwrap()) == 2 && owners(&b.client_id().unwrap()) == 2).then_some(())
+    });
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!((a.sessions(), b.sessions()), (1, 1));
+    runtime_a.shutdown(WAIT).unwrap();
+    runtime_b.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn bursts_of_5xx_are_retried_without_losing_anything() {
+    let em = emulator_with(|c| c.max_records_per_read = 25);
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "flaky", TunnelType::Stream)
+        .unwrap();
+    let written: HashSet<SequenceInfo> = write(&em, 0..1_000).into_iter().collect();
+    em.fail_next_on(URI_CONNECT, 2, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
+    em.fail_next_on(URI_HEARTBEAT, 3, 500, "OTSInternalServerError");
+    em.fail_next_on(URI_GET_CHECKPOINT, 3, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
+    em.fail_next_on(URI_READ_RECORDS, 6, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
+    em.fail_next_on(URI_CHECKPOINT, 4, 502, "OTSServerBusy");
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut seen = Seen::default();
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        batch.ack.ack();
+        if seen.deliveries == 500 {
+            em.drop_next_connections(3);
+            em.fail_next(5, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
+        }
+    }
+    assert_eq!(seen.first, written);
+    assert_eq!(
+        seen.deliveries,
+        written.len(),
+        "retries are invisible to the subscriber"
+    );
+    seen.assert_channel_order();
+    wait_all_checkpointed(&em, &tunnel_id);
+    let stats = em.stats();
+    assert_eq!(stats.injected_failures, 2 + 3 + 3 + 6 + 4 + 5);
+    assert_eq!(stats.dropped_connections, 3);
+    assert_eq!(tunnel.sessions(), 1, "no restart was needed");
+    assert!(tunnel.last_error().is_none());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn dropping_the_receiver_shuts_the_tunnel_down() {
+    let em = emulator_with(|c| c.max_records_per_read = 10);
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "drop", TunnelType::Stream).unwrap();
+    write(&em, 0..200);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let pid = tunnel.pid().unwrap();
+    let down = runtime.monitor(&pid);
+    let batch = recv(&rx);
+    drop(rx);
+    drop(batch); // a nack: the reader reads again and finds nobody to deliver to
+    assert_eq!(down.wait(WAIT).unwrap().reason, ExitReason::Normal);
+    assert_eq!(em.stats().requests_to(URI_SHUTDOWN), 1);
+    assert!(em.clients(&tunnel_id).unwrap().is_empty(), "session ended");
+    let tunnels = Tunnels::global(&runtime.handle()).unwrap();
+    assert_eq!(active_children(&tunnels), 0, "not restarted");
+    assert!(!tunnel.is_running());
+    assert_eq!(tunnel.sessions(), 1);
+    // nothing was acknowledged, so nothing was checkpointed
+    assert!(
+        em.checkpoints(&tunnel_id)
+            .unwrap()
+            .values()
+            .all(|cp| cp.sequence_number == 0)
+    );
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn stop_by_tunnel_id_ends_the_session_and_the_stream() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "stop", TunnelType::Stream).unwrap();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    wait_for("four channels read", || {
+        let status = tunnel.status(WAIT).ok()?;
+        (status.channels.len() == 4).then_some(())
+    });
+    TunnelWorker::stop(&runtime.handle(), &tunnel_id).unwrap();
+    wait_disconnected(&rx);
+    assert!(!tunnel.is_running());
+    assert_eq!(em.stats().requests_to(URI_SHUTDOWN), 1);
+    assert!(em.clients(&tunnel_id).unwrap().is_empty());
+    assert!(matches!(
+        TunnelWorker::stop(&runtime.handle(), &tunnel_id),
+        Err(TunnelError::NotRunning { .. })
+    ));
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_heartbeat_that_does_not_succeed_within_the_timeout_stops_the_worker() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "hb", TunnelType::Stream).unwrap();
+    let mut config = config(&em, &tunnel_id);
+    config.heartbeat_timeout = Duration::from_millis(500);
+    config.client.meta_retry = fast_retry(Duration::from_millis(50));
+    let (tunnel, _rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    wait_for("a first heartbeat", || {
+        (tunnel.status(WAIT).ok()?.heartbeats > 0).then_some(())
+    });
+    let pid = tunnel.pid().unwrap();
+    let down = runtime.monitor(&pid);
+    em.fail_next_on(URI_HEARTBEAT, 1_000_000, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
+    let reason = down.wait(WAIT).unwrap().reason;
+    em.clear_faults();
+    assert!(reason.to_string().contains("heartbeat"), "{reason}");
+    assert!(
+        !reason.is_normal_stop(),
+        "an error: the supervisor restarts it"
+    );
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::HeartbeatTimeout {
+            elapsed, timeout, ..
+        }) => {
+            assert!(elapsed > timeout);
+            assert_eq!(*timeout, Duration::from_millis(500));
+        }
+        other => panic!("expected HeartbeatTimeout, got {other:?}"),
+    }
+    // a new session from the checkpoints
+    wait_for("a new session", || (tunnel.sessions() >= 2).then_some(()));
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn base_data_channels_finish_and_are_reported_terminated() {
+    let em = emulator_with(|c| c.max_records_per_read = 7);
+    let runtime = Runtime::new();
+    write(&em, 0..100);
+    let tunnel_id = em
+        .create_tunnel(TABLE, "full", TunnelType::BaseData)
+        .unwrap();
+    let (_tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut ids = HashSet::new();
+    while ids.len() < 100 {
+        let batch = recv(&rx);
+        for row in &batch.records {
+            assert_eq!(row.sequence, None, "base data has no stream position");
+            ids.insert(row.primary_key.clone());
+        }
+        batch.ack.ack();
+    }
+    wait_for("every channel terminated", || {
+        em.channels(&tunnel_id)
+            .unwrap()
+            .iter()
+            .all(|c| c.status == ChannelStatus::Terminated && c.checkpoint.token == FINISH_TOKEN)
+            .then_some(())
+    });
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_dropped_ack_delivers_the_same_batch_again() {
+    let em = emulator_with(|c| {
+        c.max_records_per_read = 10;
+        c.channels_per_tunnel = 1;
+    });
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "nack", TunnelType::Stream).unwrap();
+    write(&em, 0..30);
+    let (_tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let first = recv(&rx);
+    let records = first.records.clone();
+    drop(first);
+    let again = recv(&rx);
+    assert_eq!(again.records, records);
+    assert!(again.ack.ack());
+    let next = recv(&rx);
+    assert_ne!(next.records, records);
+    assert!(next.ack.ack());
+    let last = recv(&rx);
+    assert!(last.ack.ack());
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(
+        em.checkpoints(&tunnel_id)
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .sequence_number,
+        3
+    );
+    runtime.shutdown(WAIT).unwrap();
+}
+
+/// The handle is usable from a plain function, as the tour does.
+#[allow(dead_code)]
+fn handle_is_send_and_sync(handle: TunnelHandle) -> impl Send + Sync {
+    handle
+}
+
+#[test]
+fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "expire", TunnelType::Stream)
+        .unwrap();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let down = runtime.monitor(&tunnel.pid().unwrap());
+    assert!(em.expire_tunnel(&tunnel_id));
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(
+        reason.is_normal_stop(),
+        "{{shutdown, fatal}}: not restarted: {reason}"
+    );
+    let error = tunnel.last_error().expect("the fatal error is kept");
+    assert!(error.is_fatal(), "{error}");
+    wait_disconnected(&rx);
+    assert_eq!(tunnel.sessions(), 1);
+    let tunnels = Tunnels::global(&runtime.handle()).unwrap();
+    assert_eq!(active_children(&tunnels), 0);
+    runtime.shutdown(WAIT).unwrap();
+}
