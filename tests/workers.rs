@@ -191,12 +191,7 @@ fn a_killed_busy_worker_is_dead_at_once_and_its_thread_joins_when_its_code_retur
     assert_eq!(rt.zombies(), vec![busy.pid()]);
     drop(release);
     // Its code returned: it runs nothing more (no terminate) and the thread is free.
-    let mut waited = Duration::ZERO;
-    while !rt.zombies().is_empty() {
-        assert!(waited < WAIT, "the zombie thread never finished");
-        std::thread::sleep(Duration::from_millis(1));
-        waited += Duration::from_millis(1);
-    }
+    otp_threads_testkit::eventually("the zombie thread finishes", || rt.zombies().is_empty());
     assert!(busy_events.try_recv().is_err());
     rt.shutdown(WAIT).unwrap();
 }
@@ -215,12 +210,7 @@ fn a_killed_worker_whose_callback_then_stops_does_not_run_terminate() {
     inside.recv_timeout(WAIT).unwrap();
     rt.kill(&busy.pid());
     drop(release);
-    let mut waited = Duration::ZERO;
-    while !rt.zombies().is_empty() {
-        assert!(waited < WAIT, "the zombie thread never finished");
-        std::thread::sleep(Duration::from_millis(1));
-        waited += Duration::from_millis(1);
-    }
+    otp_threads_testkit::eventually("the zombie thread finishes", || rt.zombies().is_empty());
     assert!(busy_events.try_recv().is_err(), "no terminate after a kill");
     assert_eq!(busy.exit_reason(), Some(ExitReason::Killed));
     rt.shutdown(WAIT).unwrap();
