@@ -3,322 +3,32 @@
 //!
 //! Criterion measures each side; then a report measures both sides again, back to
 //! back, and prints their ratio, since on a noisy VM only a ratio from one run means
-//! anything. Workloads (issue targets in brackets):
-//! - W1 call round trip, 100,000 back-to-back calls: median, mean, p99 [mean <= 1.5x raw]
-//! - W1i the same with 1 ms idle before each call [<= 1.2x raw]
-//! - W2 cast throughput, 1,000,000 messages [>= 0.7x raw]
-//! - W3 spawn + exit of 10,000 workers [<= 0.2x raw spawn + join]
-//! - W4 kill -> DOWN at a separate watcher: median [<= 0.35x raw signal-and-exit]; the raw
-//!   side is measured both ways a watcher can learn of a raw thread's death: its join
-//!   returning (proof of exit, like a DOWN: the ratio the target is checked against) and a
-//!   message it sends just before exiting
-//! - W5 10,000 idle workers: resident memory per worker [<= 64 KiB]
+//! anything. The workloads and their like-for-like raw baselines are in
+//! `benches/support/workloads.rs` (shared with the peer comparison, `benches/peers`):
+//! - W1 call round trip, 100,000 back-to-back calls: median, mean, p99; raw: a server
+//!   with two fixed channels (second line: a reply channel per call)
+//! - W1i the same with 1 ms idle before each call
+//! - W2 cast throughput, 1,000,000 messages
+//! - W3 spawn + exit of 10,000 workers; raw: a parked pool thread receiving a boxed job
+//!   (second line: a fresh thread spawned and joined)
+//! - W4 kill -> DOWN at a separate watcher: median; raw: the victim sends a message just
+//!   before it exits (second line: the watcher joins it)
+//! - W5 10,000 idle workers: resident memory per worker
 //!
 //! `cargo bench --bench runtime` runs everything; `cargo bench --bench runtime -- report`
 //! runs only the ratio report; `-- --quick` shortens it.
 
+#[path = "support/workloads.rs"]
+mod workloads;
+
 use std::hint::black_box;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use otp_threads::{Context, ExitReason, ReplyTo, Runtime, RuntimeHandle, Step, Worker, WorkerRef};
-
-// ---------------------------------------------------------------- workers
-
-/// Answers calls with the request plus one; sums casts.
-struct Echo {
-    sum: u64,
-}
-
-impl Worker for Echo {
-    type Call = u64;
-    type Reply = u64;
-    type Cast = u64;
-    type Info = ();
-    type Continue = ();
-
-    fn handle_call(
-        &mut self,
-        request: u64,
-        reply: ReplyTo<u64>,
-        _: &mut Context<Self>,
-    ) -> Step<Self> {
-        // A request of u64::MAX asks for the sum of the casts so far.
-        reply.reply(if request == u64::MAX {
-            self.sum
-        } else {
-            request + 1
-        });
-        Step::Next
-    }
-
-    fn handle_cast(&mut self, value: u64, _: &mut Context<Self>) -> Step<Self> {
-        self.sum += value;
-        Step::Next
-    }
-}
-
-/// Does nothing; used for spawn, exit and kill.
-struct Idle;
-
-impl Worker for Idle {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-    type Continue = ();
-}
-
-// ---------------------------------------------------------------- raw baselines
-
-enum RawRequest {
-    Call(u64, Sender<u64>),
-    Cast(u64),
-    Sum(Sender<u64>),
-}
-
-/// A plain thread serving requests from a channel: the raw request/reply server.
-fn raw_server() -> (Sender<RawRequest>, thread::JoinHandle<()>) {
-    let (sender, receiver) = unbounded::<RawRequest>();
-    let handle = thread::spawn(move || {
-        let mut sum = 0u64;
-        for request in receiver {
-            match request {
-                RawRequest::Call(value, reply) => {
-                    let _ = reply.send(value + 1);
-                }
-                RawRequest::Cast(value) => sum += value,
-                RawRequest::Sum(reply) => {
-                    let _ = reply.send(sum);
-                }
-            }
-        }
-    });
-    (sender, handle)
-}
-
-fn raw_call(server: &Sender<RawRequest>, value: u64) -> u64 {
-    let (reply, answer) = bounded(1);
-    server.send(RawRequest::Call(value, reply)).unwrap();
-    answer.recv().unwrap()
-}
-
-// ---------------------------------------------------------------- workloads
-
-fn otp_calls(worker: &WorkerRef<Echo>, count: u64, idle: Duration, samples: &mut Vec<Duration>) {
-    for i in 0..count {
-        if !idle.is_zero() {
-            thread::sleep(idle);
-        }
-        let start = Instant::now();
-        black_box(worker.call(i).unwrap());
-        samples.push(start.elapsed());
-    }
-}
-
-fn raw_calls(server: &Sender<RawRequest>, count: u64, idle: Duration, samples: &mut Vec<Duration>) {
-    for i in 0..count {
-        if !idle.is_zero() {
-            thread::sleep(idle);
-        }
-        let start = Instant::now();
-        black_box(raw_call(server, i));
-        samples.push(start.elapsed());
-    }
-}
-
-fn otp_casts(worker: &WorkerRef<Echo>, count: u64) -> Duration {
-    let before = worker.call(u64::MAX).unwrap();
-    let start = Instant::now();
-    for _ in 0..count {
-        worker.cast(1);
-    }
-    // The call comes after every cast in the mailbox: it returns when all are handled.
-    let after = worker.call(u64::MAX).unwrap();
-    let elapsed = start.elapsed();
-    assert_eq!(after - before, count);
-    elapsed
-}
-
-fn raw_casts(server: &Sender<RawRequest>, count: u64) -> Duration {
-    let sum = |server: &Sender<RawRequest>| {
-        let (reply, answer) = bounded(1);
-        server.send(RawRequest::Sum(reply)).unwrap();
-        answer.recv().unwrap()
-    };
-    let before = sum(server);
-    let start = Instant::now();
-    for _ in 0..count {
-        server.send(RawRequest::Cast(1)).unwrap();
-    }
-    let after = sum(server);
-    let elapsed = start.elapsed();
-    assert_eq!(after - before, count);
-    elapsed
-}
-
-/// Spawn a worker (returns after its init), then stop it and wait for its exit.
-fn otp_spawn_exit(runtime: &RuntimeHandle, count: usize) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        let worker = runtime.spawn_worker(Idle).unwrap();
-        worker
-            .stop(ExitReason::Normal, Duration::from_secs(10))
-            .unwrap();
-    }
-    start.elapsed()
-}
-
-/// Spawn a thread that acknowledges its start, then exits; join it.
-fn raw_spawn_join(count: usize) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        let (ack, acked) = bounded::<()>(1);
-        let handle = thread::spawn(move || {
-            let _ = ack.send(());
-        });
-        acked.recv().unwrap();
-        handle.join().unwrap();
-    }
-    start.elapsed()
-}
-
-/// Kill a worker; time until a watcher thread blocked on its monitor has the DOWN.
-fn otp_kill_to_down(runtime: &RuntimeHandle, rounds: usize) -> Vec<Duration> {
-    let (jobs, job_queue) = unbounded::<otp_threads::Monitor>();
-    let (seen, seen_at) = unbounded::<Instant>();
-    let watcher = thread::spawn(move || {
-        for monitor in job_queue {
-            monitor.receiver().recv().unwrap();
-            seen.send(Instant::now()).unwrap();
-        }
-    });
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let worker = runtime.spawn_worker(Idle).unwrap();
-        jobs.send(runtime.monitor(&worker.pid())).unwrap();
-        // Let the watcher block on the monitor, as an idle watcher would be.
-        thread::sleep(Duration::from_micros(200));
-        let start = Instant::now();
-        runtime.kill(&worker.pid());
-        samples.push(seen_at.recv().unwrap() - start);
-    }
-    drop(jobs);
-    watcher.join().unwrap();
-    samples
-}
-
-/// How a watcher learns that a raw thread is gone.
-#[derive(Clone, Copy)]
-enum RawDeath {
-    /// The thread sends a message just before it exits.
-    Message,
-    /// The watcher joins the thread: proof that it has exited, as a DOWN is.
-    Join,
-}
-
-/// A thread told to die exits; time until a watcher thread knows.
-fn raw_signal_and_exit(rounds: usize, death: RawDeath) -> Vec<Duration> {
-    enum Watch {
-        Message(Receiver<()>),
-        Join(thread::JoinHandle<()>),
-    }
-    let (jobs, job_queue) = unbounded::<Watch>();
-    let (seen, seen_at) = unbounded::<Instant>();
-    let watcher = thread::spawn(move || {
-        for watch in job_queue {
-            match watch {
-                Watch::Message(exited) => {
-                    let _ = exited.recv();
-                }
-                Watch::Join(handle) => handle.join().unwrap(),
-            }
-            seen.send(Instant::now()).unwrap();
-        }
-    });
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let (kill, killed) = bounded::<()>(1);
-        let (exit_signal, exited) = bounded::<()>(1);
-        let victim = thread::spawn(move || {
-            let _ = killed.recv();
-            let _ = exit_signal.send(());
-        });
-        match death {
-            RawDeath::Message => jobs.send(Watch::Message(exited)).unwrap(),
-            RawDeath::Join => jobs.send(Watch::Join(victim)).unwrap(),
-        }
-        thread::sleep(Duration::from_micros(200));
-        let start = Instant::now();
-        kill.send(()).unwrap();
-        samples.push(seen_at.recv().unwrap() - start);
-    }
-    drop(jobs);
-    watcher.join().unwrap();
-    samples
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
-const W5_STACK: usize = 256 * 1024;
-
-fn otp_idle_workers_rss(count: usize) -> u64 {
-    let runtime = Runtime::builder().stack_size(W5_STACK).build().unwrap();
-    let before = resident_bytes();
-    let workers: Vec<_> = (0..count)
-        .map(|_| runtime.spawn_worker(Idle).unwrap())
-        .collect();
-    let after = resident_bytes();
-    drop(workers);
-    runtime.shutdown(Duration::from_secs(30)).unwrap();
-    (after.saturating_sub(before)) / count as u64
-}
-
-fn raw_idle_threads_rss(count: usize) -> u64 {
-    let before = resident_bytes();
-    let (stop, stopped) = unbounded::<()>();
-    let threads: Vec<_> = (0..count)
-        .map(|_| {
-            let stopped = stopped.clone();
-            thread::Builder::new()
-                .stack_size(W5_STACK)
-                .spawn(move || {
-                    let _ = stopped.recv();
-                })
-                .unwrap()
-        })
-        .collect();
-    let after = resident_bytes();
-    drop(stop);
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    (after.saturating_sub(before)) / count as u64
-}
+use otp_threads::Runtime;
+use workloads::*;
 
 // ---------------------------------------------------------------- report
-
-struct Stats {
-    median: Duration,
-    mean: Duration,
-    p99: Duration,
-}
-
-fn stats(samples: &mut [Duration]) -> Stats {
-    samples.sort();
-    let total: Duration = samples.iter().sum();
-    Stats {
-        median: samples[samples.len() / 2],
-        mean: total / samples.len() as u32,
-        p99: samples[samples.len() * 99 / 100],
-    }
-}
 
 fn print_latency(name: &str, otp: &Stats, raw: &Stats, target: &str) {
     println!(
@@ -342,20 +52,30 @@ fn report(quick: bool) {
     // W1
     let calls = 100_000 / scale as u64;
     let echo = runtime.spawn_worker(Echo { sum: 0 }).unwrap();
-    let (server, server_thread) = raw_server();
-    let (mut otp, mut raw) = (Vec::new(), Vec::new());
+    let pair = RawPair::start();
+    let server = RawServer::start();
+    let (mut otp, mut raw, mut raw_per_call) = (Vec::new(), Vec::new(), Vec::new());
     otp_calls(&echo, calls / 10, Duration::ZERO, &mut Vec::new());
-    raw_calls(&server, calls / 10, Duration::ZERO, &mut Vec::new());
-    // Interleave halves so drift on the machine hits both sides alike.
+    pair.calls(calls / 10, Duration::ZERO, &mut Vec::new());
+    server.calls(calls / 10, Duration::ZERO, &mut Vec::new());
+    // Interleave halves so drift on the machine hits every side alike.
     for _ in 0..2 {
         otp_calls(&echo, calls / 2, Duration::ZERO, &mut otp);
-        raw_calls(&server, calls / 2, Duration::ZERO, &mut raw);
+        pair.calls(calls / 2, Duration::ZERO, &mut raw);
+        server.calls(calls / 2, Duration::ZERO, &mut raw_per_call);
     }
+    let otp = stats(&mut otp);
     print_latency(
         "W1 call round trip",
-        &stats(&mut otp),
+        &otp,
         &stats(&mut raw),
-        "target mean <= 1.5",
+        "target median <= 1.5, mean <= 2",
+    );
+    print_latency(
+        "  raw, a reply channel per call",
+        &otp,
+        &stats(&mut raw_per_call),
+        "information",
     );
 
     // W1i
@@ -363,45 +83,55 @@ fn report(quick: bool) {
     let (mut otp, mut raw) = (Vec::new(), Vec::new());
     for _ in 0..2 {
         otp_calls(&echo, idle_calls / 2, Duration::from_millis(1), &mut otp);
-        raw_calls(&server, idle_calls / 2, Duration::from_millis(1), &mut raw);
+        pair.calls(idle_calls / 2, Duration::from_millis(1), &mut raw);
     }
     print_latency(
         "W1i call after 1 ms idle",
         &stats(&mut otp),
         &stats(&mut raw),
-        "target mean <= 1.2",
+        "target mean <= 1.1",
     );
+    pair.stop();
 
     // W2
     let casts = 1_000_000 / scale as u64;
     otp_casts(&echo, casts / 10);
-    raw_casts(&server, casts / 10);
+    server.casts(casts / 10);
     let otp = otp_casts(&echo, casts);
-    let raw = raw_casts(&server, casts);
+    let raw = server.casts(casts);
     let otp_rate = casts as f64 / otp.as_secs_f64();
     let raw_rate = casts as f64 / raw.as_secs_f64();
     println!(
-        "{:<34} otp {:>6.2} M/s | raw {:>6.2} M/s | ratio {:.2} (target >= 0.7)",
+        "{:<34} otp {:>6.2} M/s | raw {:>6.2} M/s | ratio {:.2} (no regression)",
         "W2 cast throughput",
         otp_rate / 1e6,
         raw_rate / 1e6,
         otp_rate / raw_rate
     );
-    drop(server);
-    server_thread.join().unwrap();
+    server.stop();
 
     // W3
     let spawns = 10_000 / scale;
+    let pool = RawPool::start();
     otp_spawn_exit(&runtime, spawns / 10);
+    pool.spawn_exit(spawns / 10);
     raw_spawn_join(spawns / 10);
     let otp = otp_spawn_exit(&runtime, spawns) / spawns as u32;
-    let raw = raw_spawn_join(spawns) / spawns as u32;
+    let raw = pool.spawn_exit(spawns) / spawns as u32;
+    let fresh = raw_spawn_join(spawns) / spawns as u32;
+    pool.stop();
     println!(
-        "{:<34} otp {:>9.2?} | raw {:>9.2?} per cycle | ratio {:.2} (target <= 0.2)",
+        "{:<34} otp {:>9.2?} | raw pool hand-off {:>9.2?} per cycle | ratio {:.2} (no regression)",
         "W3 spawn + exit",
         otp,
         raw,
-        otp.as_secs_f64() / raw.as_secs_f64()
+        ratio(otp, raw)
+    );
+    println!(
+        "{:<34} raw fresh thread spawn + join {:>9.2?} | ratio {:.2}",
+        "",
+        fresh,
+        ratio(otp, fresh)
     );
 
     // W4
@@ -411,20 +141,20 @@ fn report(quick: bool) {
     let mut join = raw_signal_and_exit(rounds, RawDeath::Join);
     let (otp, message, join) = (stats(&mut otp), stats(&mut message), stats(&mut join));
     println!(
-        "{:<34} otp median {:>9.2?} p99 {:>9.2?} | raw join median {:>9.2?} p99 {:>9.2?} | median ratio {:.2} (target <= 0.35)",
+        "{:<34} otp median {:>9.2?} p99 {:>9.2?} | raw message-before-exit median {:>9.2?} p99 {:>9.2?} | median ratio {:.2}",
         "W4 kill -> DOWN at a watcher",
         otp.median,
         otp.p99,
-        join.median,
-        join.p99,
-        otp.median.as_secs_f64() / join.median.as_secs_f64()
-    );
-    println!(
-        "{:<34} raw message-before-exit median {:>9.2?} p99 {:>9.2?} | median ratio {:.2}",
-        "",
         message.median,
         message.p99,
-        otp.median.as_secs_f64() / message.median.as_secs_f64()
+        ratio(otp.median, message.median)
+    );
+    println!(
+        "{:<34} raw join median {:>9.2?} p99 {:>9.2?} | median ratio {:.2}",
+        "",
+        join.median,
+        join.p99,
+        ratio(otp.median, join.median)
     );
     runtime.shutdown(Duration::from_secs(30)).unwrap();
 
@@ -433,7 +163,7 @@ fn report(quick: bool) {
     let otp = otp_idle_workers_rss(idle);
     let raw = raw_idle_threads_rss(idle);
     println!(
-        "{:<34} otp {:>6.1} KiB | raw thread {:>6.1} KiB per worker, stack {} KiB | ratio {:.2} (target <= 64 KiB)",
+        "{:<34} otp {:>6.1} KiB | raw thread {:>6.1} KiB per worker, stack {} KiB | ratio {:.2} (target <= 8 KiB)",
         "W5 idle workers resident memory",
         otp as f64 / 1024.0,
         raw as f64 / 1024.0,
@@ -447,31 +177,36 @@ fn report(quick: bool) {
 fn criterion_benches(c: &mut Criterion) {
     let runtime = Runtime::new();
     let echo = runtime.spawn_worker(Echo { sum: 0 }).unwrap();
-    let (server, server_thread) = raw_server();
+    let pair = RawPair::start();
+    let server = RawServer::start();
 
     let mut group = c.benchmark_group("W1 call round trip");
     group.bench_function("otp-threads", |b| {
         b.iter(|| echo.call(black_box(1)).unwrap())
     });
-    group.bench_function("raw", |b| b.iter(|| raw_call(&server, black_box(1))));
+    group.bench_function("raw", |b| b.iter(|| pair.call(black_box(1))));
     group.finish();
 
     let mut group = c.benchmark_group("W2 10k casts");
     group.throughput(criterion::Throughput::Elements(10_000));
     group.bench_function("otp-threads", |b| b.iter(|| otp_casts(&echo, 10_000)));
-    group.bench_function("raw", |b| b.iter(|| raw_casts(&server, 10_000)));
+    group.bench_function("raw", |b| b.iter(|| server.casts(10_000)));
     group.finish();
 
     let mut group = c.benchmark_group("W3 spawn + exit");
     let handle = runtime.handle();
+    let pool = RawPool::start();
     group.bench_function("otp-threads", |b| {
         b.iter_custom(|n| otp_spawn_exit(&handle, n as usize))
     });
-    group.bench_function("raw", |b| b.iter_custom(|n| raw_spawn_join(n as usize)));
+    group.bench_function("raw pool", |b| {
+        b.iter_custom(|n| pool.spawn_exit(n as usize))
+    });
     group.finish();
 
-    drop(server);
-    server_thread.join().unwrap();
+    pool.stop();
+    pair.stop();
+    server.stop();
     runtime.shutdown(Duration::from_secs(30)).unwrap();
 }
 
