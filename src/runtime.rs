@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::Error;
@@ -341,10 +341,55 @@ impl RuntimeHandle {
         monitor::monitor(&self.inner, *pid, watcher, None)
     }
 
-    /// Removes a monitor set with [`monitor_to`](Self::monitor_to); `true` if it was
-    /// still active (then no DOWN will be sent for it).
+    /// Removes a monitor set with [`monitor_to`](Self::monitor_to), as Erlang's
+    /// `demonitor(Ref)`: returns `true` whatever the monitor's state. A DOWN already on
+    /// the channel stays there; [`demonitor_flush`](Self::demonitor_flush) removes it,
+    /// [`demonitor_info`](Self::demonitor_info) says whether the monitor was active.
     pub fn demonitor(&self, reference: &MonitorRef) -> bool {
+        monitor::demonitor(&self.inner, reference, None);
+        true
+    }
+
+    /// Removes a monitor, as `demonitor(Ref, [info])`: `true` if it was still active
+    /// (then no DOWN will be sent for it), `false` if its DOWN was already sent.
+    pub fn demonitor_info(&self, reference: &MonitorRef) -> bool {
         monitor::demonitor(&self.inner, reference, None)
+    }
+
+    /// Removes a monitor set with [`monitor_to`](Self::monitor_to) and takes its DOWN
+    /// off the channel if it is already there, as `demonitor(Ref, [flush, info])`:
+    /// `false` if its DOWN had to be taken off the channel, `true` otherwise (the
+    /// monitor was still active, or its DOWN was already received).
+    ///
+    /// A crossbeam channel cannot drop one item in place: the DOWNs queued on
+    /// `receiver` are taken off, the monitor's own is dropped and the others are sent
+    /// back through `sender` (the channel's), in their order. DOWNs of different
+    /// processes have no order between them in Erlang either, so only DOWNs arriving
+    /// during the flush can come before the ones sent back. A bounded channel with no
+    /// room left drops (and logs) what does not fit, as a dying process does.
+    pub fn demonitor_flush(
+        &self,
+        reference: &MonitorRef,
+        sender: &Sender<Down>,
+        receiver: &Receiver<Down>,
+    ) -> bool {
+        if monitor::demonitor(&self.inner, reference, None) {
+            return true;
+        }
+        // DOWNs are sent under the dead process's lock: it is on the channel by now,
+        // unless someone took it already.
+        let queued: Vec<Down> = receiver.try_iter().collect();
+        let mut flushed = false;
+        for down in queued {
+            if !flushed && down.reference == *reference {
+                flushed = true;
+                continue;
+            }
+            if let Err(error) = sender.try_send(down) {
+                log::error!("a DOWN was dropped by a flush: {error}");
+            }
+        }
+        !flushed
     }
 
     /// Registers `pid` under `name` (Erlang `register/2`).

@@ -110,7 +110,9 @@ pub trait Worker: Send + Sized + 'static {
 
     /// Handles a call. Reply through `reply` now, or keep it and reply later from this
     /// or any other thread. Dropping it unanswered fails the call with
-    /// [`Error::NoReply`](crate::Error::NoReply).
+    /// [`Error::NoReply`](crate::Error::NoReply) if the worker goes on; if the callback
+    /// stops the worker (or panics) without replying, the call fails with its exit
+    /// reason, [`Error::Exited`](crate::Error::Exited), as `gen_server:call` exits.
     fn handle_call(
         &mut self,
         request: Self::Call,

@@ -101,24 +101,36 @@ impl<W: Worker> Context<W> {
         monitor::monitor(&self.runtime.inner, target, watcher, Some(&self.cell))
     }
 
-    /// Removes a monitor; `true` if it was active (no DOWN will come). With `flush`, a
-    /// DOWN for it already in the mailbox is removed too (`demonitor(Ref, [flush])`).
+    /// Removes a monitor, as Erlang's `demonitor(Ref)` / `demonitor(Ref, [flush])`:
+    /// returns `true` whatever the monitor's state (use
+    /// [`demonitor_info`](Self::demonitor_info) to learn it). With `flush`, a DOWN for it
+    /// already in the mailbox is removed too, also after an earlier `demonitor` without
+    /// flush.
     pub fn demonitor(&mut self, reference: MonitorRef, flush: bool) -> bool {
-        // Our entry lives until we take its DOWN from the mailbox; without it there is
-        // nothing to flush (an unknown reference, or a DOWN already handled).
-        let had_entry = self
-            .cell
-            .state
-            .lock()
-            .monitoring
-            .remove(&reference.id)
-            .is_some();
+        self.demonitor_info(reference, flush);
+        true
+    }
+
+    /// Removes a monitor and says what it found, as `demonitor(Ref, [info])` and
+    /// `demonitor(Ref, [flush, info])`. Without `flush`: `true` if the monitor was active
+    /// (no DOWN will come), `false` if its DOWN was already delivered (it stays in the
+    /// mailbox) or the reference is unknown. With `flush`: `false` if a DOWN had to be
+    /// removed from the mailbox, `true` otherwise.
+    pub fn demonitor_info(&mut self, reference: MonitorRef, flush: bool) -> bool {
         let active = monitor::demonitor(&self.runtime.inner, &reference, None);
-        // Held but no longer active: the DOWN is in the mailbox or on its way.
-        if flush && had_entry && !active {
-            self.flushed.insert(reference.id);
+        let mut state = self.cell.state.lock();
+        if active {
+            state.monitoring.remove(&reference.id);
+            return true;
         }
-        active
+        // DOWNs are delivered under the target's lock, so an inactive monitor's DOWN is
+        // in the mailbox exactly while our entry for it lives (it goes when the DOWN is
+        // taken from the mailbox).
+        if flush && state.monitoring.remove(&reference.id).is_some() {
+            self.flushed.insert(reference.id);
+            return false;
+        }
+        flush
     }
 
     /// Sends an exit signal to `pid` from this worker (Erlang `exit(Pid, Reason)`).

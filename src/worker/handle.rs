@@ -63,7 +63,15 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
             return;
         }
         if let Some(sender) = self.sender.take() {
-            let _ = sender.try_send(CallOutcome::Dropped);
+            // Dropped by the callee's own callback: a `Stop` from that callback makes the
+            // call end with the exit reason instead (gen_server:call exits with it).
+            if super::run::is_current(&self.callee) {
+                super::run::defer_dropped_reply(Box::new(move || {
+                    let _ = sender.try_send(CallOutcome::Dropped);
+                }));
+            } else {
+                let _ = sender.try_send(CallOutcome::Dropped);
+            }
         }
     }
 }
@@ -238,8 +246,10 @@ impl<W: Worker> WorkerRef<W> {
     }
 
     /// Stops the worker in an orderly way and waits for it to exit (`gen_server:stop`):
-    /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running, or
-    /// `Timeout` (the worker keeps stopping).
+    /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running,
+    /// `Timeout` (the worker keeps stopping), or `Exited(actual)` if it exited with
+    /// another reason than `reason` (its `terminate` panicked, or it was killed
+    /// meanwhile), as `gen_server:stop/3` exits with the real reason.
     pub fn stop(&self, reason: ExitReason, timeout: Duration) -> Result<(), Error> {
         // A worker cannot wait for its own exit; it returns `Step::Stop` instead.
         if super::run::is_current(&self.cell) {
@@ -253,15 +263,16 @@ impl<W: Worker> WorkerRef<W> {
         let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);
         if self
             .mailbox
-            .try_send(Envelope::Signal(Box::new(Signal::Stop(reason))))
+            .try_send(Envelope::Signal(Box::new(Signal::Stop(reason.clone()))))
             .is_err()
         {
             crate::monitor::demonitor(&self.runtime, &reference, None);
             return Err(Error::NoProc);
         }
         match receiver.recv_timeout(timeout) {
+            Ok(down) if down.reason == reason => Ok(()),
             Ok(down) if down.reason == ExitReason::NoProc => Err(Error::NoProc),
-            Ok(_) => Ok(()),
+            Ok(down) => Err(Error::Exited(down.reason)),
             Err(_) => {
                 crate::monitor::demonitor(&self.runtime, &reference, None);
                 Err(Error::Timeout)

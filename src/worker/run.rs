@@ -48,6 +48,35 @@ thread_local! {
     /// `CURRENT.is_some()`, readable without a borrow: the fast path of every send
     /// from a plain thread.
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// Reply tokens of this worker's own calls dropped unanswered during the current
+    /// callback: whether that is `NoReply` or the worker's exit depends on what the
+    /// callback returns.
+    static DROPPED_REPLIES: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Holds back a reply token's "dropped" notice until the current callback returns.
+pub(crate) fn defer_dropped_reply(notice: Box<dyn FnOnce()>) {
+    DROPPED_REPLIES.with_borrow_mut(|pending| pending.push(notice));
+}
+
+/// After a callback: tokens it dropped fail their calls with `NoReply` if the worker
+/// goes on; if it stops, the calls end with its exit reason (their monitors fire).
+#[inline]
+fn settle_dropped_replies(stopping: bool) {
+    let pending = DROPPED_REPLIES.with_borrow_mut(|pending| {
+        if pending.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(pending))
+        }
+    });
+    if let Some(pending) = pending
+        && !stopping
+    {
+        for notice in pending {
+            notice();
+        }
+    }
 }
 
 fn set_current(cell: Option<Arc<ProcessCell>>) {
@@ -230,6 +259,9 @@ fn run<W: Worker>(
             cell.pid
         );
     }
+    // Tokens dropped by terminate, by a callback a kill interrupted, or with the
+    // worker's state: their calls ended with the exit reason, already sent.
+    settle_dropped_replies(true);
     set_current(None);
 }
 
@@ -287,11 +319,12 @@ fn serve<W: Worker>(
                             guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
                         }
                         Signal::Stop(reason) => return Some(reason),
-                        Signal::Wake => continue,
+                        Signal::Wake(_) => continue,
                     },
                 }
             }
         };
+        settle_dropped_replies(matches!(step, Step::Stop(_)));
         match step {
             Step::Next => {}
             Step::Continue(next) => continuation = Some(next),

@@ -36,8 +36,19 @@ pub enum Command {
     /// Monitor, kill, then demonitor, all inside one callback: the DOWN is in the
     /// mailbox before the demonitor.
     MonitorKillDemonitor(Pid, bool),
+    /// Monitor and kill `pid`, then run these demonitors in order, all in one callback
+    /// (the DOWN is in the mailbox before the first): each is `(flush, info)`, and the
+    /// reply lists their results.
+    MonitorKillThenDemonitor(Pid, Vec<(bool, bool)>),
+    /// `demonitor_info(reference, flush)`.
+    DemonitorInfo(MonitorRef, bool),
     Exit(Pid, ExitReason),
     Stop(ExitReason),
+    /// Stop with `reason` without replying; the token is dropped in the callback.
+    StopWithoutReply(ExitReason),
+    /// Stop with `reason` without replying; the token is kept in the worker's state
+    /// (dropped after the worker exited).
+    StopKeepingReply(ExitReason),
     Panic(String),
     Send(Pid, String),
     SendAfter(String, Duration),
@@ -75,6 +86,7 @@ pub enum Reply {
     Monitor(MonitorRef),
     Timer(TimerRef),
     Bool(bool),
+    Bools(Vec<bool>),
     TimeLeft(Option<Duration>),
     Error(otp_threads::Error),
 }
@@ -84,6 +96,7 @@ pub struct Probe {
     events: Sender<Event>,
     init: InitBehaviour,
     reregister_on_exit: Option<String>,
+    kept_replies: Vec<ReplyTo<Reply>>,
 }
 
 #[derive(Clone)]
@@ -106,6 +119,7 @@ impl Probe {
                 events,
                 init,
                 reregister_on_exit: None,
+                kept_replies: Vec::new(),
             },
             receiver,
         )
@@ -198,11 +212,38 @@ impl Probe {
             Command::MonitorKillDemonitor(pid, flush) => {
                 let reference = ctx.monitor(&pid);
                 ctx.exit(&pid, ExitReason::Kill);
-                Reply::Bool(ctx.demonitor(reference, flush))
+                Reply::Bool(ctx.demonitor_info(reference, flush))
+            }
+            Command::MonitorKillThenDemonitor(pid, demonitors) => {
+                let reference = ctx.monitor(&pid);
+                ctx.exit(&pid, ExitReason::Kill);
+                Reply::Bools(
+                    demonitors
+                        .into_iter()
+                        .map(|(flush, info)| {
+                            if info {
+                                ctx.demonitor_info(reference, flush)
+                            } else {
+                                ctx.demonitor(reference, flush)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Command::DemonitorInfo(reference, flush) => {
+                Reply::Bool(ctx.demonitor_info(reference, flush))
             }
             Command::Exit(pid, reason) => {
                 ctx.exit(&pid, reason);
                 Reply::Ok
+            }
+            Command::StopWithoutReply(reason) => {
+                drop(reply);
+                return Step::Stop(reason);
+            }
+            Command::StopKeepingReply(reason) => {
+                self.kept_replies.extend(reply);
+                return Step::Stop(reason);
             }
             Command::Stop(reason) => {
                 step = Step::Stop(reason);
