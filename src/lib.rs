@@ -130,7 +130,7 @@ pub use error::Error;
 pub use exit::{Down, Exit, ExitReason};
 pub use monitor::Monitor;
 pub use pid::{MonitorRef, NodeName, Pid, TimerRef};
-pub use registry::KeyedRegistry;
+pub use registry::{KeyedRegistry, RegisteredName};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
 pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,

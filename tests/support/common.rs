@@ -77,6 +77,8 @@ pub enum Command {
     /// Re-register this name when a trapped EXIT arrives.
     ReRegisterOnExit(String),
     Ping,
+    /// Call `Ping` on the probe registered under this name, from this probe.
+    PingByName(String),
 }
 
 #[derive(Debug)]
@@ -300,6 +302,15 @@ impl Probe {
                 Reply::Ok
             }
             Command::Ping => Reply::Ok,
+            Command::PingByName(name) => {
+                match ctx
+                    .runtime()
+                    .call_name::<Probe>(name.as_str(), Command::Ping)
+                {
+                    Ok(reply) => reply,
+                    Err(error) => Reply::Error(error),
+                }
+            }
         };
         if let Some(reply) = reply {
             reply.reply(answer);
