@@ -26,6 +26,11 @@ pub enum Error {
     /// `init` returned an error or panicked; the worker never ran.
     #[error("worker init failed: {0}")]
     InitFailed(ExitReason),
+    /// `init` returned [`InitOutcome::Ignore`](crate::InitOutcome::Ignore) (Erlang's
+    /// `ignore`): no process was started. A child spec's start function returns it to
+    /// make its supervisor ignore the start.
+    #[error("the start was ignored")]
+    Ignored,
     /// The name is registered to another process.
     #[error("the name {0:?} is already registered")]
     NameTaken(Arc<str>),

@@ -135,7 +135,7 @@ pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
 pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,
 };
-pub use worker::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+pub use worker::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 
 // The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

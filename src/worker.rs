@@ -12,7 +12,8 @@
 //! | [`WorkerRef::send`], timers, DOWN, trapped EXIT | [`Worker::handle_info`] | `handle_info` |
 //! | [`Step::Continue`] | [`Worker::handle_continue`] | `{continue, C}` |
 //!
-//! A callback returns a [`Step`]: wait for the next message, continue with
+//! `init` (or [`Worker::init_outcome`], for every outcome of `init/1`: ready,
+//! continue, ignore, stop) runs before any message. A callback returns a [`Step`]: wait for the next message, continue with
 //! `handle_continue`, or stop with a reason. On an orderly stop (a `Stop` step, a panic
 //! in a callback, [`WorkerRef::stop`], or an exit signal from its parent while it traps
 //! exits) the worker's [`terminate`](Worker::terminate) runs, then the process exits
@@ -37,6 +38,24 @@ pub enum Step<W: Worker> {
     /// Run [`Worker::handle_continue`] before any other message (`{continue, C}`).
     Continue(W::Continue),
     /// Run `terminate(reason)` and exit (`{stop, Reason, State}`).
+    Stop(ExitReason),
+}
+
+/// How a worker's start ends: every outcome of a `gen_server`'s `init/1`.
+///
+/// Returned by [`Worker::init_outcome`]; a worker that only needs "ok or error"
+/// implements [`Worker::init`] instead.
+pub enum InitOutcome<W: Worker> {
+    /// Start serving messages (`{ok, State}`).
+    Ready,
+    /// Run [`Worker::handle_continue`] before any message (`{ok, State, {continue, C}}`).
+    Continue(W::Continue),
+    /// Start nothing (`ignore`): the spawn returns [`Error::Ignored`](crate::Error::Ignored),
+    /// the process exits with `Normal` before anyone could reach it, and its thread is
+    /// free again. A supervisor keeps an ignored static child without a pid.
+    Ignore,
+    /// Fail the start with this reason (`{stop, Reason}` or `{error, Reason}`): the spawn
+    /// returns [`Error::InitFailed`](crate::Error::InitFailed).
     Stop(ExitReason),
 }
 
@@ -106,6 +125,17 @@ pub trait Worker: Send + Sized + 'static {
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         let _ = ctx;
         Ok(())
+    }
+
+    /// Runs on the worker's thread before any message, and may end in any of `init/1`'s
+    /// outcomes: ready, continue with [`handle_continue`](Self::handle_continue) first,
+    /// ignore the start, or fail it. By default it runs [`init`](Self::init): `Ok` is
+    /// [`InitOutcome::Ready`], an error [`InitOutcome::Stop`]. A panic fails the start.
+    fn init_outcome(&mut self, ctx: &mut Context<Self>) -> InitOutcome<Self> {
+        match self.init(ctx) {
+            Ok(()) => InitOutcome::Ready,
+            Err(reason) => InitOutcome::Stop(reason),
+        }
     }
 
     /// Handles a call. Reply through `reply` now, or keep it and reply later from this

@@ -237,6 +237,8 @@ impl Supervisor {
                 let child = &mut children[index];
                 match start_process(ctx, &mut child.spec) {
                     Ok(pid) => child.state = ChildState::Running(pid),
+                    // Ignored on restart: kept without a pid, as OTP keeps `undefined`.
+                    Err(Error::Ignored) => child.state = ChildState::Terminated,
                     Err(error) => {
                         log::error!(
                             "supervisor {}: restarting child {id} failed: {error}; trying again",
@@ -263,6 +265,7 @@ impl Supervisor {
             }
             match start_process(ctx, &mut child.spec) {
                 Ok(pid) => child.state = ChildState::Running(pid),
+                Err(Error::Ignored) => child.state = ChildState::Terminated,
                 Err(error) => {
                     log::error!(
                         "supervisor {}: restarting child {} failed: {error}; trying again",
@@ -292,6 +295,11 @@ impl Supervisor {
         };
         let state = match start_process(ctx, &mut child.spec) {
             Ok(pid) => ChildState::Running(pid),
+            // A dynamic child that ignores its restart is gone: there is no id to keep.
+            Err(Error::Ignored) => {
+                children.remove(key);
+                return Step::Next;
+            }
             Err(error) => {
                 log::error!(
                     "supervisor {}: restarting child {} failed: {error}; trying again",
@@ -347,12 +355,23 @@ impl Supervisor {
                         _ => SupervisorError::AlreadyPresent { id: spec.id },
                     });
                 }
-                let pid = start_process(ctx, &mut spec).map_err(|error| {
-                    SupervisorError::ChildStartFailed {
-                        id: spec.id.clone(),
-                        error,
+                let pid = match start_process(ctx, &mut spec) {
+                    Ok(pid) => pid,
+                    // OTP's `{ok, undefined}`: the spec is kept, unless temporary.
+                    Err(Error::Ignored) => {
+                        let id = spec.id.clone();
+                        if spec.restart != Restart::Temporary {
+                            children.push(Child {
+                                spec,
+                                state: ChildState::Terminated,
+                            });
+                        }
+                        return Err(SupervisorError::Ignored { id });
                     }
-                })?;
+                    Err(error) => {
+                        return Err(SupervisorError::ChildStartFailed { id: spec.id, error });
+                    }
+                };
                 children.push(Child {
                     spec,
                     state: ChildState::Running(pid),
@@ -368,11 +387,14 @@ impl Supervisor {
                 {
                     return Err(SupervisorError::MaxChildren { max });
                 }
-                let pid = start_process(ctx, &mut spec).map_err(|error| {
-                    SupervisorError::ChildStartFailed {
+                let pid = start_process(ctx, &mut spec).map_err(|error| match error {
+                    Error::Ignored => SupervisorError::Ignored {
+                        id: spec.id.clone(),
+                    },
+                    error => SupervisorError::ChildStartFailed {
                         id: spec.id.clone(),
                         error,
-                    }
+                    },
                 })?;
                 children.insert(Child {
                     spec,
@@ -439,8 +461,13 @@ impl Supervisor {
             ChildState::Running(_) => Err(SupervisorError::Running { id }),
             ChildState::Restarting => Err(SupervisorError::Restarting { id }),
             ChildState::Terminated => {
-                let pid = start_process(ctx, &mut child.spec)
-                    .map_err(|error| SupervisorError::ChildStartFailed { id, error })?;
+                let pid = start_process(ctx, &mut child.spec).map_err(|error| match error {
+                    Error::Ignored => SupervisorError::Ignored { id: id.clone() },
+                    error => SupervisorError::ChildStartFailed {
+                        id: id.clone(),
+                        error,
+                    },
+                })?;
                 child.state = ChildState::Running(pid);
                 Ok(Outcome::Started(pid))
             }
@@ -492,9 +519,17 @@ impl Worker for Supervisor {
         let Children::Static(children) = &mut self.children else {
             return Ok(());
         };
-        for index in 0..children.len() {
+        let mut index = 0;
+        while index < children.len() {
             match start_process(ctx, &mut children[index].spec) {
                 Ok(pid) => children[index].state = ChildState::Running(pid),
+                // OTP's start_children: an ignored temporary child is dropped, any other
+                // is kept without a pid.
+                Err(Error::Ignored) if children[index].spec.restart == Restart::Temporary => {
+                    children.remove(index);
+                    continue;
+                }
+                Err(Error::Ignored) => children[index].state = ChildState::Terminated,
                 Err(error) => {
                     let id = children[index].spec.id.clone();
                     log::error!(
@@ -505,6 +540,7 @@ impl Worker for Supervisor {
                     return self.fail_start(SupervisorError::ChildStartFailed { id, error });
                 }
             }
+            index += 1;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
 use crate::exit::{Exit, ExitReason};
 use crate::pid::TimerRef;
@@ -145,7 +145,7 @@ pub(crate) fn spawn<W: Worker>(
     {
         return abandon(error);
     }
-    let (ack, acked) = crossbeam_channel::bounded::<Result<(), ExitReason>>(1);
+    let (ack, acked) = crossbeam_channel::bounded::<Result<(), Error>>(1);
     let job_cell = cell.clone();
     let job_mailbox = mailbox.clone();
     let runtime = RuntimeHandle { inner: rt.clone() };
@@ -177,7 +177,7 @@ pub(crate) fn spawn<W: Worker>(
     };
     match ack {
         Ok(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
-        Ok(Err(reason)) => Err(Error::InitFailed(reason)),
+        Ok(Err(error)) => Err(error),
         Err(_) => Err(Error::RuntimeStopped),
     }
 }
@@ -188,7 +188,7 @@ fn run<W: Worker>(
     cell: Arc<ProcessCell>,
     mailbox: Sender<Envelope<W>>,
     inbox: Receiver<Envelope<W>>,
-    ack: Sender<Result<(), ExitReason>>,
+    ack: Sender<Result<(), Error>>,
     runtime: RuntimeHandle,
     linked_parent: Option<crate::pid::Pid>,
 ) {
@@ -201,31 +201,44 @@ fn run<W: Worker>(
         timers: Timers::new(),
         flushed: HashSet::new(),
     };
-    let init = match catch_unwind(AssertUnwindSafe(|| worker.init(&mut ctx))) {
-        Ok(result) => result,
-        Err(payload) => Err(panic_reason(payload)),
+    let init = match catch_unwind(AssertUnwindSafe(|| worker.init_outcome(&mut ctx))) {
+        Ok(outcome) => outcome,
+        Err(payload) => InitOutcome::Stop(panic_reason(payload)),
+    };
+    let (init, first) = match init {
+        InitOutcome::Continue(next) => (InitOutcome::Ready, Some(next)),
+        other => (other, None),
     };
     match init {
-        Err(reason) => {
+        InitOutcome::Stop(reason) => {
             // OTP 26+ (proc_lib:init_fail): the starter gets the error as a return
             // value, and no EXIT over the link from the start.
             if let Some(parent) = linked_parent {
                 link::unlink(&rt, &cell, parent);
             }
             die(&rt, &cell, reason.clone(), false);
-            let _ = ack.send(Err(reason));
+            let _ = ack.send(Err(Error::InitFailed(reason)));
         }
-        Ok(()) => {
-            // Killed during init: the start fails with how it died.
+        InitOutcome::Ignore => {
+            // `ignore`: the process goes with `normal`, and as for a failed init the
+            // starter gets the outcome as a return value, no EXIT.
+            if let Some(parent) = linked_parent {
+                link::unlink(&rt, &cell, parent);
+            }
+            die(&rt, &cell, ExitReason::Normal, false);
+            let _ = ack.send(Err(Error::Ignored));
+        }
+        InitOutcome::Ready | InitOutcome::Continue(_) => {
+            // (A continuation was taken out above.) Killed during init: the start fails with how it died.
             match cell.exit_reason() {
                 Some(reason) => {
-                    let _ = ack.send(Err(reason));
+                    let _ = ack.send(Err(Error::InitFailed(reason)));
                 }
                 None => {
                     let _ = ack.send(Ok(()));
                     // A worker killed while its last callback ran does not run
                     // terminate, whatever that callback returned.
-                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox)
+                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox, first)
                         && cell.is_alive()
                     {
                         if !reason.is_normal_stop() {
@@ -271,8 +284,10 @@ fn serve<W: Worker>(
     worker: &mut W,
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
+    first: Option<W::Continue>,
 ) -> Option<ExitReason> {
-    let mut continuation: Option<W::Continue> = None;
+    // A continuation from `init` runs before any message.
+    let mut continuation: Option<W::Continue> = first;
     loop {
         // One liveness check before each callback: a kill during the previous callback
         // or during the wait is seen before anything else runs.

@@ -107,6 +107,8 @@ pub enum InitBehaviour {
     TrapExit,
     Fail(ExitReason),
     Panic,
+    /// `init` answers `ignore`.
+    Ignore,
 }
 
 impl Probe {
@@ -139,15 +141,17 @@ impl Worker for Probe {
     type Info = String;
     type Continue = u32;
 
-    fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+    fn init_outcome(&mut self, ctx: &mut Context<Self>) -> otp_threads::InitOutcome<Self> {
+        use otp_threads::InitOutcome;
         match &self.init {
-            InitBehaviour::Ok => Ok(()),
+            InitBehaviour::Ok => InitOutcome::Ready,
             InitBehaviour::TrapExit => {
                 ctx.trap_exit(true);
-                Ok(())
+                InitOutcome::Ready
             }
-            InitBehaviour::Fail(reason) => Err(reason.clone()),
+            InitBehaviour::Fail(reason) => InitOutcome::Stop(reason.clone()),
             InitBehaviour::Panic => panic!("init panicked on purpose"),
+            InitBehaviour::Ignore => InitOutcome::Ignore,
         }
     }
 
