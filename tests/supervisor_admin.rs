@@ -30,7 +30,8 @@ fn start_child_adds_a_child_after_the_existing_ones() {
     tracker.expect_started("a");
     let b = sup.start_child(tracker.spec("b")).unwrap();
     assert_eq!(tracker.expect_started("b"), b);
-    assert_eq!(child_ids(&sup), ["a", "b"]);
+    // Listed most recently started first, as OTP's which_children.
+    assert_eq!(child_ids(&sup), ["b", "a"]);
     assert_eq!(child_pid(&sup, "b"), b);
     rt.shutdown(WAIT).unwrap();
 }
@@ -205,9 +206,9 @@ fn count_children_counts_specs_active_supervisors_and_workers() {
     assert_eq!(
         kinds,
         [
-            ("w1".to_owned(), ChildKind::Worker),
+            ("sup".to_owned(), ChildKind::Supervisor),
             ("w2".to_owned(), ChildKind::Worker),
-            ("sup".to_owned(), ChildKind::Supervisor)
+            ("w1".to_owned(), ChildKind::Worker)
         ]
     );
     rt.shutdown(WAIT).unwrap();
@@ -233,5 +234,41 @@ fn children_added_at_run_time_are_restarted_and_stopped_in_order() {
     sup.stop(ExitReason::Shutdown, WAIT).unwrap();
     assert_eq!(tracker.expect_terminated("c"), ExitReason::Shutdown);
     assert_eq!(tracker.expect_terminated("a"), ExitReason::Shutdown);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `which_children` lists children as OTP keeps them: in reverse start order (the most
+/// recently started first), a restarted child keeping its place; for a dynamic
+/// supervisor too.
+#[test]
+fn which_children_lists_the_most_recently_started_child_first() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(tracker.spec("a"))
+        .child(tracker.spec("b"))
+        .start(&rt)
+        .unwrap();
+    tracker.expect_started("a");
+    tracker.expect_started("b");
+    sup.start_child(tracker.spec("c")).unwrap();
+    tracker.expect_started("c");
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
+    let a = child_pid(&sup, "a");
+    kill_with(&rt, &a, ExitReason::error("crash"));
+    tracker.expect_started("a");
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
+    let dynamic = otp_threads::DynamicSupervisor::new().start(&rt).unwrap();
+    let started: Vec<_> = ["x", "y", "z"]
+        .into_iter()
+        .map(|id| dynamic.start_child(tracker.spec(id)).unwrap())
+        .collect();
+    let listed: Vec<_> = dynamic
+        .which_children()
+        .unwrap()
+        .into_iter()
+        .map(|child| child.state.pid().unwrap())
+        .collect();
+    assert_eq!(listed, started.into_iter().rev().collect::<Vec<_>>());
     rt.shutdown(WAIT).unwrap();
 }

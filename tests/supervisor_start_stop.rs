@@ -30,7 +30,7 @@ fn children_start_in_order_and_stop_in_reverse_order() {
     for id in ["a", "b", "c"] {
         tracker.expect_started(id);
     }
-    assert_eq!(child_ids(&sup), ["a", "b", "c"]);
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
     sup.stop(ExitReason::Shutdown, WAIT).unwrap();
     for id in ["c", "b", "a"] {
         assert_eq!(tracker.expect_terminated(id), ExitReason::Shutdown);

@@ -43,7 +43,8 @@ macro_rules! common_api {
             self.worker.is_alive()
         }
 
-        /// Every child with its state, in start order (`which_children`).
+        /// Every child with its state (`which_children`), the most recently started
+        /// first, as OTP lists them; a restarted child keeps its place.
         pub fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
             match request(&self.worker, RequestKind::WhichChildren)? {
                 Outcome::Children(children) => Ok(children),

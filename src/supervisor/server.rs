@@ -557,9 +557,13 @@ impl Worker for Supervisor {
             RequestKind::TerminateDynamic(pid) => self.terminate_dynamic(pid, ctx),
             RequestKind::RestartChild(id) => self.restart_child(id, ctx),
             RequestKind::DeleteChild(id) => self.delete_child(id),
-            RequestKind::WhichChildren => Ok(Outcome::Children(
-                self.all_children().map(Child::info).collect(),
-            )),
+            // As OTP, the most recently started child first (its children list is kept
+            // in reverse start order); a restarted child keeps its place.
+            RequestKind::WhichChildren => {
+                let mut children: Vec<ChildInfo> = self.all_children().map(Child::info).collect();
+                children.reverse();
+                Ok(Outcome::Children(children))
+            }
             RequestKind::CountChildren => Ok(Outcome::Counts(count(self.all_children()))),
         };
         reply.reply(Response(outcome));
