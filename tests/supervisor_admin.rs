@@ -272,3 +272,54 @@ fn which_children_lists_the_most_recently_started_child_first() {
     assert_eq!(listed, started.into_iter().rev().collect::<Vec<_>>());
     rt.shutdown(WAIT).unwrap();
 }
+
+/// Handles that follow restarts (the request behind `{via, …}` names and every actor
+/// library's "actor ref by id"): one typed handle to a child by id reaches whichever
+/// incarnation runs, and answers `NoProc` while none does.
+#[test]
+fn a_child_handle_follows_restarts_and_says_noproc_while_the_child_is_not_running() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(5))
+        .child(tracker.spec("member"))
+        .start(&rt)
+        .unwrap();
+    let first = tracker.expect_started("member");
+    let member = sup.child::<Member>("member");
+    assert_eq!(member.id(), "member");
+    assert_eq!(member.call(Order::Ping), Ok(first));
+    // Restarted after a crash: the same handle reaches the new incarnation.
+    kill_with(&rt, &first, ExitReason::error("crash"));
+    let second = tracker.expect_started("member");
+    assert_eq!(member.call(Order::Ping), Ok(second));
+    assert_eq!(member.pid(), Ok(second));
+    // Not running: NoProc, and casts are dropped.
+    // (terminate_child returns once the child is dead.)
+    sup.terminate_child("member").unwrap();
+    assert_eq!(member.call(Order::Ping), Err(Error::NoProc));
+    assert_eq!(member.try_cast(Order::Ping), Err(Error::NoProc));
+    member.cast(Order::Ping);
+    // Running again after restart_child; a clone shares nothing but keeps working.
+    let third = sup.restart_child("member").unwrap();
+    tracker.expect_started("member");
+    assert_eq!(member.clone().call(Order::Ping), Ok(third));
+    // An unknown id is NoProc; a child of another type is WrongWorkerType.
+    assert_eq!(sup.child::<Member>("nobody").pid(), Err(Error::NoProc));
+    struct Other;
+    impl otp_threads::Worker for Other {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+    }
+    assert_eq!(
+        sup.child::<Other>("member").pid(),
+        Err(Error::WrongWorkerType(third))
+    );
+    // The supervisor gone: NoProc.
+    sup.stop(ExitReason::Shutdown, WAIT).unwrap();
+    assert_eq!(member.call(Order::Ping), Err(Error::NoProc));
+    rt.shutdown(WAIT).unwrap();
+}

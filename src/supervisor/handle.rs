@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use super::server::{Outcome, Request, RequestKind};
-use super::{ChildCounts, ChildInfo, ChildSpec, Supervisor, SupervisorError};
+use super::{ChildCounts, ChildInfo, ChildRef, ChildSpec, Supervisor, SupervisorError};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::pid::Pid;
 use crate::runtime::RuntimeHandle;
-use crate::worker::WorkerRef;
+use crate::worker::{Worker, WorkerRef};
 
 fn request(worker: &WorkerRef<Supervisor>, kind: RequestKind) -> Result<Outcome, SupervisorError> {
     worker
@@ -87,6 +87,14 @@ impl SupervisorRef {
     /// The supervisor registered as `name`.
     pub fn whereis(runtime: &RuntimeHandle, name: &str) -> Result<SupervisorRef, Error> {
         runtime.whereis_worker(name).map(SupervisorRef::from)
+    }
+
+    /// A typed handle to the child `id`, a `W`, that resolves the running incarnation
+    /// at each use: callers keep one handle across restarts. It answers `NoProc` while
+    /// the child is not running. No check is made now: an unknown id or another worker
+    /// type shows at first use.
+    pub fn child<W: Worker>(&self, id: &str) -> ChildRef<W> {
+        ChildRef::new(self.worker.clone(), id)
     }
 
     /// Adds a child spec and starts the child, after the existing children

@@ -26,6 +26,7 @@ pub(crate) enum RequestKind {
     DeleteChild(String),
     WhichChildren,
     CountChildren,
+    FindChild(String),
 }
 
 /// A supervisor's reply to a [`Request`].
@@ -36,6 +37,7 @@ pub(crate) enum Outcome {
     Started(Pid),
     Done,
     Children(Vec<ChildInfo>),
+    Child(ChildInfo),
     Counts(ChildCounts),
 }
 
@@ -58,6 +60,7 @@ impl fmt::Debug for Request {
             RequestKind::DeleteChild(_) => "DeleteChild",
             RequestKind::WhichChildren => "WhichChildren",
             RequestKind::CountChildren => "CountChildren",
+            RequestKind::FindChild(_) => "FindChild",
         };
         write!(f, "Request::{name}")
     }
@@ -491,6 +494,18 @@ impl Supervisor {
         }
     }
 
+    /// A static child by id, for [`ChildRef`](super::ChildRef).
+    fn find_child(&self, id: String) -> Result<Outcome, SupervisorError> {
+        let Children::Static(children) = &self.children else {
+            return Err(SupervisorError::Unsupported("a child by id"));
+        };
+        children
+            .iter()
+            .find(|child| child.spec.id == id)
+            .map(|child| Outcome::Child(child.info()))
+            .ok_or(SupervisorError::NotFound { id })
+    }
+
     fn all_children(&self) -> Box<dyn Iterator<Item = &Child> + '_> {
         match &self.children {
             Children::Static(children) => Box::new(children.iter()),
@@ -565,6 +580,7 @@ impl Worker for Supervisor {
                 Ok(Outcome::Children(children))
             }
             RequestKind::CountChildren => Ok(Outcome::Counts(count(self.all_children()))),
+            RequestKind::FindChild(id) => self.find_child(id),
         };
         reply.reply(Response(outcome));
         Step::Next
