@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::monitor::Monitor;
@@ -35,6 +36,7 @@ pub struct RuntimeBuilder {
     reuse_threads: bool,
     idle_thread_timeout: Duration,
     shutdown_timeout: Duration,
+    clock: Clock,
 }
 
 impl Default for RuntimeBuilder {
@@ -46,6 +48,7 @@ impl Default for RuntimeBuilder {
             reuse_threads: true,
             idle_thread_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
+            clock: Clock::Real,
         }
     }
 }
@@ -93,6 +96,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Runs the runtime on `clock` instead of the real clock: worker timers, call
+    /// timeouts and supervisors' restart windows then follow
+    /// [`ManualClock::advance`](crate::ManualClock::advance). Stop and shutdown
+    /// timeouts stay on real time. For tests; the default is the real clock.
+    pub fn manual_clock(mut self, clock: &ManualClock) -> Self {
+        self.clock = Clock::Manual(clock.clone());
+        self
+    }
+
     /// Checks the settings and starts the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
         validate_node_name(&self.node)?;
@@ -132,6 +144,7 @@ impl RuntimeBuilder {
             stopping: AtomicBool::new(false),
             emptied: (Mutex::new(()), Condvar::new()),
             call_timeout: self.call_timeout,
+            clock: self.clock,
         });
         Ok(Runtime {
             handle: RuntimeHandle { inner },
@@ -171,6 +184,7 @@ pub(crate) struct RuntimeInner {
     /// Signalled when the last process leaves the table.
     emptied: (Mutex<()>, Condvar),
     pub(crate) call_timeout: Duration,
+    pub(crate) clock: Clock,
 }
 
 impl RuntimeInner {
@@ -256,6 +270,20 @@ impl RuntimeHandle {
             ..SpawnOptions::default()
         };
         spawn(&self.inner, worker, options)
+    }
+
+    /// The time on this runtime's clock: `Instant::now()`, or the
+    /// [`ManualClock`]'s time if the runtime was built with one.
+    pub fn now(&self) -> Instant {
+        self.inner.clock.now()
+    }
+
+    /// The manual clock the runtime was built with, if any.
+    pub fn manual_clock(&self) -> Option<ManualClock> {
+        match &self.inner.clock {
+            Clock::Real => None,
+            Clock::Manual(clock) => Some(clock.clone()),
+        }
     }
 
     /// This runtime's node name.

@@ -272,6 +272,10 @@ fn run<W: Worker>(
             cell.pid
         );
     }
+    // A manual clock holds this worker's timers: they die with it.
+    if let crate::clock::Clock::Manual(clock) = &rt.clock {
+        clock.cancel_all_of(cell.pid);
+    }
     // Tokens dropped by terminate, by a callback a kill interrupted, or with the
     // worker's state: their calls ended with the exit reason, already sent.
     settle_dropped_replies(true);

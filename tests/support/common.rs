@@ -53,6 +53,8 @@ pub enum Command {
     Send(Pid, String),
     SendAfter(String, Duration),
     CancelTimer(TimerRef),
+    ReadTimer(TimerRef),
+    SendAt(String, std::time::Instant),
     Register(String),
     SpawnLink(Probe),
     /// Start a probe with this one as its parent, not linked.
@@ -263,6 +265,8 @@ impl Probe {
             }
             Command::SendAfter(message, delay) => Reply::Timer(ctx.send_after(message, delay)),
             Command::CancelTimer(timer) => Reply::TimeLeft(ctx.cancel_timer(timer)),
+            Command::ReadTimer(timer) => Reply::TimeLeft(ctx.read_timer(timer)),
+            Command::SendAt(message, deadline) => Reply::Timer(ctx.send_at(message, deadline)),
             Command::Register(name) => match ctx.register(&name) {
                 Ok(()) => Reply::Ok,
                 Err(error) => Reply::Error(error),
