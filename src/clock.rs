@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
 use crate::pid::{Pid, TimerRef};
@@ -239,6 +240,45 @@ impl ManualClock {
                 .collect()
         };
         drop(gone);
+    }
+}
+
+/// A timeout on a manual clock, as a channel that becomes ready when the clock reaches
+/// it: wait on it in `select!` beside what the timeout bounds. Set it before whatever
+/// may be waited for is started, so that the clock cannot be advanced past the
+/// deadline before it exists. Dropping it removes the timer.
+pub(crate) struct ClockTimeout<'a> {
+    clock: &'a ManualClock,
+    timer: TimerRef,
+    ended: Receiver<()>,
+}
+
+impl<'a> ClockTimeout<'a> {
+    pub(crate) fn start(clock: &'a ManualClock, timeout: Duration) -> ClockTimeout<'a> {
+        let (ends, ended) = crossbeam_channel::bounded::<()>(1);
+        let timer = clock.schedule_after(
+            timeout,
+            None,
+            Box::new(move |_| {
+                let _ = ends.try_send(());
+            }),
+        );
+        ClockTimeout {
+            clock,
+            timer,
+            ended,
+        }
+    }
+
+    /// Ready once the clock has reached the timeout.
+    pub(crate) fn ended(&self) -> &Receiver<()> {
+        &self.ended
+    }
+}
+
+impl Drop for ClockTimeout<'_> {
+    fn drop(&mut self) {
+        self.clock.cancel(self.timer);
     }
 }
 

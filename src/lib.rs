@@ -74,6 +74,54 @@
 //! assert_eq!(down.reason, ExitReason::error("bad data"));
 //! ```
 //!
+//! # Plain threads as processes
+//!
+//! A program's own thread becomes a full process with [`RuntimeHandle::process`], the
+//! way an Erlang shell is one: it gets a pid and a mailbox that is a crossbeam
+//! [`Receiver`](crossbeam_channel::Receiver) of [`Received`] items (messages, trapped
+//! EXITs, DOWNs, in order), and through the [`Process`] handle it links, traps exits,
+//! monitors, sends exit signals, spawns workers as their parent, and receives
+//! selectively. Dropping the handle ends the process with `Normal`. A thread cannot be
+//! pre-empted: when an exit signal kills it, it is dead at once for everyone else and
+//! its next receive says so ([`Error::Terminated`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use otp_threads::{Context, Exit, ExitReason, Process, Received, Runtime, Step, Worker};
+//!
+//! struct Fragile;
+//!
+//! impl Worker for Fragile {
+//!     type Call = ();
+//!     type Reply = ();
+//!     type Cast = ();
+//!     type Info = ();
+//!     type Continue = ();
+//!
+//!     fn handle_cast(&mut self, _: (), _: &mut Context<Self>) -> Step<Self> {
+//!         Step::Stop(ExitReason::error("crashed"))
+//!     }
+//! }
+//!
+//! let runtime = Runtime::new();
+//! let shell: Process<&'static str> = runtime.process().unwrap();
+//! shell.trap_exit(true);
+//! let worker = shell.spawn_link(Fragile).unwrap();
+//! shell.process_ref().send("hello");
+//! worker.cast(());
+//! // Selective receive: the EXIT first, though the message came before it.
+//! let exit = shell
+//!     .receive_matching(|item| matches!(item, Received::Exit(_)), Duration::from_secs(5))
+//!     .unwrap();
+//! assert_eq!(
+//!     exit,
+//!     Received::Exit(Exit { from: worker.pid(), reason: ExitReason::error("crashed") })
+//! );
+//! assert_eq!(shell.recv().unwrap(), Received::Message("hello"));
+//! drop(shell);
+//! runtime.shutdown(Duration::from_secs(5)).unwrap();
+//! ```
+//!
 //! # Links and trapped exits
 //!
 //! Linked workers share their fate: an abnormal exit kills the linked worker with the
@@ -173,6 +221,7 @@ mod pid;
 mod process;
 mod registry;
 mod runtime;
+mod thread_process;
 mod timer;
 mod worker;
 
@@ -194,6 +243,7 @@ pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
 pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,
 };
+pub use thread_process::{Process, ProcessRef, Received};
 pub use worker::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 
 // The README's example is compiled and run as a doctest.

@@ -127,6 +127,8 @@ pub(crate) struct ProcessCell {
     pub(crate) pid: Pid,
     /// The process that spawned it (the runtime's root pid for plain threads).
     pub(crate) parent: Pid,
+    /// A plain thread's own process ([`Process`](crate::Process)), not a worker.
+    pub(crate) on_plain_thread: bool,
     alive: AtomicBool,
     pub(crate) state: Mutex<ProcessState>,
     pub(crate) mailbox: Box<dyn Mailbox>,
@@ -137,6 +139,7 @@ impl ProcessCell {
         ProcessCell {
             pid,
             parent,
+            on_plain_thread: false,
             alive: AtomicBool::new(true),
             state: Mutex::new(ProcessState {
                 status: Status::Alive,

@@ -498,7 +498,9 @@ impl Runtime {
 
     /// Stops every worker and joins every thread the runtime started.
     ///
-    /// First every process started from a plain thread gets a `Shutdown` exit signal
+    /// Plain threads' own processes ([`Process`](crate::Process)) end first, with
+    /// `Shutdown`, whether they trap exits or not (their threads cannot answer).
+    /// Then every process started from a plain thread gets a `Shutdown` exit signal
     /// from the root pid, as a supervisor stops its children: a worker that traps exits
     /// runs `terminate`, and a supervisor stops its own children. Processes still
     /// running after `timeout` are killed. Then the threads are joined, waiting up to
@@ -513,6 +515,14 @@ impl Runtime {
         let inner = &self.handle.inner;
         inner.stopping.store(true, Ordering::Release);
         let deadline = deadline_after(timeout);
+        // Plain threads' own processes first: their threads cannot answer an EXIT (one
+        // of them may be the thread running this), so they end at once with
+        // `Shutdown`, and their links pass it on to what they started.
+        for cell in inner.table.all() {
+            if cell.on_plain_thread {
+                die(inner, &cell, ExitReason::Shutdown, true);
+            }
+        }
         // First the workers plain threads started, as a supervisor stops its children:
         // supervisors among them stop their own trees in order.
         let roots: Vec<_> = inner

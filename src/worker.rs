@@ -26,7 +26,9 @@ mod run;
 
 pub use context::Context;
 pub use handle::{ReplyTo, WorkerRef};
-pub(crate) use run::{SpawnOptions, spawn};
+pub(crate) use run::{
+    SpawnOptions, enter_thread_process, leave_thread_process, sending_is_allowed, spawn,
+};
 
 use crate::exit::{Down, Exit, ExitReason};
 use crate::pid::TimerRef;

@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
 
 use super::Worker;
 use super::run::{Envelope, sending_is_allowed};
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockTimeout};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::pid::Pid;
@@ -30,50 +30,6 @@ impl<R: Send> CallWatch for Sender<CallOutcome<R>> {
     fn callee_down(&self, reason: ExitReason) {
         // Full means the reply came first; disconnected means the caller gave up.
         let _ = self.try_send(CallOutcome::Down(reason));
-    }
-}
-
-/// A call's timeout on a manual clock: a timer of the clock that ends the wait. Set
-/// before the request is sent, so that the clock cannot be advanced past the call's
-/// deadline before the deadline exists.
-struct ManualTimeout<'a> {
-    clock: &'a crate::clock::ManualClock,
-    timer: crate::pid::TimerRef,
-    ended: Receiver<()>,
-}
-
-impl<'a> ManualTimeout<'a> {
-    fn start(clock: &'a crate::clock::ManualClock, timeout: Duration) -> ManualTimeout<'a> {
-        // The timer has its own channel: the reply channel's senders are the callee's.
-        let (ends, ended) = crossbeam_channel::bounded::<()>(1);
-        let timer = clock.schedule_after(
-            timeout,
-            None,
-            Box::new(move |_| {
-                let _ = ends.try_send(());
-            }),
-        );
-        ManualTimeout {
-            clock,
-            timer,
-            ended,
-        }
-    }
-
-    fn wait<R>(
-        &self,
-        receiver: &Receiver<CallOutcome<R>>,
-    ) -> Result<CallOutcome<R>, RecvTimeoutError> {
-        crossbeam_channel::select! {
-            recv(receiver) -> received => received.map_err(|_| RecvTimeoutError::Disconnected),
-            recv(self.ended) -> _ => Ok(CallOutcome::TimedOut),
-        }
-    }
-}
-
-impl Drop for ManualTimeout<'_> {
-    fn drop(&mut self) {
-        self.clock.cancel(self.timer);
     }
 }
 
@@ -240,7 +196,7 @@ impl<W: Worker> WorkerRef<W> {
         }
         let manual_timeout = match &self.runtime.clock {
             Clock::Manual(clock) if timeout != Duration::MAX => {
-                Some(ManualTimeout::start(clock, timeout))
+                Some(ClockTimeout::start(clock, timeout))
             }
             _ => None,
         };
@@ -251,7 +207,12 @@ impl<W: Worker> WorkerRef<W> {
         let outcome = match sent {
             Ok(()) => match &manual_timeout {
                 None => receiver.recv_timeout(timeout),
-                Some(manual) => manual.wait(&receiver),
+                Some(manual) => crossbeam_channel::select! {
+                    recv(receiver) -> received => {
+                        received.map_err(|_| RecvTimeoutError::Disconnected)
+                    }
+                    recv(manual.ended()) -> _ => Ok(CallOutcome::TimedOut),
+                },
             },
             Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
         };

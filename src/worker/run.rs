@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
 use crate::exit::{Exit, ExitReason};
-use crate::pid::TimerRef;
+use crate::pid::{Pid, TimerRef};
 use crate::process::{Mailbox, ProcessCell, Signal, die};
 use crate::runtime::{RuntimeHandle, RuntimeInner, ThreadSlot};
 use crate::timer::Timers;
@@ -82,6 +82,23 @@ fn settle_dropped_replies(stopping: bool) {
 fn set_current(cell: Option<Arc<ProcessCell>>) {
     ON_WORKER.set(cell.is_some());
     CURRENT.set(cell);
+}
+
+/// Makes the current plain thread run `cell` as its process; `Err(pid)` if the thread
+/// already runs one (a worker, or another plain-thread process).
+pub(crate) fn enter_thread_process(cell: &Arc<ProcessCell>) -> Result<(), Pid> {
+    if let Some(pid) = CURRENT.with_borrow(|current| current.as_ref().map(|own| own.pid)) {
+        return Err(pid);
+    }
+    set_current(Some(cell.clone()));
+    Ok(())
+}
+
+/// Ends the current thread's run of `cell` (if it is the one it runs).
+pub(crate) fn leave_thread_process(cell: &Arc<ProcessCell>) {
+    if is_current(cell) {
+        set_current(None);
+    }
 }
 
 /// `false` on the thread of a worker that has been killed but still runs its code.

@@ -81,6 +81,8 @@ pub enum Command {
     Ping,
     /// Call `Ping` on the probe registered under this name, from this probe.
     PingByName(String),
+    /// Send a message to the plain-thread process `pid` (a `Process<String>`).
+    SendToProcess(Pid, String),
 }
 
 #[derive(Debug)]
@@ -310,6 +312,15 @@ impl Probe {
                 Reply::Ok
             }
             Command::Ping => Reply::Ok,
+            Command::SendToProcess(pid, message) => {
+                match ctx.runtime().process_ref::<String>(&pid) {
+                    Ok(process) => {
+                        process.send(message);
+                        Reply::Ok
+                    }
+                    Err(error) => Reply::Error(error),
+                }
+            }
             Command::PingByName(name) => {
                 match ctx
                     .runtime()
