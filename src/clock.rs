@@ -1,19 +1,7 @@
 //! The runtime's clock: the real monotonic clock by default, or a [`ManualClock`] that
 //! moves only when a test tells it to.
 //!
-//! What follows the runtime's clock: worker timers ([`Context::send_after`](crate::Context::send_after),
-//! [`send_at`](crate::Context::send_at), `cancel_timer`, `read_timer`), call timeouts
-//! ([`WorkerRef::call_timeout`](crate::WorkerRef::call_timeout) and the default call
-//! timeout), and supervisors' restart-intensity windows. What stays on real time: the
-//! waits of stopping (`stop`, shutdown timeouts of children, [`Runtime::shutdown`](crate::Runtime::shutdown)),
-//! so that a test that forgets to advance its clock cannot hang its own teardown.
-//!
-//! With the real clock a worker keeps its timers in its own deadline heap and waits on
-//! its mailbox until the earliest one (see [`timer`](crate::timer)); nothing here runs.
-//! With a manual clock the timers of every worker live in the clock, and
-//! [`ManualClock::advance`] delivers each one that falls due, in deadline order, before
-//! it returns: a timer's message is then in its worker's mailbox, ahead of anything the
-//! advancing thread sends afterwards.
+//! What follows which clock is documented on [`ManualClock`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -82,6 +70,21 @@ struct Shared {
 /// and timers, call timeouts and supervisors' restart windows follow it: a test of a
 /// 30-second timeout takes no time and no sleep, and its result is exact. Clones share
 /// one clock.
+///
+/// What follows the runtime's clock: worker timers ([`Context::send_after`](crate::Context::send_after),
+/// [`send_at`](crate::Context::send_at), `cancel_timer`, `read_timer`), call timeouts
+/// ([`WorkerRef::call_timeout`](crate::WorkerRef::call_timeout) and the default call
+/// timeout), and supervisors' restart-intensity windows. What stays on real time: the
+/// waits of stopping (`stop`, shutdown timeouts of children, [`Runtime::shutdown`](crate::Runtime::shutdown)),
+/// so that a test that forgets to advance its clock cannot hang its own teardown.
+///
+/// With the real clock a worker keeps its timers in its own deadline heap and waits on
+/// its mailbox until the earliest one; the clock is not involved. Receive timeouts of
+/// plain-thread [`Process`](crate::Process)es follow the runtime's clock too.
+/// With a manual clock the timers of every worker live in the clock, and
+/// [`ManualClock::advance`] delivers each one that falls due, in deadline order, before
+/// it returns: a timer's message is then in its worker's mailbox, ahead of anything the
+/// advancing thread sends afterwards.
 ///
 /// `advance(d)` is a jump: the timers due at the new time fire, earliest first, each
 /// once; a timer set while (or after) it runs counts from the new time. To see a

@@ -9,38 +9,7 @@
 //! [`ProcessRef`]. Messages, EXITs and DOWNs arrive on the one mailbox, so those from
 //! one sender keep their order.
 //!
-//! # What holds, exactly
-//!
-//! - **One process per thread.** A thread that already runs a process (a worker
-//!   thread, or a thread holding a `Process`) is refused with
-//!   [`Error::AlreadyAProcess`]. The handle cannot leave its thread (`!Send`).
-//! - **Receiving.** [`recv`](Process::recv), [`recv_timeout`](Process::recv_timeout),
-//!   [`try_recv`](Process::try_recv) take the oldest item; [`receive_matching`](Process::receive_matching)
-//!   takes the oldest item a predicate accepts, waiting up to a timeout, and leaves the
-//!   others queued in their order (Erlang's selective receive and its save queue).
-//!   Items a selective receive or a flush set aside are kept in the handle, not on the
-//!   channel: after one, the [`receiver`](Process::receiver) alone no longer shows
-//!   everything ([`has_set_aside`](Process::has_set_aside) says so); the `recv` family
-//!   always does. On a runtime with a [`ManualClock`](crate::ManualClock), receive
-//!   timeouts follow it.
-//! - **Killed.** A thread cannot be pre-empted. When an exit signal kills the process
-//!   (it does not trap exits and the reason is abnormal, or `Kill` from `exit`), it is
-//!   dead at once for everyone else: its name is released, its links and monitors fire,
-//!   messages to it are dropped. The thread itself learns it at its next receive:
-//!   every `recv`-family call on a dead process returns [`Error::Terminated`] with the
-//!   reason, whatever was queued, and the raw receiver yields
-//!   [`Received::Terminated`] after what was queued before the death. From then on the
-//!   thread sends nothing as that process: casts and messages it sends through any
-//!   handle are dropped, calls and links fail with `NoProc`, exit signals are not sent,
-//!   monitors are not set, spawns fail, as for a killed worker.
-//! - **Ending.** Dropping the handle ends the process with `Normal`: linked processes
-//!   that trap exits get an EXIT with `Normal`, monitors fire with `Normal`. The thread
-//!   may then make a new process.
-//! - **Shutdown.** [`Runtime::shutdown`](crate::Runtime::shutdown) ends the live
-//!   plain-thread processes first, with `Shutdown`, trapping or not: their threads
-//!   cannot answer an EXIT in time (often one of them is the thread calling
-//!   `shutdown`). Their links pass the `Shutdown` on as any exit does: a trapping
-//!   worker they started stops with `terminate`, as when its parent exits.
+//! What holds, exactly, is documented on [`Process`].
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -99,9 +68,41 @@ impl<M: Send + 'static> Mailbox for ProcessMailbox<M> {
 }
 
 /// The process a plain thread runs: its pid, its mailbox, and what a process can do.
-/// Made with [`RuntimeHandle::process`](crate::RuntimeHandle::process); see the
-/// [module documentation](self) for exactly what holds. Dropping it ends the process
-/// with `Normal`.
+/// Made with [`RuntimeHandle::process`](crate::RuntimeHandle::process). Dropping it
+/// ends the process with `Normal`.
+///
+/// # What holds, exactly
+///
+/// - **One process per thread.** A thread that already runs a process (a worker
+///   thread, or a thread holding a `Process`) is refused with
+///   [`Error::AlreadyAProcess`]. The handle cannot leave its thread (`!Send`).
+/// - **Receiving.** [`recv`](Process::recv), [`recv_timeout`](Process::recv_timeout),
+///   [`try_recv`](Process::try_recv) take the oldest item; [`receive_matching`](Process::receive_matching)
+///   takes the oldest item a predicate accepts, waiting up to a timeout, and leaves the
+///   others queued in their order (Erlang's selective receive and its save queue).
+///   Items a selective receive or a flush set aside are kept in the handle, not on the
+///   channel: after one, the [`receiver`](Process::receiver) alone no longer shows
+///   everything ([`has_set_aside`](Process::has_set_aside) says so); the `recv` family
+///   always does. On a runtime with a [`ManualClock`](crate::ManualClock), receive
+///   timeouts follow it.
+/// - **Killed.** A thread cannot be pre-empted. When an exit signal kills the process
+///   (it does not trap exits and the reason is abnormal, or `Kill` from `exit`), it is
+///   dead at once for everyone else: its name is released, its links and monitors fire,
+///   messages to it are dropped. The thread itself learns it at its next receive:
+///   every `recv`-family call on a dead process returns [`Error::Terminated`] with the
+///   reason, whatever was queued, and the raw receiver yields
+///   [`Received::Terminated`] after what was queued before the death. From then on the
+///   thread sends nothing as that process: casts and messages it sends through any
+///   handle are dropped, calls and links fail with `NoProc`, exit signals are not sent,
+///   monitors are not set, spawns fail, as for a killed worker.
+/// - **Ending.** Dropping the handle ends the process with `Normal`: linked processes
+///   that trap exits get an EXIT with `Normal`, monitors fire with `Normal`. The thread
+///   may then make a new process.
+/// - **Shutdown.** [`Runtime::shutdown`](crate::Runtime::shutdown) ends the live
+///   plain-thread processes first, with `Shutdown`, trapping or not: their threads
+///   cannot answer an EXIT in time (often one of them is the thread calling
+///   `shutdown`). Their links pass the `Shutdown` on as any exit does: a trapping
+///   worker they started stops with `terminate`, as when its parent exits.
 pub struct Process<M: Send + 'static> {
     cell: Arc<ProcessCell>,
     sender: Sender<Received<M>>,
