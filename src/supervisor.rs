@@ -257,6 +257,16 @@ impl Supervisor {
     ) -> Result<SupervisorRef, SupervisorError> {
         launch(self, |sup| ctx.spawn_link(sup)).map(SupervisorRef::from)
     }
+
+    /// Starts the supervisor linked to a plain thread's [`Process`](crate::Process),
+    /// which becomes its parent: when that process ends (even with `Normal`, as when the
+    /// handle is dropped), the supervisor stops its children in order and exits.
+    pub fn start_link_to_process<M: Send + 'static>(
+        self,
+        process: &crate::Process<M>,
+    ) -> Result<SupervisorRef, SupervisorError> {
+        launch(self, |sup| process.spawn_link(sup)).map(SupervisorRef::from)
+    }
 }
 
 /// Spawns a supervisor; a failed start comes back as the precise error its `init`

@@ -396,3 +396,26 @@ fn runtime_shutdown_ends_plain_thread_processes_first_even_trapping_ones() {
     assert!(!child.is_alive());
     assert_eq!(next(&child_events), Event::Terminated(ExitReason::Shutdown));
 }
+
+/// A supervisor started linked to a plain-thread process has it as parent: when the
+/// process ends (its handle dropped, reason `normal`), the supervisor, which traps
+/// exits, obeys its parent and stops its children in order.
+#[test]
+fn a_supervisor_started_from_a_plain_thread_process_stops_when_the_process_ends() {
+    use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
+    let rt = Runtime::new();
+    let me: Process<String> = rt.process().unwrap();
+    let (child, child_events) = Probe::with_init(InitBehaviour::TrapExit);
+    let mut child = Some(child);
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("child", move || {
+            child.take().expect("started once")
+        }))
+        .start_link_to_process(&me)
+        .unwrap();
+    let watched = rt.monitor(&sup.pid());
+    drop(me);
+    assert_eq!(watched.wait(WAIT).unwrap().reason, ExitReason::Normal);
+    assert_eq!(next(&child_events), Event::Terminated(ExitReason::Shutdown));
+    rt.shutdown(WAIT).unwrap();
+}
