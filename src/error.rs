@@ -11,8 +11,9 @@ pub enum Error {
     /// The process does not exist (it never did, or it has terminated).
     #[error("no such process")]
     NoProc,
-    /// A call got no reply in time. A reply that comes later is dropped.
-    #[error("call timed out")]
+    /// A call got no reply in time (a reply that comes later is dropped), or a
+    /// plain-thread process's receive got nothing in time.
+    #[error("timed out")]
     Timeout,
     /// The called worker terminated before it replied.
     #[error("the called worker exited: {0}")]
@@ -20,12 +21,25 @@ pub enum Error {
     /// The worker dropped the call's reply token without answering.
     #[error("the called worker dropped the request without replying")]
     NoReply,
+    /// This plain-thread [`Process`](crate::Process) was killed by an exit signal it did
+    /// not trap (its receives say so from then on).
+    #[error("this process has terminated: {0}")]
+    Terminated(ExitReason),
+    /// The thread already runs a process (it is a worker's thread, or holds a
+    /// [`Process`](crate::Process)): one process per thread.
+    #[error("this thread already runs process {0}")]
+    AlreadyAProcess(Pid),
     /// A worker called itself, which could only time out.
     #[error("a worker cannot call itself")]
     CallingSelf,
     /// `init` returned an error or panicked; the worker never ran.
     #[error("worker init failed: {0}")]
     InitFailed(ExitReason),
+    /// `init` returned [`InitOutcome::Ignore`](crate::InitOutcome::Ignore) (Erlang's
+    /// `ignore`): no process was started. A child spec's start function returns it to
+    /// make its supervisor ignore the start.
+    #[error("the start was ignored")]
+    Ignored,
     /// The name is registered to another process.
     #[error("the name {0:?} is already registered")]
     NameTaken(Arc<str>),

@@ -74,6 +74,54 @@
 //! assert_eq!(down.reason, ExitReason::error("bad data"));
 //! ```
 //!
+//! # Plain threads as processes
+//!
+//! A program's own thread becomes a full process with [`RuntimeHandle::process`], the
+//! way an Erlang shell is one: it gets a pid and a mailbox that is a crossbeam
+//! [`Receiver`](crossbeam_channel::Receiver) of [`Received`] items (messages, trapped
+//! EXITs, DOWNs, in order), and through the [`Process`] handle it links, traps exits,
+//! monitors, sends exit signals, spawns workers as their parent, and receives
+//! selectively. Dropping the handle ends the process with `Normal`. A thread cannot be
+//! pre-empted: when an exit signal kills it, it is dead at once for everyone else and
+//! its next receive says so ([`Error::Terminated`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use otp_threads::{Context, Exit, ExitReason, Process, Received, Runtime, Step, Worker};
+//!
+//! struct Fragile;
+//!
+//! impl Worker for Fragile {
+//!     type Call = ();
+//!     type Reply = ();
+//!     type Cast = ();
+//!     type Info = ();
+//!     type Continue = ();
+//!
+//!     fn handle_cast(&mut self, _: (), _: &mut Context<Self>) -> Step<Self> {
+//!         Step::Stop(ExitReason::error("crashed"))
+//!     }
+//! }
+//!
+//! let runtime = Runtime::new();
+//! let shell: Process<&'static str> = runtime.process().unwrap();
+//! shell.trap_exit(true);
+//! let worker = shell.spawn_link(Fragile).unwrap();
+//! shell.process_ref().send("hello");
+//! worker.cast(());
+//! // Selective receive: the EXIT first, though the message came before it.
+//! let exit = shell
+//!     .receive_matching(|item| matches!(item, Received::Exit(_)), Duration::from_secs(5))
+//!     .unwrap();
+//! assert_eq!(
+//!     exit,
+//!     Received::Exit(Exit { from: worker.pid(), reason: ExitReason::error("crashed") })
+//! );
+//! assert_eq!(shell.recv().unwrap(), Received::Message("hello"));
+//! drop(shell);
+//! runtime.shutdown(Duration::from_secs(5)).unwrap();
+//! ```
+//!
 //! # Links and trapped exits
 //!
 //! Linked workers share their fate: an abnormal exit kills the linked worker with the
@@ -87,10 +135,67 @@
 //! [`Context::cancel_timer`] returns the time that was left. Timers live in one deadline
 //! heap per worker: no thread per timer.
 //!
+//! # The test clock
+//!
+//! A runtime built with a [`ManualClock`] runs timers, call timeouts and supervisors'
+//! restart windows on it: time stands still until the test calls
+//! [`advance`](ManualClock::advance), which delivers every timer that falls due, in
+//! deadline order, before it returns. A 30-second timeout is tested in no time, with
+//! no sleep and an exact result. The real clock stays the default.
+//!
+//! ```
+//! use std::time::Duration;
+//! use otp_threads::{Context, Info, ManualClock, ReplyTo, Runtime, Step, Worker};
+//!
+//! /// Counts the ticks it asked for, one per second.
+//! struct Ticker(u32);
+//!
+//! impl Worker for Ticker {
+//!     type Call = ();
+//!     type Reply = u32;
+//!     type Cast = ();
+//!     type Info = ();
+//!     type Continue = ();
+//!
+//!     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), otp_threads::ExitReason> {
+//!         ctx.send_after((), Duration::from_secs(1));
+//!         Ok(())
+//!     }
+//!
+//!     fn handle_info(&mut self, info: Info<()>, ctx: &mut Context<Self>) -> Step<Self> {
+//!         if let Info::Timer(..) = info {
+//!             self.0 += 1;
+//!             ctx.send_after((), Duration::from_secs(1));
+//!         }
+//!         Step::Next
+//!     }
+//!
+//!     fn handle_call(&mut self, _: (), reply: ReplyTo<u32>, _: &mut Context<Self>) -> Step<Self> {
+//!         reply.reply(self.0);
+//!         Step::Next
+//!     }
+//! }
+//!
+//! let clock = ManualClock::new();
+//! let runtime = Runtime::builder().manual_clock(&clock).build().unwrap();
+//! let ticker = runtime.spawn_worker(Ticker(0)).unwrap();
+//! assert_eq!(ticker.call(()).unwrap(), 0);
+//! for _ in 0..3 {
+//!     // The tick is in the mailbox when advance returns; the call comes after it.
+//!     clock.advance(Duration::from_secs(1));
+//!     ticker.call(()).unwrap();
+//! }
+//! assert_eq!(ticker.call(()).unwrap(), 3);
+//! runtime.shutdown(Duration::from_secs(5)).unwrap();
+//! ```
+//!
 //! # Names
 //!
 //! [`RuntimeHandle::register`] and [`RuntimeHandle::whereis`] name workers; a name is
 //! released when its worker dies, before its links and monitors fire.
+//! [`RuntimeHandle::call_name`], [`cast_name`](RuntimeHandle::cast_name) and
+//! [`send_name`](RuntimeHandle::send_name) reach whoever holds a [`RegisteredName`]
+//! now, with `gen_server`'s results.
 //! [`KeyedRegistry::lookup_or_start`] starts exactly one worker per key, however many
 //! threads ask at once.
 //!
@@ -106,6 +211,7 @@
 
 #![forbid(unsafe_code)]
 
+mod clock;
 mod error;
 mod exit;
 mod link;
@@ -114,21 +220,24 @@ mod pid;
 mod process;
 mod registry;
 mod runtime;
+mod thread_process;
 mod timer;
 mod worker;
 
 pub mod supervisor;
 
+pub use clock::ManualClock;
 pub use error::Error;
 pub use exit::{Down, Exit, ExitReason};
 pub use monitor::Monitor;
 pub use pid::{MonitorRef, NodeName, Pid, TimerRef};
-pub use registry::KeyedRegistry;
+pub use registry::{KeyedRegistry, RegisteredName};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
 pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,
 };
-pub use worker::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+pub use thread_process::{Process, ProcessRef, Received};
+pub use worker::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 
 // The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

@@ -30,8 +30,9 @@ pub(crate) enum Signal {
     Down(Down),
     /// Stop in an orderly way: run `terminate(reason)` and exit (like `gen_server:stop`).
     Stop(ExitReason),
-    /// The worker was killed by another thread; wake it so its thread can leave.
-    Wake,
+    /// The process was killed by another thread (with this reason); wake it so its
+    /// thread can leave.
+    Wake(ExitReason),
 }
 
 /// A worker's mailbox, seen without its message types.
@@ -64,10 +65,14 @@ pub(crate) enum Watcher {
 }
 
 impl Watcher {
-    pub(crate) fn notify(self, reference: MonitorRef, reason: ExitReason) {
+    pub(crate) fn notify(&self, reference: MonitorRef, reason: ExitReason) {
         let pid = reference.target;
+        let name = match self {
+            Watcher::Process { name, .. } | Watcher::Channel { name, .. } => name.clone(),
+            Watcher::Call(_) => None,
+        };
         match self {
-            Watcher::Process { cell, name } => {
+            Watcher::Process { cell, .. } => {
                 // The watcher's `monitoring` entry stays until it takes this DOWN from
                 // its mailbox: that is how `demonitor(flush)` knows one may be there.
                 if cell.is_alive() {
@@ -79,7 +84,7 @@ impl Watcher {
                     }));
                 }
             }
-            Watcher::Channel { sender, name } => {
+            Watcher::Channel { sender, .. } => {
                 // Never block a dying process on a watcher's full channel; a watcher
                 // that dropped its receiver no longer cares.
                 let down = Down {
@@ -122,6 +127,8 @@ pub(crate) struct ProcessCell {
     pub(crate) pid: Pid,
     /// The process that spawned it (the runtime's root pid for plain threads).
     pub(crate) parent: Pid,
+    /// A plain thread's own process ([`Process`](crate::Process)), not a worker.
+    pub(crate) on_plain_thread: bool,
     alive: AtomicBool,
     pub(crate) state: Mutex<ProcessState>,
     pub(crate) mailbox: Box<dyn Mailbox>,
@@ -132,6 +139,7 @@ impl ProcessCell {
         ProcessCell {
             pid,
             parent,
+            on_plain_thread: false,
             alive: AtomicBool::new(true),
             state: Mutex::new(ProcessState {
                 status: Status::Alive,
@@ -220,7 +228,6 @@ struct Remains {
     reason: ExitReason,
     wake: bool,
     links: HashSet<Pid>,
-    monitored_by: HashMap<u64, Watcher>,
     monitoring: HashMap<u64, Pid>,
     name: Option<Arc<str>>,
 }
@@ -242,7 +249,6 @@ fn mark_dead(
         reason,
         wake,
         links: std::mem::take(&mut state.links),
-        monitored_by: std::mem::take(&mut state.monitored_by),
         monitoring: std::mem::take(&mut state.monitoring),
         name: state.name.take(),
     })
@@ -278,7 +284,6 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
         reason,
         wake,
         links,
-        monitored_by,
         monitoring,
         name,
     } = remains;
@@ -303,13 +308,30 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
             pending.push_back(death);
         }
     }
-    for (id, watcher) in monitored_by {
-        watcher.notify(MonitorRef { id, target: pid }, reason.clone());
-    }
+    // The DOWNs are sent under the dead process's lock, so that a `demonitor` that no
+    // longer finds its monitor knows its DOWN is already delivered (and can flush it).
+    // Every watcher's delivery is a non-blocking send and takes no other process lock.
+    // The watchers themselves are dropped after the lock is released: a watcher may
+    // hold the last reference to a mailbox full of user values.
+    let watchers: Vec<(u64, Watcher)> = {
+        let mut state = cell.state.lock();
+        let watchers: Vec<_> = state.monitored_by.drain().collect();
+        for (id, watcher) in &watchers {
+            watcher.notify(
+                MonitorRef {
+                    id: *id,
+                    target: pid,
+                },
+                reason.clone(),
+            );
+        }
+        watchers
+    };
+    drop(watchers);
     // Last: waking the killed worker's idle thread (a futex wake) only frees the
     // thread, and must not delay the signals everyone else is waiting for.
     if wake {
-        cell.mailbox.signal(Signal::Wake);
+        cell.mailbox.signal(Signal::Wake(reason));
     }
 }
 

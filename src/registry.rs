@@ -5,15 +5,20 @@
 //! process terminates, before its links and monitors fire (so a supervisor can
 //! register a restarted child under the same name at once).
 //!
+//! Calls, casts and messages go to a [`RegisteredName`] (`Name` or `{Name, Node}`)
+//! with `gen_server`'s results: see [`RuntimeHandle::call_name`](crate::RuntimeHandle::call_name).
+//!
 //! [`KeyedRegistry`] is the `GenRegistry` pattern: at most one worker per key,
 //! started on first use, with concurrent callers of
 //! [`lookup_or_start`](KeyedRegistry::lookup_or_start) getting the same worker.
 
 mod keyed;
+mod name;
 
 use std::sync::Arc;
 
 pub use keyed::KeyedRegistry;
+pub use name::RegisteredName;
 
 use crate::error::Error;
 use crate::process::{ProcessCell, Status};

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::monitor::Monitor;
@@ -35,6 +36,7 @@ pub struct RuntimeBuilder {
     reuse_threads: bool,
     idle_thread_timeout: Duration,
     shutdown_timeout: Duration,
+    clock: Clock,
 }
 
 impl Default for RuntimeBuilder {
@@ -46,6 +48,7 @@ impl Default for RuntimeBuilder {
             reuse_threads: true,
             idle_thread_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
+            clock: Clock::Real,
         }
     }
 }
@@ -93,6 +96,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Runs the runtime on `clock` instead of the real clock: worker timers, call
+    /// timeouts and supervisors' restart windows then follow
+    /// [`ManualClock::advance`](crate::ManualClock::advance). Stop and shutdown
+    /// timeouts stay on real time. For tests; the default is the real clock.
+    pub fn manual_clock(mut self, clock: &ManualClock) -> Self {
+        self.clock = Clock::Manual(clock.clone());
+        self
+    }
+
     /// Checks the settings and starts the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
         validate_node_name(&self.node)?;
@@ -132,6 +144,7 @@ impl RuntimeBuilder {
             stopping: AtomicBool::new(false),
             emptied: (Mutex::new(()), Condvar::new()),
             call_timeout: self.call_timeout,
+            clock: self.clock,
         });
         Ok(Runtime {
             handle: RuntimeHandle { inner },
@@ -171,6 +184,7 @@ pub(crate) struct RuntimeInner {
     /// Signalled when the last process leaves the table.
     emptied: (Mutex<()>, Condvar),
     pub(crate) call_timeout: Duration,
+    pub(crate) clock: Clock,
 }
 
 impl RuntimeInner {
@@ -258,6 +272,20 @@ impl RuntimeHandle {
         spawn(&self.inner, worker, options)
     }
 
+    /// The time on this runtime's clock: `Instant::now()`, or the
+    /// [`ManualClock`]'s time if the runtime was built with one.
+    pub fn now(&self) -> Instant {
+        self.inner.clock.now()
+    }
+
+    /// The manual clock the runtime was built with, if any.
+    pub fn manual_clock(&self) -> Option<ManualClock> {
+        match &self.inner.clock {
+            Clock::Real => None,
+            Clock::Manual(clock) => Some(clock.clone()),
+        }
+    }
+
     /// This runtime's node name.
     pub fn node(&self) -> NodeName {
         self.inner.node
@@ -341,10 +369,55 @@ impl RuntimeHandle {
         monitor::monitor(&self.inner, *pid, watcher, None)
     }
 
-    /// Removes a monitor set with [`monitor_to`](Self::monitor_to); `true` if it was
-    /// still active (then no DOWN will be sent for it).
+    /// Removes a monitor set with [`monitor_to`](Self::monitor_to), as Erlang's
+    /// `demonitor(Ref)`: returns `true` whatever the monitor's state. A DOWN already on
+    /// the channel stays there; [`demonitor_flush`](Self::demonitor_flush) removes it,
+    /// [`demonitor_info`](Self::demonitor_info) says whether the monitor was active.
     pub fn demonitor(&self, reference: &MonitorRef) -> bool {
+        monitor::demonitor(&self.inner, reference, None);
+        true
+    }
+
+    /// Removes a monitor, as `demonitor(Ref, [info])`: `true` if it was still active
+    /// (then no DOWN will be sent for it), `false` if its DOWN was already sent.
+    pub fn demonitor_info(&self, reference: &MonitorRef) -> bool {
         monitor::demonitor(&self.inner, reference, None)
+    }
+
+    /// Removes a monitor set with [`monitor_to`](Self::monitor_to) and takes its DOWN
+    /// off the channel if it is already there, as `demonitor(Ref, [flush, info])`:
+    /// `false` if its DOWN had to be taken off the channel, `true` otherwise (the
+    /// monitor was still active, or its DOWN was already received).
+    ///
+    /// A crossbeam channel cannot drop one item in place: the DOWNs queued on
+    /// `receiver` are taken off, the monitor's own is dropped and the others are sent
+    /// back through `sender` (the channel's), in their order. DOWNs of different
+    /// processes have no order between them in Erlang either, so only DOWNs arriving
+    /// during the flush can come before the ones sent back. A bounded channel with no
+    /// room left drops (and logs) what does not fit, as a dying process does.
+    pub fn demonitor_flush(
+        &self,
+        reference: &MonitorRef,
+        sender: &Sender<Down>,
+        receiver: &Receiver<Down>,
+    ) -> bool {
+        if monitor::demonitor(&self.inner, reference, None) {
+            return true;
+        }
+        // DOWNs are sent under the dead process's lock: it is on the channel by now,
+        // unless someone took it already.
+        let queued: Vec<Down> = receiver.try_iter().collect();
+        let mut flushed = false;
+        for down in queued {
+            if !flushed && down.reference == *reference {
+                flushed = true;
+                continue;
+            }
+            if let Err(error) = sender.try_send(down) {
+                log::error!("a DOWN was dropped by a flush: {error}");
+            }
+        }
+        !flushed
     }
 
     /// Registers `pid` under `name` (Erlang `register/2`).
@@ -425,7 +498,9 @@ impl Runtime {
 
     /// Stops every worker and joins every thread the runtime started.
     ///
-    /// First every process started from a plain thread gets a `Shutdown` exit signal
+    /// Plain threads' own processes ([`Process`](crate::Process)) end first, with
+    /// `Shutdown`, whether they trap exits or not (their threads cannot answer).
+    /// Then every process started from a plain thread gets a `Shutdown` exit signal
     /// from the root pid, as a supervisor stops its children: a worker that traps exits
     /// runs `terminate`, and a supervisor stops its own children. Processes still
     /// running after `timeout` are killed. Then the threads are joined, waiting up to
@@ -440,6 +515,14 @@ impl Runtime {
         let inner = &self.handle.inner;
         inner.stopping.store(true, Ordering::Release);
         let deadline = deadline_after(timeout);
+        // Plain threads' own processes first: their threads cannot answer an EXIT (one
+        // of them may be the thread running this), so they end at once with
+        // `Shutdown`, and their links pass it on to what they started.
+        for cell in inner.table.all() {
+            if cell.on_plain_thread {
+                die(inner, &cell, ExitReason::Shutdown, true);
+            }
+        }
         // First the workers plain threads started, as a supervisor stops its children:
         // supervisors among them stop their own trees in order.
         let roots: Vec<_> = inner

@@ -55,6 +55,8 @@
 //!
 //! **Runtime API.** [`SupervisorRef`] has `start_child`, `terminate_child`,
 //! `restart_child`, `delete_child`, `which_children` and `count_children`, as OTP.
+//! [`SupervisorRef::child`] gives a typed [`ChildRef`] to a child by id that follows
+//! its restarts.
 //!
 //! **Dynamic supervisors.** A [`DynamicSupervisor`] starts with no children; they are
 //! started at run time from a spec ([`DynamicSupervisorRef::start_child`]), up to an
@@ -108,6 +110,7 @@
 //! runtime.shutdown(Duration::from_secs(5)).unwrap();
 //! ```
 
+mod child_ref;
 mod children;
 mod dynamic;
 mod error;
@@ -123,6 +126,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use child_ref::ChildRef;
 pub use children::{ChildCounts, ChildInfo, ChildState};
 pub use dynamic::DynamicSupervisor;
 pub use error::SupervisorError;
@@ -252,6 +256,16 @@ impl Supervisor {
         ctx: &mut Context<W>,
     ) -> Result<SupervisorRef, SupervisorError> {
         launch(self, |sup| ctx.spawn_link(sup)).map(SupervisorRef::from)
+    }
+
+    /// Starts the supervisor linked to a plain thread's [`Process`](crate::Process),
+    /// which becomes its parent: when that process ends (even with `Normal`, as when the
+    /// handle is dropped), the supervisor stops its children in order and exits.
+    pub fn start_link_to_process<M: Send + 'static>(
+        self,
+        process: &crate::Process<M>,
+    ) -> Result<SupervisorRef, SupervisorError> {
+        launch(self, |sup| process.spawn_link(sup)).map(SupervisorRef::from)
     }
 }
 

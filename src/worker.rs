@@ -12,7 +12,8 @@
 //! | [`WorkerRef::send`], timers, DOWN, trapped EXIT | [`Worker::handle_info`] | `handle_info` |
 //! | [`Step::Continue`] | [`Worker::handle_continue`] | `{continue, C}` |
 //!
-//! A callback returns a [`Step`]: wait for the next message, continue with
+//! `init` (or [`Worker::init_outcome`], for every outcome of `init/1`: ready,
+//! continue, ignore, stop) runs before any message. A callback returns a [`Step`]: wait for the next message, continue with
 //! `handle_continue`, or stop with a reason. On an orderly stop (a `Stop` step, a panic
 //! in a callback, [`WorkerRef::stop`], or an exit signal from its parent while it traps
 //! exits) the worker's [`terminate`](Worker::terminate) runs, then the process exits
@@ -25,7 +26,9 @@ mod run;
 
 pub use context::Context;
 pub use handle::{ReplyTo, WorkerRef};
-pub(crate) use run::{SpawnOptions, spawn};
+pub(crate) use run::{
+    SpawnOptions, enter_thread_process, leave_thread_process, sending_is_allowed, spawn,
+};
 
 use crate::exit::{Down, Exit, ExitReason};
 use crate::pid::TimerRef;
@@ -37,6 +40,24 @@ pub enum Step<W: Worker> {
     /// Run [`Worker::handle_continue`] before any other message (`{continue, C}`).
     Continue(W::Continue),
     /// Run `terminate(reason)` and exit (`{stop, Reason, State}`).
+    Stop(ExitReason),
+}
+
+/// How a worker's start ends: every outcome of a `gen_server`'s `init/1`.
+///
+/// Returned by [`Worker::init_outcome`]; a worker that only needs "ok or error"
+/// implements [`Worker::init`] instead.
+pub enum InitOutcome<W: Worker> {
+    /// Start serving messages (`{ok, State}`).
+    Ready,
+    /// Run [`Worker::handle_continue`] before any message (`{ok, State, {continue, C}}`).
+    Continue(W::Continue),
+    /// Start nothing (`ignore`): the spawn returns [`Error::Ignored`](crate::Error::Ignored),
+    /// the process exits with `Normal` before anyone could reach it, and its thread is
+    /// free again. A supervisor keeps an ignored static child without a pid.
+    Ignore,
+    /// Fail the start with this reason (`{stop, Reason}` or `{error, Reason}`): the spawn
+    /// returns [`Error::InitFailed`](crate::Error::InitFailed).
     Stop(ExitReason),
 }
 
@@ -108,9 +129,22 @@ pub trait Worker: Send + Sized + 'static {
         Ok(())
     }
 
+    /// Runs on the worker's thread before any message, and may end in any of `init/1`'s
+    /// outcomes: ready, continue with [`handle_continue`](Self::handle_continue) first,
+    /// ignore the start, or fail it. By default it runs [`init`](Self::init): `Ok` is
+    /// [`InitOutcome::Ready`], an error [`InitOutcome::Stop`]. A panic fails the start.
+    fn init_outcome(&mut self, ctx: &mut Context<Self>) -> InitOutcome<Self> {
+        match self.init(ctx) {
+            Ok(()) => InitOutcome::Ready,
+            Err(reason) => InitOutcome::Stop(reason),
+        }
+    }
+
     /// Handles a call. Reply through `reply` now, or keep it and reply later from this
     /// or any other thread. Dropping it unanswered fails the call with
-    /// [`Error::NoReply`](crate::Error::NoReply).
+    /// [`Error::NoReply`](crate::Error::NoReply) if the worker goes on; if the callback
+    /// stops the worker (or panics) without replying, the call fails with its exit
+    /// reason, [`Error::Exited`](crate::Error::Exited), as `gen_server:call` exits.
     fn handle_call(
         &mut self,
         request: Self::Call,

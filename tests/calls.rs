@@ -214,3 +214,83 @@ fn the_default_call_timeout_comes_from_the_runtime_settings() {
     );
     rt.shutdown(WAIT).unwrap();
 }
+
+/// `gen_server:call/3`: when the callee stops without replying, the caller exits with
+/// the callee's reason (`{Reason, {gen_server, call, …}}`), whether the reply token was
+/// dropped in the callback or kept until the worker's state went. `NoReply` is only for
+/// a token dropped while the worker goes on.
+#[test]
+fn a_call_whose_callee_stops_without_replying_fails_with_its_exit_reason() {
+    let rt = Runtime::new();
+    let (dropping, _) = probe(&rt);
+    assert_eq!(
+        dropping
+            .call_timeout(
+                Command::StopWithoutReply(ExitReason::error("gave up")),
+                WAIT
+            )
+            .unwrap_err(),
+        Error::Exited(ExitReason::error("gave up"))
+    );
+    let (keeping, _) = probe(&rt);
+    assert_eq!(
+        keeping
+            .call_timeout(Command::StopKeepingReply(ExitReason::Normal), WAIT)
+            .unwrap_err(),
+        Error::Exited(ExitReason::Normal)
+    );
+    let (panicking, _) = probe(&rt);
+    assert_eq!(
+        panicking
+            .call_timeout(Command::Panic("no answer".into()), WAIT)
+            .unwrap_err(),
+        Error::Exited(ExitReason::Panic("no answer".into()))
+    );
+    // The token dropped by a worker that goes on is still NoReply, and it keeps running.
+    let (going_on, _) = probe(&rt);
+    assert_eq!(
+        going_on.call_timeout(Command::DropReply, WAIT).unwrap_err(),
+        Error::NoReply
+    );
+    assert!(matches!(ask(&going_on, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A worker whose `terminate` panics exits with the panic, not the reason it was
+/// asked to stop with.
+struct PanickingTerminate;
+
+impl otp_threads::Worker for PanickingTerminate {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    fn terminate(&mut self, _: &ExitReason, _: &mut otp_threads::Context<Self>) {
+        panic!("terminate failed");
+    }
+}
+
+/// `gen_server:stop/3` (`proc_lib:stop/3`): if the process exits with another reason
+/// than the one asked for, `stop` exits with the real one.
+#[test]
+fn stop_reports_the_real_exit_reason_when_it_differs() {
+    let rt = Runtime::new();
+    let worker = rt.spawn_worker(PanickingTerminate).unwrap();
+    assert_eq!(
+        worker.stop(ExitReason::Normal, WAIT),
+        Err(Error::Exited(ExitReason::Panic("terminate failed".into())))
+    );
+    assert_eq!(
+        worker.exit_reason(),
+        Some(ExitReason::Panic("terminate failed".into()))
+    );
+    // The same through a supervisor's handle.
+    let sup = otp_threads::Supervisor::new(otp_threads::supervisor::Strategy::OneForOne)
+        .child(otp_threads::ChildSpec::worker("w", || PanickingTerminate))
+        .start(&rt)
+        .unwrap();
+    assert_eq!(sup.stop(ExitReason::Shutdown, WAIT), Ok(()));
+    rt.shutdown(WAIT).unwrap();
+}

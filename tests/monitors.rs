@@ -231,3 +231,99 @@ fn monitors_held_by_a_dead_worker_fire_nothing() {
     assert!(events.try_recv().is_err());
     rt.shutdown(WAIT).unwrap();
 }
+
+/// `erlang:demonitor/2` with `[flush]` removes `{'DOWN', Ref, …}` from the mailbox
+/// whatever happened before: also after a `demonitor(Ref)` without flush that left it.
+#[test]
+fn demonitor_with_flush_after_a_demonitor_without_flush_still_removes_the_down() {
+    let rt = Runtime::new();
+    let (target, _) = probe(&rt);
+    let (watcher, events) = probe(&rt);
+    let reply = ask(
+        &watcher,
+        Command::MonitorKillThenDemonitor(target.pid(), vec![(false, false), (true, false)]),
+    );
+    assert!(matches!(reply, Reply::Bools(results) if results == [true, true]));
+    watcher.send("marker".into());
+    assert_eq!(next(&events), Event::Message("marker".into()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `erlang:demonitor/1,2` return `true` whatever the monitor's state; only the `info`
+/// option answers whether it was still active (and, with `flush`, `false` when a DOWN
+/// had to be flushed). For workers and plain threads.
+#[test]
+fn plain_demonitor_returns_true_and_the_info_form_says_whether_the_monitor_was_active() {
+    let rt = Runtime::new();
+    let (target, _) = probe(&rt);
+    let (watcher, events) = probe(&rt);
+    // A fired monitor: plain forms say true, info forms say what they found.
+    let reply = ask(
+        &watcher,
+        Command::MonitorKillThenDemonitor(
+            target.pid(),
+            vec![(false, false), (false, true), (true, true), (true, true)],
+        ),
+    );
+    // plain; info: the DOWN was delivered; flush+info: had to flush; again: nothing left.
+    assert!(
+        matches!(&reply, Reply::Bools(results) if results == &[true, false, false, true]),
+        "{reply:?}"
+    );
+    watcher.send("marker".into());
+    assert_eq!(next(&events), Event::Message("marker".into()));
+    // An active monitor: the info form says true.
+    let (alive, _) = probe(&rt);
+    let Reply::Monitor(reference) = ask(&watcher, Command::Monitor(alive.pid())) else {
+        panic!("monitor failed");
+    };
+    assert!(matches!(
+        ask(&watcher, Command::DemonitorInfo(reference, false)),
+        Reply::Bool(true)
+    ));
+    // Plain threads.
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let active = rt.monitor_to(&alive.pid(), &sender);
+    assert!(rt.demonitor_info(&active));
+    let fired = rt.monitor_to(&alive.pid(), &sender);
+    rt.kill(&alive.pid());
+    assert!(rt.demonitor(&fired), "the plain form says true");
+    assert!(!rt.demonitor_info(&fired), "its DOWN was sent");
+    assert_eq!(receiver.try_recv().unwrap().reference, fired);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `demonitor(Ref, [flush, info])` for a plain thread that watches many processes on one
+/// `monitor_to` channel: the DOWN already queued is taken off, the others stay in order.
+#[test]
+fn demonitor_flush_takes_a_queued_down_off_a_shared_monitor_to_channel() {
+    let rt = Runtime::new();
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let (a, _) = probe(&rt);
+    let (b, _) = probe(&rt);
+    let (c, _) = probe(&rt);
+    let (alive, _) = probe(&rt);
+    let first = rt.monitor_to(&a.pid(), &sender);
+    let flushed = rt.monitor_to(&b.pid(), &sender);
+    let last = rt.monitor_to(&c.pid(), &sender);
+    let active = rt.monitor_to(&alive.pid(), &sender);
+    for pid in [a.pid(), b.pid(), c.pid()] {
+        rt.kill(&pid);
+    }
+    assert!(
+        !rt.demonitor_flush(&flushed, &sender, &receiver),
+        "a flush was needed"
+    );
+    assert!(
+        rt.demonitor_flush(&active, &sender, &receiver),
+        "still active"
+    );
+    let left: Vec<_> = receiver.try_iter().map(|down| down.reference).collect();
+    assert_eq!(left, [first, last]);
+    rt.kill(&alive.pid());
+    assert!(
+        receiver.try_recv().is_err(),
+        "no DOWN for the removed monitor"
+    );
+    rt.shutdown(WAIT).unwrap();
+}

@@ -227,3 +227,106 @@ fn keyed_registry_starts_a_new_worker_after_the_old_one_died() {
     assert!(registry.lookup(&8).is_none());
     rt.shutdown(WAIT).unwrap();
 }
+
+/// `gen_server:call(Name, …)`, `gen_server:cast(Name, …)` and `Name ! Msg`, from a plain
+/// thread and from a worker; the name is resolved at each use, so a restarted process
+/// registered under the same name is reached.
+#[test]
+fn call_cast_and_send_by_name_reach_the_registered_worker() {
+    let rt = Runtime::new();
+    let (first, events) = Probe::new();
+    let first = rt.spawn_named("server", first).unwrap();
+    assert!(matches!(
+        rt.call_name::<Probe>("server", Command::Ping),
+        Ok(Reply::Ok)
+    ));
+    rt.cast_name::<Probe>("server", Command::Send(first.pid(), "cast".into()));
+    assert_eq!(next(&events), Event::Message("cast".into()));
+    rt.send_name::<Probe>("server", "sent".into()).unwrap();
+    assert_eq!(next(&events), Event::Message("sent".into()));
+    // From a worker.
+    let (caller, _) = probe(&rt);
+    assert!(matches!(
+        ask(&caller, Command::PingByName("server".into())),
+        Reply::Ok
+    ));
+    // The name now leads to a new process.
+    first.stop(ExitReason::Normal, WAIT).unwrap();
+    let (second, second_events) = Probe::new();
+    rt.spawn_named("server", second).unwrap();
+    rt.send_name::<Probe>(String::from("server"), "again".into())
+        .unwrap();
+    assert_eq!(next(&second_events), Event::Message("again".into()));
+    // `{Name, Node}` with our own node is the local name.
+    let own = otp_threads::RegisteredName::on_node("server", rt.node());
+    assert!(matches!(
+        rt.call_name::<Probe>(own, Command::Ping),
+        Ok(Reply::Ok)
+    ));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `gen_server:cast/2` returns `ok` whatever the destination: a cast to an unregistered
+/// name, to a dead process or to another node is silently dropped.
+#[test]
+fn a_cast_to_an_unregistered_name_or_a_dead_process_is_silently_dropped() {
+    let rt = Runtime::new();
+    // Each cast would make its receiver message the observer, were it delivered.
+    let (observer, observed) = probe(&rt);
+    let forward = || Command::Send(observer.pid(), "delivered".into());
+    rt.cast_name::<Probe>("nobody", forward());
+    let (doomed, _) = Probe::new();
+    let doomed = rt.spawn_named("doomed", doomed).unwrap();
+    rt.kill(&doomed.pid());
+    // The name went with the process: by name and by the old handle, both dropped.
+    rt.cast_name::<Probe>("doomed", forward());
+    doomed.cast(forward());
+    let elsewhere = otp_threads::NodeName::new("other@host");
+    rt.cast_name::<Probe>(("doomed", elsewhere), forward());
+    // A cast that does arrive, after the dropped ones from this thread: it comes first.
+    let (live, _) = Probe::new();
+    rt.spawn_named("live", live).unwrap();
+    rt.cast_name::<Probe>("live", Command::Send(observer.pid(), "marker".into()));
+    assert_eq!(next(&observed), Event::Message("marker".into()));
+    assert!(observed.try_recv().is_err());
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `gen_server:call(Name, …)` with no process under `Name` exits with `noproc` at once,
+/// without waiting for the timeout (the wait here is forever).
+#[test]
+fn a_call_by_name_to_nobody_fails_at_once_with_noproc() {
+    let rt = Runtime::new();
+    assert_eq!(
+        rt.call_name_timeout::<Probe>("nobody", Command::Ping, std::time::Duration::MAX)
+            .unwrap_err(),
+        Error::NoProc
+    );
+    assert_eq!(
+        rt.send_name::<Probe>("nobody", "lost".into()),
+        Err(Error::NoProc)
+    );
+    let (caller, _) = probe(&rt);
+    assert!(matches!(
+        ask(&caller, Command::PingByName("nobody".into())),
+        Reply::Error(Error::NoProc)
+    ));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `{Name, Node}` fits the name type; until distribution runs, a call to a name on
+/// another node is `NoConnection` and a message to it is dropped.
+#[test]
+fn a_name_on_another_node_gives_no_connection_without_distribution() {
+    let rt = Runtime::new();
+    let elsewhere = otp_threads::NodeName::new("far@away");
+    let name = otp_threads::RegisteredName::on_node("server", elsewhere);
+    assert_eq!(name.to_string(), "{server, far@away}");
+    assert_eq!(
+        rt.call_name::<Probe>(name.clone(), Command::Ping)
+            .unwrap_err(),
+        Error::NoConnection("far@away".into())
+    );
+    assert_eq!(rt.send_name::<Probe>(name, "lost".into()), Ok(()));
+    rt.shutdown(WAIT).unwrap();
+}

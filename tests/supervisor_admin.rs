@@ -30,7 +30,8 @@ fn start_child_adds_a_child_after_the_existing_ones() {
     tracker.expect_started("a");
     let b = sup.start_child(tracker.spec("b")).unwrap();
     assert_eq!(tracker.expect_started("b"), b);
-    assert_eq!(child_ids(&sup), ["a", "b"]);
+    // Listed most recently started first, as OTP's which_children.
+    assert_eq!(child_ids(&sup), ["b", "a"]);
     assert_eq!(child_pid(&sup, "b"), b);
     rt.shutdown(WAIT).unwrap();
 }
@@ -205,9 +206,9 @@ fn count_children_counts_specs_active_supervisors_and_workers() {
     assert_eq!(
         kinds,
         [
-            ("w1".to_owned(), ChildKind::Worker),
+            ("sup".to_owned(), ChildKind::Supervisor),
             ("w2".to_owned(), ChildKind::Worker),
-            ("sup".to_owned(), ChildKind::Supervisor)
+            ("w1".to_owned(), ChildKind::Worker)
         ]
     );
     rt.shutdown(WAIT).unwrap();
@@ -233,5 +234,92 @@ fn children_added_at_run_time_are_restarted_and_stopped_in_order() {
     sup.stop(ExitReason::Shutdown, WAIT).unwrap();
     assert_eq!(tracker.expect_terminated("c"), ExitReason::Shutdown);
     assert_eq!(tracker.expect_terminated("a"), ExitReason::Shutdown);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `which_children` lists children as OTP keeps them: in reverse start order (the most
+/// recently started first), a restarted child keeping its place; for a dynamic
+/// supervisor too.
+#[test]
+fn which_children_lists_the_most_recently_started_child_first() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(tracker.spec("a"))
+        .child(tracker.spec("b"))
+        .start(&rt)
+        .unwrap();
+    tracker.expect_started("a");
+    tracker.expect_started("b");
+    sup.start_child(tracker.spec("c")).unwrap();
+    tracker.expect_started("c");
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
+    let a = child_pid(&sup, "a");
+    kill_with(&rt, &a, ExitReason::error("crash"));
+    tracker.expect_started("a");
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
+    let dynamic = otp_threads::DynamicSupervisor::new().start(&rt).unwrap();
+    let started: Vec<_> = ["x", "y", "z"]
+        .into_iter()
+        .map(|id| dynamic.start_child(tracker.spec(id)).unwrap())
+        .collect();
+    let listed: Vec<_> = dynamic
+        .which_children()
+        .unwrap()
+        .into_iter()
+        .map(|child| child.state.pid().unwrap())
+        .collect();
+    assert_eq!(listed, started.into_iter().rev().collect::<Vec<_>>());
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// Handles that follow restarts (the request behind `{via, …}` names and every actor
+/// library's "actor ref by id"): one typed handle to a child by id reaches whichever
+/// incarnation runs, and answers `NoProc` while none does.
+#[test]
+fn a_child_handle_follows_restarts_and_says_noproc_while_the_child_is_not_running() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(5))
+        .child(tracker.spec("member"))
+        .start(&rt)
+        .unwrap();
+    let first = tracker.expect_started("member");
+    let member = sup.child::<Member>("member");
+    assert_eq!(member.id(), "member");
+    assert_eq!(member.call(Order::Ping), Ok(first));
+    // Restarted after a crash: the same handle reaches the new incarnation.
+    kill_with(&rt, &first, ExitReason::error("crash"));
+    let second = tracker.expect_started("member");
+    assert_eq!(member.call(Order::Ping), Ok(second));
+    assert_eq!(member.pid(), Ok(second));
+    // Not running: NoProc, and casts are dropped.
+    // (terminate_child returns once the child is dead.)
+    sup.terminate_child("member").unwrap();
+    assert_eq!(member.call(Order::Ping), Err(Error::NoProc));
+    assert_eq!(member.try_cast(Order::Ping), Err(Error::NoProc));
+    member.cast(Order::Ping);
+    // Running again after restart_child; a clone shares nothing but keeps working.
+    let third = sup.restart_child("member").unwrap();
+    tracker.expect_started("member");
+    assert_eq!(member.clone().call(Order::Ping), Ok(third));
+    // An unknown id is NoProc; a child of another type is WrongWorkerType.
+    assert_eq!(sup.child::<Member>("nobody").pid(), Err(Error::NoProc));
+    struct Other;
+    impl otp_threads::Worker for Other {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+    }
+    assert_eq!(
+        sup.child::<Other>("member").pid(),
+        Err(Error::WrongWorkerType(third))
+    );
+    // The supervisor gone: NoProc.
+    sup.stop(ExitReason::Shutdown, WAIT).unwrap();
+    assert_eq!(member.call(Order::Ping), Err(Error::NoProc));
     rt.shutdown(WAIT).unwrap();
 }

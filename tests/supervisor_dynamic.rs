@@ -236,3 +236,39 @@ fn a_named_dynamic_supervisor_nests_in_a_supervisor() {
     assert!(new_pool.which_children().unwrap().is_empty());
     rt.shutdown(WAIT).unwrap();
 }
+
+/// A worker whose `init/1` returns `ignore`.
+struct Ignoring;
+
+impl otp_threads::Worker for Ignoring {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    fn init_outcome(
+        &mut self,
+        _: &mut otp_threads::Context<Self>,
+    ) -> otp_threads::InitOutcome<Self> {
+        otp_threads::InitOutcome::Ignore
+    }
+}
+
+/// `start_child` of a dynamic (`simple_one_for_one`) supervisor whose child answers
+/// `ignore` returns `{ok, undefined}` (here `SupervisorError::Ignored`) and keeps
+/// nothing.
+#[test]
+fn a_dynamic_supervisor_returns_ignored_and_keeps_no_child() {
+    let rt = Runtime::new();
+    let sup = DynamicSupervisor::new().start(&rt).unwrap();
+    assert_eq!(
+        sup.start_child(ChildSpec::worker("ignored", || Ignoring)),
+        Err(SupervisorError::Ignored {
+            id: "ignored".into()
+        })
+    );
+    assert!(sup.which_children().unwrap().is_empty());
+    assert_eq!(sup.count_children().unwrap().specs, 0);
+    rt.shutdown(WAIT).unwrap();
+}

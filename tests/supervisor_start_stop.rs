@@ -30,7 +30,7 @@ fn children_start_in_order_and_stop_in_reverse_order() {
     for id in ["a", "b", "c"] {
         tracker.expect_started(id);
     }
-    assert_eq!(child_ids(&sup), ["a", "b", "c"]);
+    assert_eq!(child_ids(&sup), ["c", "b", "a"]);
     sup.stop(ExitReason::Shutdown, WAIT).unwrap();
     for id in ["c", "b", "a"] {
         assert_eq!(tracker.expect_terminated(id), ExitReason::Shutdown);
@@ -362,5 +362,85 @@ fn a_supervisor_is_linked_to_the_worker_that_started_it() {
     // The supervisor traps exits: only a kill takes it down from outside.
     rt.kill(&sup.pid());
     assert_eq!(owner_down.wait(WAIT).unwrap().reason, ExitReason::Killed);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A start function answering `ignore`, as a child whose `init/1` returns `ignore`.
+fn ignoring_spec(id: &str) -> ChildSpec {
+    ChildSpec::new(id, |_| Err(Error::Ignored))
+}
+
+/// A worker whose `init/1` returns `ignore`.
+struct Ignoring;
+
+impl Worker for Ignoring {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    fn init_outcome(&mut self, _: &mut Context<Self>) -> otp_threads::InitOutcome<Self> {
+        otp_threads::InitOutcome::Ignore
+    }
+}
+
+/// `sup_start_ignore_child`: a static child whose start answers `ignore` is kept with no
+/// pid (`undefined`), its siblings start; `start_child` and `restart_child` of such a
+/// child answer `{ok, undefined}` (here `SupervisorError::Ignored`) and keep the spec.
+#[test]
+fn a_static_child_that_ignores_its_start_is_kept_without_a_pid() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("ignored", || Ignoring))
+        .child(tracker.spec("w"))
+        .start(&rt)
+        .unwrap();
+    tracker.expect_started("w");
+    assert_eq!(
+        child_state(&sup, "ignored"),
+        Some(otp_threads::supervisor::ChildState::Terminated)
+    );
+    assert_eq!(
+        sup.start_child(ignoring_spec("later")),
+        Err(SupervisorError::Ignored { id: "later".into() })
+    );
+    assert_eq!(
+        child_state(&sup, "later"),
+        Some(otp_threads::supervisor::ChildState::Terminated)
+    );
+    assert_eq!(
+        sup.restart_child("ignored"),
+        Err(SupervisorError::Ignored {
+            id: "ignored".into()
+        })
+    );
+    assert_eq!(sup.count_children().unwrap().specs, 3);
+    assert_eq!(sup.count_children().unwrap().active, 1);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `sup_start_ignore_temporary_child`: a temporary child answering `ignore` is not kept,
+/// at boot or from `start_child`.
+#[test]
+fn a_temporary_child_that_ignores_its_start_is_dropped() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ignoring_spec("boot").restart(otp_threads::supervisor::Restart::Temporary))
+        .child(tracker.spec("w"))
+        .start(&rt)
+        .unwrap();
+    tracker.expect_started("w");
+    assert_eq!(child_ids(&sup), ["w"]);
+    assert_eq!(
+        sup.start_child(
+            ChildSpec::worker("later", || Ignoring)
+                .restart(otp_threads::supervisor::Restart::Temporary)
+        ),
+        Err(SupervisorError::Ignored { id: "later".into() })
+    );
+    assert_eq!(child_ids(&sup), ["w"]);
     rt.shutdown(WAIT).unwrap();
 }

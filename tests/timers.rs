@@ -134,3 +134,122 @@ fn ten_thousand_pending_timers_in_one_worker_fire_in_deadline_order() {
     assert!(fired_values.try_recv().is_err());
     rt.shutdown(WAIT).unwrap();
 }
+
+fn manual_runtime() -> (Runtime, otp_threads::ManualClock) {
+    let clock = otp_threads::ManualClock::new();
+    let rt = Runtime::builder().manual_clock(&clock).build().unwrap();
+    (rt, clock)
+}
+
+fn set_timer(p: &otp_threads::WorkerRef<Probe>, message: &str, delay: Duration) -> TimerRef {
+    match ask(p, Command::SendAfter(message.into(), delay)) {
+        Reply::Timer(timer) => timer,
+        other => panic!("no timer: {other:?}"),
+    }
+}
+
+/// The events a probe reported so far: a call returns only after every message queued
+/// before it was handled, so after `advance` the fired timers are all in.
+fn reported(
+    p: &otp_threads::WorkerRef<Probe>,
+    events: &crossbeam_channel::Receiver<Event>,
+) -> Vec<Event> {
+    ask(p, Command::Ping);
+    events.try_iter().collect()
+}
+
+/// With a manual clock, `send_after`/`send_at` follow the clock: nothing fires until
+/// `advance`, and `advance(d)` delivers every timer due by then, in deadline order,
+/// before it returns; a deadline already past fires at once.
+#[test]
+fn a_manual_clock_fires_due_timers_in_deadline_order_when_advanced() {
+    let (rt, clock) = manual_runtime();
+    let (p, events) = probe(&rt);
+    let ms = Duration::from_millis;
+    let c = set_timer(&p, "c", ms(30));
+    let a = set_timer(&p, "a", ms(10));
+    let b = set_timer(&p, "b", ms(20));
+    let deadline = rt.now() + ms(1000);
+    let Reply::Timer(d) = ask(&p, Command::SendAt("d".into(), deadline)) else {
+        panic!("no timer");
+    };
+    clock.advance(ms(9));
+    assert!(reported(&p, &events).is_empty(), "nothing is due yet");
+    clock.advance(ms(21));
+    assert_eq!(
+        reported(&p, &events),
+        [
+            Event::Timer(a, "a".into()),
+            Event::Timer(b, "b".into()),
+            Event::Timer(c, "c".into())
+        ]
+    );
+    assert_eq!(clock.pending_timers(), 1);
+    clock.advance(ms(970));
+    assert_eq!(reported(&p, &events), [Event::Timer(d, "d".into())]);
+    // A deadline in the past fires at once.
+    let Reply::Timer(past) = ask(&p, Command::SendAt("past".into(), rt.now())) else {
+        panic!("no timer");
+    };
+    assert_eq!(reported(&p, &events), [Event::Timer(past, "past".into())]);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// `erlang:cancel_timer/1` and `read_timer/1` on a manual clock give the exact time left.
+#[test]
+fn cancel_and_read_timer_give_the_exact_time_left_on_a_manual_clock() {
+    let (rt, clock) = manual_runtime();
+    let (p, events) = probe(&rt);
+    let timer = set_timer(&p, "never", Duration::from_secs(100));
+    clock.advance(Duration::from_secs(40));
+    assert!(matches!(
+        ask(&p, Command::ReadTimer(timer)),
+        Reply::TimeLeft(Some(left)) if left == Duration::from_secs(60)
+    ));
+    assert!(matches!(
+        ask(&p, Command::CancelTimer(timer)),
+        Reply::TimeLeft(Some(left)) if left == Duration::from_secs(60)
+    ));
+    clock.advance(Duration::from_secs(100));
+    assert!(reported(&p, &events).is_empty());
+    // A dead worker's timers go with it.
+    set_timer(&p, "orphan", Duration::from_secs(1));
+    p.stop(otp_threads::ExitReason::Normal, WAIT).unwrap();
+    assert_eq!(
+        events.try_recv(),
+        Ok(Event::Terminated(otp_threads::ExitReason::Normal))
+    );
+    assert_eq!(clock.pending_timers(), 0);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A call's timeout follows the manual clock: the call waits however long it takes in
+/// real time, and times out exactly when the clock reaches its timeout; the late reply
+/// is dropped.
+#[test]
+fn a_call_timeout_follows_the_manual_clock() {
+    let (rt, clock) = manual_runtime();
+    let (p, _) = probe(&rt);
+    let (keeper, tokens) = crossbeam_channel::unbounded();
+    let caller = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            p.call_timeout(Command::KeepReply(keeper), Duration::from_secs(5))
+        })
+    };
+    // The call is in the worker's hands once the token arrives.
+    let token = tokens.recv_timeout(WAIT).unwrap();
+    clock.advance(Duration::from_millis(4999));
+    assert!(
+        !caller.is_finished(),
+        "not timed out before the clock says so"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        caller.join().unwrap().unwrap_err(),
+        otp_threads::Error::Timeout
+    );
+    assert!(!token.reply(Reply::Ok), "the late reply is dropped");
+    assert_eq!(clock.pending_timers(), 0, "the call's timer is gone");
+    rt.shutdown(WAIT).unwrap();
+}

@@ -334,3 +334,112 @@ fn pids_of_a_previous_runtime_never_name_processes_of_a_new_one() {
     );
     new.shutdown(WAIT).unwrap();
 }
+
+/// A worker whose `init` answers `ignore`, or continues (`{ok, State, {continue, C}}`).
+struct InitAnswers {
+    outcome: Option<otp_threads::InitOutcome<InitAnswers>>,
+    events: crossbeam_channel::Sender<String>,
+}
+
+impl Worker for InitAnswers {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = String;
+    type Continue = String;
+
+    fn init_outcome(&mut self, ctx: &mut Context<Self>) -> otp_threads::InitOutcome<Self> {
+        // A message already in the mailbox when init returns.
+        ctx.handle().send("queued during init".into());
+        self.outcome.take().expect("one init")
+    }
+
+    fn handle_continue(&mut self, step: String, _: &mut Context<Self>) -> Step<Self> {
+        let _ = self.events.send(format!("continue {step}"));
+        Step::Next
+    }
+
+    fn handle_info(
+        &mut self,
+        info: otp_threads::Info<String>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
+        if let otp_threads::Info::Message(message) = info {
+            let _ = self.events.send(message);
+        }
+        Step::Next
+    }
+}
+
+/// `gen_server:start_link` returns `ignore` when `init/1` does: no process is left (its
+/// name is free again), no EXIT reaches the linked starter, and with a fresh thread per
+/// worker its thread exits.
+#[test]
+fn init_returning_ignore_starts_nothing_and_leaves_no_process_or_thread() {
+    let rt = Runtime::builder().reuse_threads(false).build().unwrap();
+    let (events, _) = crossbeam_channel::unbounded();
+    let ignoring = InitAnswers {
+        outcome: Some(otp_threads::InitOutcome::Ignore),
+        events: events.clone(),
+    };
+    assert_eq!(
+        rt.spawn_named("ignored", ignoring).unwrap_err(),
+        Error::Ignored
+    );
+    assert_eq!(rt.process_count(), 0);
+    assert_eq!(rt.whereis("ignored"), None);
+    assert!(rt.zombies().is_empty());
+    poll_until_quiet(&rt);
+    // Under spawn_link from a trapping worker: the starter gets `Ignored`, no EXIT.
+    let (starter, starter_events) = trapping_probe(&rt);
+    assert!(matches!(
+        ask(&starter, Command::SpawnLink(ignoring_probe())),
+        Reply::Error(Error::Ignored)
+    ));
+    starter.send("marker".into());
+    assert_eq!(next(&starter_events), Event::Message("marker".into()));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A probe that ignores its start (`InitBehaviour::Fail` cannot say ignore).
+fn ignoring_probe() -> Probe {
+    Probe::with_init(InitBehaviour::Ignore).0
+}
+
+/// Waits (bounded) until the runtime has no thread left running.
+fn poll_until_quiet(rt: &Runtime) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while rt.thread_count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ignored worker's thread did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `{ok, State, {continue, Continue}}` from `init/1`: `handle_continue` runs before any
+/// message, even one already queued when `init` returned.
+#[test]
+fn init_can_continue_with_handle_continue_before_any_message() {
+    let rt = Runtime::new();
+    let (events, received) = crossbeam_channel::unbounded();
+    let worker = InitAnswers {
+        outcome: Some(otp_threads::InitOutcome::Continue("from init".into())),
+        events,
+    };
+    let worker = rt.spawn_worker(worker).unwrap();
+    worker.send("after the start".into());
+    let order: Vec<String> = (0..3)
+        .map(|_| received.recv_timeout(WAIT).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "continue from init",
+            "queued during init",
+            "after the start"
+        ]
+    );
+    rt.shutdown(WAIT).unwrap();
+}

@@ -39,6 +39,15 @@ pub enum SupervisorError {
         /// How its start failed.
         error: Error,
     },
+    /// The child's start function returned [`Error::Ignored`] (OTP's `ignore`, which
+    /// `start_child` and `restart_child` answer with `{ok, undefined}`): no child runs.
+    /// A static supervisor keeps the spec (unless the child is temporary); a dynamic one
+    /// keeps nothing.
+    #[error("the start of child `{id}` was ignored")]
+    Ignored {
+        /// The child's id.
+        id: String,
+    },
     /// `start_child` with the id of a running child.
     #[error("child `{id}` is already started as {pid}")]
     AlreadyStarted {

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use super::server::{Outcome, Request, RequestKind};
-use super::{ChildCounts, ChildInfo, ChildSpec, Supervisor, SupervisorError};
+use super::{ChildCounts, ChildInfo, ChildRef, ChildSpec, Supervisor, SupervisorError};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::pid::Pid;
 use crate::runtime::RuntimeHandle;
-use crate::worker::WorkerRef;
+use crate::worker::{Worker, WorkerRef};
 
 fn request(worker: &WorkerRef<Supervisor>, kind: RequestKind) -> Result<Outcome, SupervisorError> {
     worker
@@ -43,7 +43,8 @@ macro_rules! common_api {
             self.worker.is_alive()
         }
 
-        /// Every child with its state, in start order (`which_children`).
+        /// Every child with its state (`which_children`), the most recently started
+        /// first, as OTP lists them; a restarted child keeps its place.
         pub fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
             match request(&self.worker, RequestKind::WhichChildren)? {
                 Outcome::Children(children) => Ok(children),
@@ -86,6 +87,14 @@ impl SupervisorRef {
     /// The supervisor registered as `name`.
     pub fn whereis(runtime: &RuntimeHandle, name: &str) -> Result<SupervisorRef, Error> {
         runtime.whereis_worker(name).map(SupervisorRef::from)
+    }
+
+    /// A typed handle to the child `id`, a `W`, that resolves the running incarnation
+    /// at each use: callers keep one handle across restarts. It answers `NoProc` while
+    /// the child is not running. No check is made now: an unknown id or another worker
+    /// type shows at first use.
+    pub fn child<W: Worker>(&self, id: &str) -> ChildRef<W> {
+        ChildRef::new(self.worker.clone(), id)
     }
 
     /// Adds a child spec and starts the child, after the existing children

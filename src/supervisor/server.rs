@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
 
 use super::children::{Child, ChildCounts, ChildInfo, ChildState, count};
 use super::shutdown::{Stopping, shutdown_child, shutdown_group};
@@ -26,6 +25,7 @@ pub(crate) enum RequestKind {
     DeleteChild(String),
     WhichChildren,
     CountChildren,
+    FindChild(String),
 }
 
 /// A supervisor's reply to a [`Request`].
@@ -36,6 +36,7 @@ pub(crate) enum Outcome {
     Started(Pid),
     Done,
     Children(Vec<ChildInfo>),
+    Child(ChildInfo),
     Counts(ChildCounts),
 }
 
@@ -58,6 +59,7 @@ impl fmt::Debug for Request {
             RequestKind::DeleteChild(_) => "DeleteChild",
             RequestKind::WhichChildren => "WhichChildren",
             RequestKind::CountChildren => "CountChildren",
+            RequestKind::FindChild(_) => "FindChild",
         };
         write!(f, "Request::{name}")
     }
@@ -154,7 +156,8 @@ impl Supervisor {
 
     /// `true` if the restart fits in the intensity; otherwise logs and says no.
     fn add_restart(&mut self, ctx: &Context<Supervisor>) -> bool {
-        if self.restarts.add_restart(Instant::now()) {
+        // The runtime's clock: a manual clock in tests moves the window exactly.
+        if self.restarts.add_restart(ctx.now()) {
             return true;
         }
         log::error!(
@@ -237,6 +240,8 @@ impl Supervisor {
                 let child = &mut children[index];
                 match start_process(ctx, &mut child.spec) {
                     Ok(pid) => child.state = ChildState::Running(pid),
+                    // Ignored on restart: kept without a pid, as OTP keeps `undefined`.
+                    Err(Error::Ignored) => child.state = ChildState::Terminated,
                     Err(error) => {
                         log::error!(
                             "supervisor {}: restarting child {id} failed: {error}; trying again",
@@ -263,6 +268,7 @@ impl Supervisor {
             }
             match start_process(ctx, &mut child.spec) {
                 Ok(pid) => child.state = ChildState::Running(pid),
+                Err(Error::Ignored) => child.state = ChildState::Terminated,
                 Err(error) => {
                     log::error!(
                         "supervisor {}: restarting child {} failed: {error}; trying again",
@@ -292,6 +298,11 @@ impl Supervisor {
         };
         let state = match start_process(ctx, &mut child.spec) {
             Ok(pid) => ChildState::Running(pid),
+            // A dynamic child that ignores its restart is gone: there is no id to keep.
+            Err(Error::Ignored) => {
+                children.remove(key);
+                return Step::Next;
+            }
             Err(error) => {
                 log::error!(
                     "supervisor {}: restarting child {} failed: {error}; trying again",
@@ -347,12 +358,23 @@ impl Supervisor {
                         _ => SupervisorError::AlreadyPresent { id: spec.id },
                     });
                 }
-                let pid = start_process(ctx, &mut spec).map_err(|error| {
-                    SupervisorError::ChildStartFailed {
-                        id: spec.id.clone(),
-                        error,
+                let pid = match start_process(ctx, &mut spec) {
+                    Ok(pid) => pid,
+                    // OTP's `{ok, undefined}`: the spec is kept, unless temporary.
+                    Err(Error::Ignored) => {
+                        let id = spec.id.clone();
+                        if spec.restart != Restart::Temporary {
+                            children.push(Child {
+                                spec,
+                                state: ChildState::Terminated,
+                            });
+                        }
+                        return Err(SupervisorError::Ignored { id });
                     }
-                })?;
+                    Err(error) => {
+                        return Err(SupervisorError::ChildStartFailed { id: spec.id, error });
+                    }
+                };
                 children.push(Child {
                     spec,
                     state: ChildState::Running(pid),
@@ -368,11 +390,14 @@ impl Supervisor {
                 {
                     return Err(SupervisorError::MaxChildren { max });
                 }
-                let pid = start_process(ctx, &mut spec).map_err(|error| {
-                    SupervisorError::ChildStartFailed {
+                let pid = start_process(ctx, &mut spec).map_err(|error| match error {
+                    Error::Ignored => SupervisorError::Ignored {
+                        id: spec.id.clone(),
+                    },
+                    error => SupervisorError::ChildStartFailed {
                         id: spec.id.clone(),
                         error,
-                    }
+                    },
                 })?;
                 children.insert(Child {
                     spec,
@@ -439,8 +464,13 @@ impl Supervisor {
             ChildState::Running(_) => Err(SupervisorError::Running { id }),
             ChildState::Restarting => Err(SupervisorError::Restarting { id }),
             ChildState::Terminated => {
-                let pid = start_process(ctx, &mut child.spec)
-                    .map_err(|error| SupervisorError::ChildStartFailed { id, error })?;
+                let pid = start_process(ctx, &mut child.spec).map_err(|error| match error {
+                    Error::Ignored => SupervisorError::Ignored { id: id.clone() },
+                    error => SupervisorError::ChildStartFailed {
+                        id: id.clone(),
+                        error,
+                    },
+                })?;
                 child.state = ChildState::Running(pid);
                 Ok(Outcome::Started(pid))
             }
@@ -462,6 +492,18 @@ impl Supervisor {
                 Ok(Outcome::Done)
             }
         }
+    }
+
+    /// A static child by id, for [`ChildRef`](super::ChildRef).
+    fn find_child(&self, id: String) -> Result<Outcome, SupervisorError> {
+        let Children::Static(children) = &self.children else {
+            return Err(SupervisorError::Unsupported("a child by id"));
+        };
+        children
+            .iter()
+            .find(|child| child.spec.id == id)
+            .map(|child| Outcome::Child(child.info()))
+            .ok_or(SupervisorError::NotFound { id })
     }
 
     fn all_children(&self) -> Box<dyn Iterator<Item = &Child> + '_> {
@@ -492,9 +534,17 @@ impl Worker for Supervisor {
         let Children::Static(children) = &mut self.children else {
             return Ok(());
         };
-        for index in 0..children.len() {
+        let mut index = 0;
+        while index < children.len() {
             match start_process(ctx, &mut children[index].spec) {
                 Ok(pid) => children[index].state = ChildState::Running(pid),
+                // OTP's start_children: an ignored temporary child is dropped, any other
+                // is kept without a pid.
+                Err(Error::Ignored) if children[index].spec.restart == Restart::Temporary => {
+                    children.remove(index);
+                    continue;
+                }
+                Err(Error::Ignored) => children[index].state = ChildState::Terminated,
                 Err(error) => {
                     let id = children[index].spec.id.clone();
                     log::error!(
@@ -505,6 +555,7 @@ impl Worker for Supervisor {
                     return self.fail_start(SupervisorError::ChildStartFailed { id, error });
                 }
             }
+            index += 1;
         }
         Ok(())
     }
@@ -521,10 +572,15 @@ impl Worker for Supervisor {
             RequestKind::TerminateDynamic(pid) => self.terminate_dynamic(pid, ctx),
             RequestKind::RestartChild(id) => self.restart_child(id, ctx),
             RequestKind::DeleteChild(id) => self.delete_child(id),
-            RequestKind::WhichChildren => Ok(Outcome::Children(
-                self.all_children().map(Child::info).collect(),
-            )),
+            // As OTP, the most recently started child first (its children list is kept
+            // in reverse start order); a restarted child keeps its place.
+            RequestKind::WhichChildren => {
+                let mut children: Vec<ChildInfo> = self.all_children().map(Child::info).collect();
+                children.reverse();
+                Ok(Outcome::Children(children))
+            }
             RequestKind::CountChildren => Ok(Outcome::Counts(count(self.all_children()))),
+            RequestKind::FindChild(id) => self.find_child(id),
         };
         reply.reply(Response(outcome));
         Step::Next

@@ -12,6 +12,10 @@ use crate::worker::{Context, Worker};
 /// A child's start function. It runs on the supervisor's thread and must start the
 /// child linked to the supervisor, normally with [`Context::spawn_link`], and return
 /// its pid once it is running (the supervisor also links to the pid it gets back).
+/// Returning [`Error::Ignored`] is OTP's `ignore` (a worker whose
+/// [`init_outcome`](crate::Worker::init_outcome) ignores gives it through `spawn_link`):
+/// no child runs, and the supervisor keeps the spec without a pid unless the child is
+/// temporary.
 pub type StartFn = Box<dyn FnMut(&mut Context<Supervisor>) -> Result<Pid, Error> + Send>;
 
 /// When a terminated child is restarted (OTP's `restart` key).

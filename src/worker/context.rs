@@ -8,6 +8,7 @@ use crossbeam_channel::Sender;
 
 use super::run::{Envelope, SpawnOptions, spawn};
 use super::{Worker, WorkerRef};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::pid::{MonitorRef, Pid, TimerRef};
@@ -101,24 +102,36 @@ impl<W: Worker> Context<W> {
         monitor::monitor(&self.runtime.inner, target, watcher, Some(&self.cell))
     }
 
-    /// Removes a monitor; `true` if it was active (no DOWN will come). With `flush`, a
-    /// DOWN for it already in the mailbox is removed too (`demonitor(Ref, [flush])`).
+    /// Removes a monitor, as Erlang's `demonitor(Ref)` / `demonitor(Ref, [flush])`:
+    /// returns `true` whatever the monitor's state (use
+    /// [`demonitor_info`](Self::demonitor_info) to learn it). With `flush`, a DOWN for it
+    /// already in the mailbox is removed too, also after an earlier `demonitor` without
+    /// flush.
     pub fn demonitor(&mut self, reference: MonitorRef, flush: bool) -> bool {
-        // Our entry lives until we take its DOWN from the mailbox; without it there is
-        // nothing to flush (an unknown reference, or a DOWN already handled).
-        let had_entry = self
-            .cell
-            .state
-            .lock()
-            .monitoring
-            .remove(&reference.id)
-            .is_some();
+        self.demonitor_info(reference, flush);
+        true
+    }
+
+    /// Removes a monitor and says what it found, as `demonitor(Ref, [info])` and
+    /// `demonitor(Ref, [flush, info])`. Without `flush`: `true` if the monitor was active
+    /// (no DOWN will come), `false` if its DOWN was already delivered (it stays in the
+    /// mailbox) or the reference is unknown. With `flush`: `false` if a DOWN had to be
+    /// removed from the mailbox, `true` otherwise.
+    pub fn demonitor_info(&mut self, reference: MonitorRef, flush: bool) -> bool {
         let active = monitor::demonitor(&self.runtime.inner, &reference, None);
-        // Held but no longer active: the DOWN is in the mailbox or on its way.
-        if flush && had_entry && !active {
-            self.flushed.insert(reference.id);
+        let mut state = self.cell.state.lock();
+        if active {
+            state.monitoring.remove(&reference.id);
+            return true;
         }
-        active
+        // DOWNs are delivered under the target's lock, so an inactive monitor's DOWN is
+        // in the mailbox exactly while our entry for it lives (it goes when the DOWN is
+        // taken from the mailbox).
+        if flush && state.monitoring.remove(&reference.id).is_some() {
+            self.flushed.insert(reference.id);
+            return false;
+        }
+        flush
     }
 
     /// Sends an exit signal to `pid` from this worker (Erlang `exit(Pid, Reason)`).
@@ -156,31 +169,70 @@ impl<W: Worker> Context<W> {
         spawn(&self.runtime.inner, worker, options)
     }
 
+    /// The time on the runtime's clock (the real clock, or a
+    /// [`ManualClock`](crate::ManualClock)): use it to compute deadlines for
+    /// [`send_at`](Self::send_at).
+    pub fn now(&self) -> Instant {
+        self.runtime.inner.clock.now()
+    }
+
     /// Sends `message` to this worker after `delay`, as [`Info::Timer`](super::Info::Timer).
     pub fn send_after(&mut self, message: W::Info, delay: Duration) -> TimerRef {
-        self.send_at(message, crate::timer::deadline_after(delay))
+        match &self.runtime.inner.clock {
+            Clock::Real => self.send_at(message, crate::timer::deadline_after(delay)),
+            Clock::Manual(clock) => {
+                let fire = self.timer_delivery(message);
+                clock.schedule_after(delay, Some(self.cell.pid), fire)
+            }
+        }
     }
 
     /// Sends `message` to this worker at `deadline` (an absolute timer, as
     /// `erlang:send_after/4` with `{abs, true}`); a past deadline fires at once.
     pub fn send_at(&mut self, message: W::Info, deadline: Instant) -> TimerRef {
-        let id = self.runtime.inner.new_ref_id();
-        self.timers.insert(id, deadline, message)
+        match &self.runtime.inner.clock {
+            Clock::Real => {
+                let id = self.runtime.inner.new_ref_id();
+                self.timers.insert(id, deadline, message)
+            }
+            Clock::Manual(clock) => {
+                let fire = self.timer_delivery(message);
+                clock.schedule(deadline, Some(self.cell.pid), fire)
+            }
+        }
+    }
+
+    /// How a manual clock delivers a timer: into this worker's mailbox, where its loop
+    /// takes it like any message.
+    fn timer_delivery(&self, message: W::Info) -> crate::clock::Fire {
+        let mailbox = self.mailbox.clone();
+        Box::new(move |timer| {
+            let _ = mailbox.send(Envelope::Timer(timer, message));
+        })
     }
 
     /// Cancels a timer; the time that was left, or `None` if it had fired already (its
     /// message is then in the mailbox) or was cancelled.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> Option<Duration> {
-        self.timers.cancel(timer, Instant::now())
+        match &self.runtime.inner.clock {
+            Clock::Real => self.timers.cancel(timer, Instant::now()),
+            Clock::Manual(clock) => clock.cancel(timer),
+        }
     }
 
     /// The time left on a pending timer.
     pub fn read_timer(&self, timer: TimerRef) -> Option<Duration> {
-        self.timers.read(timer, Instant::now())
+        match &self.runtime.inner.clock {
+            Clock::Real => self.timers.read(timer, Instant::now()),
+            Clock::Manual(clock) => clock.read(timer),
+        }
     }
 
     /// The number of pending timers.
     pub fn pending_timers(&self) -> usize {
-        self.timers.len()
+        match &self.runtime.inner.clock {
+            Clock::Real => self.timers.len(),
+            Clock::Manual(clock) => clock.pending_of(self.cell.pid),
+        }
     }
 }

@@ -8,6 +8,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
 
 use super::Worker;
 use super::run::{Envelope, sending_is_allowed};
+use crate::clock::{Clock, ClockTimeout};
 use crate::error::Error;
 use crate::exit::ExitReason;
 use crate::pid::Pid;
@@ -21,6 +22,8 @@ pub(crate) enum CallOutcome<R> {
     Down(ExitReason),
     /// The reply token was dropped unanswered.
     Dropped,
+    /// A manual clock reached the call's timeout.
+    TimedOut,
 }
 
 impl<R: Send> CallWatch for Sender<CallOutcome<R>> {
@@ -63,7 +66,15 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
             return;
         }
         if let Some(sender) = self.sender.take() {
-            let _ = sender.try_send(CallOutcome::Dropped);
+            // Dropped by the callee's own callback: a `Stop` from that callback makes the
+            // call end with the exit reason instead (gen_server:call exits with it).
+            if super::run::is_current(&self.callee) {
+                super::run::defer_dropped_reply(Box::new(move || {
+                    let _ = sender.try_send(CallOutcome::Dropped);
+                }));
+            } else {
+                let _ = sender.try_send(CallOutcome::Dropped);
+            }
         }
     }
 }
@@ -183,12 +194,26 @@ impl<W: Worker> WorkerRef<W> {
                 .monitored_by
                 .insert(id, Watcher::Call(Box::new(sender.clone())));
         }
+        let manual_timeout = match &self.runtime.clock {
+            Clock::Manual(clock) if timeout != Duration::MAX => {
+                Some(ClockTimeout::start(clock, timeout))
+            }
+            _ => None,
+        };
         let sent = self.mailbox.send(Envelope::Call(Box::new((
             request,
             ReplyTo::new(sender, self.cell.clone()),
         ))));
         let outcome = match sent {
-            Ok(()) => receiver.recv_timeout(timeout),
+            Ok(()) => match &manual_timeout {
+                None => receiver.recv_timeout(timeout),
+                Some(manual) => crossbeam_channel::select! {
+                    recv(receiver) -> received => {
+                        received.map_err(|_| RecvTimeoutError::Disconnected)
+                    }
+                    recv(manual.ended()) -> _ => Ok(CallOutcome::TimedOut),
+                },
+            },
             Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
         };
         // Demonitor; the reply channel goes with `receiver`, so nothing arrives later.
@@ -198,7 +223,7 @@ impl<W: Worker> WorkerRef<W> {
             Ok(CallOutcome::Down(ExitReason::NoProc)) => Err(Error::NoProc),
             Ok(CallOutcome::Down(reason)) => Err(Error::Exited(reason)),
             Ok(CallOutcome::Dropped) | Err(RecvTimeoutError::Disconnected) => Err(Error::NoReply),
-            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Ok(CallOutcome::TimedOut) | Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
         }
     }
 
@@ -238,8 +263,10 @@ impl<W: Worker> WorkerRef<W> {
     }
 
     /// Stops the worker in an orderly way and waits for it to exit (`gen_server:stop`):
-    /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running, or
-    /// `Timeout` (the worker keeps stopping).
+    /// its `terminate(reason)` runs. Fails with `NoProc` if it was not running,
+    /// `Timeout` (the worker keeps stopping), or `Exited(actual)` if it exited with
+    /// another reason than `reason` (its `terminate` panicked, or it was killed
+    /// meanwhile), as `gen_server:stop/3` exits with the real reason.
     pub fn stop(&self, reason: ExitReason, timeout: Duration) -> Result<(), Error> {
         // A worker cannot wait for its own exit; it returns `Step::Stop` instead.
         if super::run::is_current(&self.cell) {
@@ -253,15 +280,16 @@ impl<W: Worker> WorkerRef<W> {
         let reference = crate::monitor::monitor(&self.runtime, self.cell.pid, watcher, None);
         if self
             .mailbox
-            .try_send(Envelope::Signal(Box::new(Signal::Stop(reason))))
+            .try_send(Envelope::Signal(Box::new(Signal::Stop(reason.clone()))))
             .is_err()
         {
             crate::monitor::demonitor(&self.runtime, &reference, None);
             return Err(Error::NoProc);
         }
         match receiver.recv_timeout(timeout) {
+            Ok(down) if down.reason == reason => Ok(()),
             Ok(down) if down.reason == ExitReason::NoProc => Err(Error::NoProc),
-            Ok(_) => Ok(()),
+            Ok(down) => Err(Error::Exited(down.reason)),
             Err(_) => {
                 crate::monitor::demonitor(&self.runtime, &reference, None);
                 Err(Error::Timeout)

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{Context, Info, ReplyTo, Step, Worker, WorkerRef};
+use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
 use crate::exit::{Exit, ExitReason};
-use crate::pid::TimerRef;
+use crate::pid::{Pid, TimerRef};
 use crate::process::{Mailbox, ProcessCell, Signal, die};
 use crate::runtime::{RuntimeHandle, RuntimeInner, ThreadSlot};
 use crate::timer::Timers;
@@ -48,11 +48,57 @@ thread_local! {
     /// `CURRENT.is_some()`, readable without a borrow: the fast path of every send
     /// from a plain thread.
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// Reply tokens of this worker's own calls dropped unanswered during the current
+    /// callback: whether that is `NoReply` or the worker's exit depends on what the
+    /// callback returns.
+    static DROPPED_REPLIES: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Holds back a reply token's "dropped" notice until the current callback returns.
+pub(crate) fn defer_dropped_reply(notice: Box<dyn FnOnce()>) {
+    DROPPED_REPLIES.with_borrow_mut(|pending| pending.push(notice));
+}
+
+/// After a callback: tokens it dropped fail their calls with `NoReply` if the worker
+/// goes on; if it stops, the calls end with its exit reason (their monitors fire).
+#[inline]
+fn settle_dropped_replies(stopping: bool) {
+    let pending = DROPPED_REPLIES.with_borrow_mut(|pending| {
+        if pending.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(pending))
+        }
+    });
+    if let Some(pending) = pending
+        && !stopping
+    {
+        for notice in pending {
+            notice();
+        }
+    }
 }
 
 fn set_current(cell: Option<Arc<ProcessCell>>) {
     ON_WORKER.set(cell.is_some());
     CURRENT.set(cell);
+}
+
+/// Makes the current plain thread run `cell` as its process; `Err(pid)` if the thread
+/// already runs one (a worker, or another plain-thread process).
+pub(crate) fn enter_thread_process(cell: &Arc<ProcessCell>) -> Result<(), Pid> {
+    if let Some(pid) = CURRENT.with_borrow(|current| current.as_ref().map(|own| own.pid)) {
+        return Err(pid);
+    }
+    set_current(Some(cell.clone()));
+    Ok(())
+}
+
+/// Ends the current thread's run of `cell` (if it is the one it runs).
+pub(crate) fn leave_thread_process(cell: &Arc<ProcessCell>) {
+    if is_current(cell) {
+        set_current(None);
+    }
 }
 
 /// `false` on the thread of a worker that has been killed but still runs its code.
@@ -116,7 +162,7 @@ pub(crate) fn spawn<W: Worker>(
     {
         return abandon(error);
     }
-    let (ack, acked) = crossbeam_channel::bounded::<Result<(), ExitReason>>(1);
+    let (ack, acked) = crossbeam_channel::bounded::<Result<(), Error>>(1);
     let job_cell = cell.clone();
     let job_mailbox = mailbox.clone();
     let runtime = RuntimeHandle { inner: rt.clone() };
@@ -148,7 +194,7 @@ pub(crate) fn spawn<W: Worker>(
     };
     match ack {
         Ok(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
-        Ok(Err(reason)) => Err(Error::InitFailed(reason)),
+        Ok(Err(error)) => Err(error),
         Err(_) => Err(Error::RuntimeStopped),
     }
 }
@@ -159,7 +205,7 @@ fn run<W: Worker>(
     cell: Arc<ProcessCell>,
     mailbox: Sender<Envelope<W>>,
     inbox: Receiver<Envelope<W>>,
-    ack: Sender<Result<(), ExitReason>>,
+    ack: Sender<Result<(), Error>>,
     runtime: RuntimeHandle,
     linked_parent: Option<crate::pid::Pid>,
 ) {
@@ -172,31 +218,44 @@ fn run<W: Worker>(
         timers: Timers::new(),
         flushed: HashSet::new(),
     };
-    let init = match catch_unwind(AssertUnwindSafe(|| worker.init(&mut ctx))) {
-        Ok(result) => result,
-        Err(payload) => Err(panic_reason(payload)),
+    let init = match catch_unwind(AssertUnwindSafe(|| worker.init_outcome(&mut ctx))) {
+        Ok(outcome) => outcome,
+        Err(payload) => InitOutcome::Stop(panic_reason(payload)),
+    };
+    let (init, first) = match init {
+        InitOutcome::Continue(next) => (InitOutcome::Ready, Some(next)),
+        other => (other, None),
     };
     match init {
-        Err(reason) => {
+        InitOutcome::Stop(reason) => {
             // OTP 26+ (proc_lib:init_fail): the starter gets the error as a return
             // value, and no EXIT over the link from the start.
             if let Some(parent) = linked_parent {
                 link::unlink(&rt, &cell, parent);
             }
             die(&rt, &cell, reason.clone(), false);
-            let _ = ack.send(Err(reason));
+            let _ = ack.send(Err(Error::InitFailed(reason)));
         }
-        Ok(()) => {
-            // Killed during init: the start fails with how it died.
+        InitOutcome::Ignore => {
+            // `ignore`: the process goes with `normal`, and as for a failed init the
+            // starter gets the outcome as a return value, no EXIT.
+            if let Some(parent) = linked_parent {
+                link::unlink(&rt, &cell, parent);
+            }
+            die(&rt, &cell, ExitReason::Normal, false);
+            let _ = ack.send(Err(Error::Ignored));
+        }
+        InitOutcome::Ready | InitOutcome::Continue(_) => {
+            // (A continuation was taken out above.) Killed during init: the start fails with how it died.
             match cell.exit_reason() {
                 Some(reason) => {
-                    let _ = ack.send(Err(reason));
+                    let _ = ack.send(Err(Error::InitFailed(reason)));
                 }
                 None => {
                     let _ = ack.send(Ok(()));
                     // A worker killed while its last callback ran does not run
                     // terminate, whatever that callback returned.
-                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox)
+                    if let Some(reason) = serve(&mut worker, &mut ctx, &inbox, first)
                         && cell.is_alive()
                     {
                         if !reason.is_normal_stop() {
@@ -230,6 +289,13 @@ fn run<W: Worker>(
             cell.pid
         );
     }
+    // A manual clock holds this worker's timers: they die with it.
+    if let crate::clock::Clock::Manual(clock) = &rt.clock {
+        clock.cancel_all_of(cell.pid);
+    }
+    // Tokens dropped by terminate, by a callback a kill interrupted, or with the
+    // worker's state: their calls ended with the exit reason, already sent.
+    settle_dropped_replies(true);
     set_current(None);
 }
 
@@ -239,8 +305,10 @@ fn serve<W: Worker>(
     worker: &mut W,
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
+    first: Option<W::Continue>,
 ) -> Option<ExitReason> {
-    let mut continuation: Option<W::Continue> = None;
+    // A continuation from `init` runs before any message.
+    let mut continuation: Option<W::Continue> = first;
     loop {
         // One liveness check before each callback: a kill during the previous callback
         // or during the wait is seen before anything else runs.
@@ -287,11 +355,12 @@ fn serve<W: Worker>(
                             guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
                         }
                         Signal::Stop(reason) => return Some(reason),
-                        Signal::Wake => continue,
+                        Signal::Wake(_) => continue,
                     },
                 }
             }
         };
+        settle_dropped_replies(matches!(step, Step::Stop(_)));
         match step {
             Step::Next => {}
             Step::Continue(next) => continuation = Some(next),

@@ -35,12 +35,25 @@ pub enum Command {
     /// Monitor, kill, then demonitor, all inside one callback: the DOWN is in the
     /// mailbox before the demonitor.
     MonitorKillDemonitor(Pid, bool),
+    /// Monitor and kill `pid`, then run these demonitors in order, all in one callback
+    /// (the DOWN is in the mailbox before the first): each is `(flush, info)`, and the
+    /// reply lists their results.
+    MonitorKillThenDemonitor(Pid, Vec<(bool, bool)>),
+    /// `demonitor_info(reference, flush)`.
+    DemonitorInfo(MonitorRef, bool),
     Exit(Pid, ExitReason),
     Stop(ExitReason),
+    /// Stop with `reason` without replying; the token is dropped in the callback.
+    StopWithoutReply(ExitReason),
+    /// Stop with `reason` without replying; the token is kept in the worker's state
+    /// (dropped after the worker exited).
+    StopKeepingReply(ExitReason),
     Panic(String),
     Send(Pid, String),
     SendAfter(String, Duration),
     CancelTimer(TimerRef),
+    ReadTimer(TimerRef),
+    SendAt(String, std::time::Instant),
     Register(String),
     SpawnLink(Probe),
     /// Start a probe with this one as its parent, not linked.
@@ -65,6 +78,10 @@ pub enum Command {
     /// Re-register this name when a trapped EXIT arrives.
     ReRegisterOnExit(String),
     Ping,
+    /// Call `Ping` on the probe registered under this name, from this probe.
+    PingByName(String),
+    /// Send a message to the plain-thread process `pid` (a `Process<String>`).
+    SendToProcess(Pid, String),
 }
 
 #[derive(Debug)]
@@ -74,6 +91,7 @@ pub enum Reply {
     Monitor(MonitorRef),
     Timer(TimerRef),
     Bool(bool),
+    Bools(Vec<bool>),
     TimeLeft(Option<Duration>),
     Error(otp_threads::Error),
 }
@@ -83,6 +101,7 @@ pub struct Probe {
     events: Sender<Event>,
     init: InitBehaviour,
     reregister_on_exit: Option<String>,
+    kept_replies: Vec<ReplyTo<Reply>>,
 }
 
 #[derive(Clone)]
@@ -91,6 +110,8 @@ pub enum InitBehaviour {
     TrapExit,
     Fail(ExitReason),
     Panic,
+    /// `init` answers `ignore`.
+    Ignore,
 }
 
 impl Probe {
@@ -105,6 +126,7 @@ impl Probe {
                 events,
                 init,
                 reregister_on_exit: None,
+                kept_replies: Vec::new(),
             },
             receiver,
         )
@@ -122,15 +144,17 @@ impl Worker for Probe {
     type Info = String;
     type Continue = u32;
 
-    fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+    fn init_outcome(&mut self, ctx: &mut Context<Self>) -> otp_threads::InitOutcome<Self> {
+        use otp_threads::InitOutcome;
         match &self.init {
-            InitBehaviour::Ok => Ok(()),
+            InitBehaviour::Ok => InitOutcome::Ready,
             InitBehaviour::TrapExit => {
                 ctx.trap_exit(true);
-                Ok(())
+                InitOutcome::Ready
             }
-            InitBehaviour::Fail(reason) => Err(reason.clone()),
+            InitBehaviour::Fail(reason) => InitOutcome::Stop(reason.clone()),
             InitBehaviour::Panic => panic!("init panicked on purpose"),
+            InitBehaviour::Ignore => InitOutcome::Ignore,
         }
     }
 
@@ -197,11 +221,38 @@ impl Probe {
             Command::MonitorKillDemonitor(pid, flush) => {
                 let reference = ctx.monitor(&pid);
                 ctx.exit(&pid, ExitReason::Kill);
-                Reply::Bool(ctx.demonitor(reference, flush))
+                Reply::Bool(ctx.demonitor_info(reference, flush))
+            }
+            Command::MonitorKillThenDemonitor(pid, demonitors) => {
+                let reference = ctx.monitor(&pid);
+                ctx.exit(&pid, ExitReason::Kill);
+                Reply::Bools(
+                    demonitors
+                        .into_iter()
+                        .map(|(flush, info)| {
+                            if info {
+                                ctx.demonitor_info(reference, flush)
+                            } else {
+                                ctx.demonitor(reference, flush)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Command::DemonitorInfo(reference, flush) => {
+                Reply::Bool(ctx.demonitor_info(reference, flush))
             }
             Command::Exit(pid, reason) => {
                 ctx.exit(&pid, reason);
                 Reply::Ok
+            }
+            Command::StopWithoutReply(reason) => {
+                drop(reply);
+                return Step::Stop(reason);
+            }
+            Command::StopKeepingReply(reason) => {
+                self.kept_replies.extend(reply);
+                return Step::Stop(reason);
             }
             Command::Stop(reason) => {
                 step = Step::Stop(reason);
@@ -215,6 +266,8 @@ impl Probe {
             }
             Command::SendAfter(message, delay) => Reply::Timer(ctx.send_after(message, delay)),
             Command::CancelTimer(timer) => Reply::TimeLeft(ctx.cancel_timer(timer)),
+            Command::ReadTimer(timer) => Reply::TimeLeft(ctx.read_timer(timer)),
+            Command::SendAt(message, deadline) => Reply::Timer(ctx.send_at(message, deadline)),
             Command::Register(name) => match ctx.register(&name) {
                 Ok(()) => Reply::Ok,
                 Err(error) => Reply::Error(error),
@@ -258,6 +311,24 @@ impl Probe {
                 Reply::Ok
             }
             Command::Ping => Reply::Ok,
+            Command::SendToProcess(pid, message) => {
+                match ctx.runtime().process_ref::<String>(&pid) {
+                    Ok(process) => {
+                        process.send(message);
+                        Reply::Ok
+                    }
+                    Err(error) => Reply::Error(error),
+                }
+            }
+            Command::PingByName(name) => {
+                match ctx
+                    .runtime()
+                    .call_name::<Probe>(name.as_str(), Command::Ping)
+                {
+                    Ok(reply) => reply,
+                    Err(error) => Reply::Error(error),
+                }
+            }
         };
         if let Some(reply) = reply {
             reply.reply(answer);

@@ -236,7 +236,7 @@ pub fn child_state(sup: &SupervisorRef, id: &str) -> Option<ChildState> {
         .map(|child| child.state)
 }
 
-/// The ids of the children, in start order.
+/// The ids of the children, as `which_children` lists them (most recently started first).
 pub fn child_ids(sup: &SupervisorRef) -> Vec<String> {
     sup.which_children()
         .expect("which_children")
