@@ -649,6 +649,29 @@ impl Emulator {
         *self.shared.faults.lock() = Faults::default();
     }
 
+    /// Set the server-side version of a channel (fault injection, e.g. `i64::MAX`
+    /// to check that clients do not overflow). False if there is no such channel.
+    pub fn set_channel_version(&self, tunnel_id: &str, channel_id: &str, version: i64) -> bool {
+        self.shared
+            .state
+            .lock()
+            .set_channel_version(tunnel_id, channel_id, version)
+    }
+
+    /// Set the stored checkpoint sequence number of a channel (fault injection: as
+    /// if another writer had checkpointed it). False if there is no such channel.
+    pub fn set_checkpoint_sequence(
+        &self,
+        tunnel_id: &str,
+        channel_id: &str,
+        sequence: i64,
+    ) -> bool {
+        self.shared
+            .state
+            .lock()
+            .set_checkpoint_sequence(tunnel_id, channel_id, sequence)
+    }
+
     /// Mark a tunnel expired: session calls on it then get
     /// `OTSTunnelExpired`. False if there is no such tunnel.
     pub fn expire_tunnel(&self, tunnel_id: &str) -> bool {

@@ -186,9 +186,28 @@ impl ChannelState {
     /// The owner lost the channel (shutdown or heartbeat timeout).
     fn release(&mut self) {
         self.owner = None;
-        if self.status != ChannelStatus::Terminated {
+        if self.status != ChannelStatus::Terminated && self.advance_version() {
             self.status = ChannelStatus::Close;
-            self.version += 1;
+        }
+    }
+
+    /// `version + 1`, checked: versions come from clients' reports too, and a
+    /// channel at `i64::MAX` cannot change state any more (it stays as it is,
+    /// unassigned, with an error logged) rather than wrapping or panicking.
+    fn advance_version(&mut self) -> bool {
+        match self.version.checked_add(1) {
+            Some(next) => {
+                self.version = next;
+                true
+            }
+            None => {
+                log::error!(
+                    "tunnel emulator: channel {} is at version {}; it cannot change state",
+                    self.id,
+                    self.version
+                );
+                false
+            }
         }
     }
 
@@ -317,9 +336,9 @@ impl Tunnel {
                 }
                 if ch.owner.as_deref() == Some(client.id.as_str())
                     && ch.status == ChannelStatus::Open
+                    && ch.advance_version()
                 {
                     ch.status = ChannelStatus::Closing;
-                    ch.version += 1;
                     excess -= 1;
                 }
             }
@@ -338,9 +357,11 @@ impl Tunnel {
                 .filter(|&i| open[i] < quota(i))
                 .max_by_key(|&i| (quota(i) - open[i], std::cmp::Reverse(i)));
             let Some(i) = neediest else { break };
+            if !ch.advance_version() {
+                continue;
+            }
             ch.owner = Some(self.clients[i].id.clone());
             ch.status = ChannelStatus::Open;
-            ch.version += 1;
             open[i] += 1;
         }
     }
@@ -681,6 +702,39 @@ impl State {
         Ok(id)
     }
 
+    /// Set a channel's server-side version (fault injection).
+    pub(crate) fn set_channel_version(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        version: i64,
+    ) -> bool {
+        self.channel_of(tunnel_id, channel_id)
+            .map(|ch| ch.version = version)
+            .is_some()
+    }
+
+    /// Set a channel's stored checkpoint sequence number (fault injection: another
+    /// writer moved it, or it is about to overflow).
+    pub(crate) fn set_checkpoint_sequence(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        sequence: i64,
+    ) -> bool {
+        self.channel_of(tunnel_id, channel_id)
+            .map(|ch| ch.sequence = sequence)
+            .is_some()
+    }
+
+    fn channel_of(&mut self, tunnel_id: &str, channel_id: &str) -> Option<&mut ChannelState> {
+        self.tunnels
+            .get_mut(tunnel_id)?
+            .channels
+            .iter_mut()
+            .find(|c| c.id == channel_id)
+    }
+
     pub(crate) fn expire_tunnel(&mut self, tunnel_id: &str) -> bool {
         match self.tunnels.get_mut(tunnel_id) {
             Some(t) => {
@@ -990,7 +1044,13 @@ impl State {
             ))
             .for_tunnel(&tunnel_id));
         }
-        let expected = ch.sequence.saturating_add(1);
+        let Some(expected) = ch.sequence.checked_add(1) else {
+            return Err(ServiceError::invalid(format!(
+                "the checkpoint sequence number {} cannot be advanced",
+                ch.sequence
+            ))
+            .for_tunnel(&tunnel_id));
+        };
         if req.sequence_number != expected {
             return Err(ServiceError::sequence(format!(
                 "sequence number {} does not match; expected {expected}",
@@ -1158,5 +1218,46 @@ mod tests {
         );
         assert!(s.write("", vec![]).is_err());
         assert!(s.tables.is_empty());
+    }
+
+    #[test]
+    fn versions_and_sequences_at_i64_max_never_overflow() {
+        let mut s = state(1);
+        let id = tunnel(&mut s, TunnelType::Stream);
+        let now = Instant::now();
+        let a = connect(&mut s, &id, now);
+        let ch = heartbeat(&mut s, &id, &a, vec![], now).remove(0);
+        assert!(s.set_channel_version(&id, &ch.channel_id, i64::MAX - 1));
+        // the client gives the channel back at i64::MAX: it can never be handed out again
+        let report = proto::Channel::new(ch.channel_id.clone(), i64::MAX, ChannelStatus::Close);
+        assert!(heartbeat(&mut s, &id, &a, vec![report], now).is_empty());
+        let b = connect(&mut s, &id, now);
+        assert!(heartbeat(&mut s, &id, &b, vec![], now).is_empty());
+        // releasing on shutdown does not overflow either
+        let body = proto::ShutdownRequest {
+            tunnel_id: id.clone(),
+            client_id: b.clone(),
+        }
+        .encode_to_vec();
+        s.dispatch(URI_SHUTDOWN, &body, now).unwrap();
+        assert_eq!(s.channels(&id).unwrap()[0].version, i64::MAX);
+
+        // a stored sequence number of i64::MAX: checkpoints are refused, not wrapped
+        let mut s = state(1);
+        let id = tunnel(&mut s, TunnelType::Stream);
+        let a = connect(&mut s, &id, now);
+        let ch = heartbeat(&mut s, &id, &a, vec![], now).remove(0);
+        assert!(s.set_checkpoint_sequence(&id, &ch.channel_id, i64::MAX));
+        let token = s.channels(&id).unwrap()[0].checkpoint.token.clone();
+        let body = proto::CheckpointRequest {
+            tunnel_id: id.clone(),
+            client_id: a,
+            channel_id: ch.channel_id,
+            checkpoint: token,
+            sequence_number: i64::MIN,
+        }
+        .encode_to_vec();
+        let e = s.dispatch(URI_CHECKPOINT, &body, now).unwrap_err();
+        assert_eq!(e.code, OTS_PARAMETER_INVALID);
     }
 }

@@ -101,11 +101,11 @@ fn beat(
     let resp = c
         .heartbeat(tunnel_id, client_id, table.heartbeat_channels())
         .expect("heartbeat");
-    let plan = table.apply_heartbeat(&resp.channels);
+    let plan = table.apply_heartbeat(&resp.channels).unwrap();
     let mut reasons = Vec::new();
     for order in &plan.stop {
         reasons.push(order.reason);
-        table.reader_stopped(&order.channel_id);
+        table.reader_stopped(&order.channel_id).unwrap();
     }
     (resp.channels, plan.start, reasons)
 }
@@ -565,11 +565,11 @@ fn second_client_gets_channels_through_the_closing_handoff() {
         assert_eq!(s.owner.as_deref(), Some(a.as_str()));
     }
     // A's readers stop; the table reports CLOSE at version + 1
-    let plan = table_a.apply_heartbeat(&resp.channels);
+    let plan = table_a.apply_heartbeat(&resp.channels).unwrap();
     assert_eq!(plan.stop.len(), 2);
     assert!(plan.stop.iter().all(|o| o.reason == StopReason::Closing));
     for order in &plan.stop {
-        table_a.reader_stopped(&order.channel_id);
+        table_a.reader_stopped(&order.channel_id).unwrap();
     }
     let reported = table_a.heartbeat_channels();
     assert_eq!(
@@ -807,7 +807,7 @@ fn base_data_channels_finish_and_terminate() {
             em.checkpoints(&tunnel_id).unwrap()[&ch.channel_id].token,
             FINISH_TOKEN
         );
-        table.reader_finished(&ch.channel_id);
+        table.reader_finished(&ch.channel_id).unwrap();
     }
     assert_eq!(ages.len(), 19);
     assert_eq!(ages["u00"], 120);

@@ -20,6 +20,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::error::TunnelError;
+use crate::options::MAX_DURATION;
+
 /// Parameters of an exponential backoff.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BackoffConfig {
@@ -37,6 +40,46 @@ pub struct BackoffConfig {
 }
 
 impl BackoffConfig {
+    /// Check the parameters; the error names `option` (the setting holding this
+    /// policy, e.g. `meta_retry`) and says which parameter is wrong.
+    ///
+    /// Rules: `0 < initial <= max_interval <= MAX_DURATION`, `max_elapsed` (when set)
+    /// within `MAX_DURATION`, `multiplier` finite and at least 1, `jitter` within
+    /// `0..=1`.
+    ///
+    /// [`MAX_DURATION`]: crate::options::MAX_DURATION
+    pub fn validate(&self, option: &'static str) -> Result<(), TunnelError> {
+        let bad = |reason: String| Err(TunnelError::invalid_option(option, reason));
+        if self.initial.is_zero() || self.max_interval < self.initial {
+            return bad(format!(
+                "initial ({:?}) must be positive and at most max_interval ({:?})",
+                self.initial, self.max_interval
+            ));
+        }
+        if self.max_interval > MAX_DURATION {
+            return bad(format!(
+                "max_interval {:?} is above the maximum of {MAX_DURATION:?}",
+                self.max_interval
+            ));
+        }
+        if self.max_elapsed.is_some_and(|d| d > MAX_DURATION) {
+            return bad(format!(
+                "max_elapsed {:?} is above the maximum of {MAX_DURATION:?}",
+                self.max_elapsed
+            ));
+        }
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return bad(format!(
+                "multiplier {} must be a finite number >= 1",
+                self.multiplier
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return bad(format!("jitter {} must be within 0..=1", self.jitter));
+        }
+        Ok(())
+    }
+
     /// Retry policy of the meta calls (connect, heartbeat, checkpoint, ...):
     /// 100 ms .. 2 s, up to 35 s in total.
     pub const fn meta() -> Self {
@@ -145,17 +188,27 @@ impl Backoff {
             return None;
         }
         let grown = self.current.as_secs_f64() * self.config.multiplier.max(1.0);
-        self.current = Duration::from_secs_f64(grown.min(self.config.max_interval.as_secs_f64()));
+        self.current = self.capped(grown);
         self.slept = self.slept.saturating_add(delay);
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         Some(delay)
     }
 
     fn jittered(&mut self, base: Duration) -> Duration {
         let jitter = self.config.jitter.clamp(0.0, 1.0);
         let unit = self.rng.next_f64() * 2.0 - 1.0; // [-1, 1)
-        let secs = base.as_secs_f64() * (1.0 + jitter * unit);
-        Duration::from_secs_f64(secs.clamp(0.0, self.config.max_interval.as_secs_f64()))
+        self.capped(base.as_secs_f64() * (1.0 + jitter * unit))
+    }
+
+    /// `secs` as a duration within `0..=max_interval`. Float seconds near
+    /// `Duration::MAX` round beyond it, so the conversion is checked (an
+    /// unvalidated configuration must not panic here either).
+    fn capped(&self, secs: f64) -> Duration {
+        let max = self.config.max_interval;
+        if secs.is_nan() || secs <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max))
     }
 }
 
@@ -283,5 +336,44 @@ mod tests {
         let b = Backoff::new(BackoffConfig::meta()).next_delay();
         // not a strict guarantee of randomness, but the counter makes seeds differ
         assert!(a.is_some() && b.is_some());
+    }
+
+    #[test]
+    fn duration_max_intervals_never_panic_and_are_rejected_by_validation() {
+        let huge = BackoffConfig {
+            initial: Duration::from_secs(1),
+            max_interval: Duration::MAX,
+            multiplier: 1e300,
+            jitter: 1.0,
+            max_elapsed: None,
+        };
+        match huge.validate("meta_retry") {
+            Err(TunnelError::InvalidOption { option, reason }) => {
+                assert_eq!(option, "meta_retry");
+                assert!(reason.contains("max_interval"), "{reason}");
+            }
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+        // used anyway (unvalidated), it saturates at max_interval instead of panicking
+        let mut b = Backoff::with_seed(huge, 5);
+        for _ in 0..200 {
+            assert!(b.next_delay().is_some());
+        }
+        let initial_max = BackoffConfig {
+            initial: Duration::MAX,
+            ..huge
+        };
+        assert!(Backoff::with_seed(initial_max, 1).next_delay().is_some());
+        let elapsed_max = BackoffConfig {
+            max_elapsed: Some(Duration::MAX),
+            ..BackoffConfig::meta()
+        };
+        assert!(elapsed_max.validate("read_records_retry").is_err());
+        assert!(BackoffConfig::meta().validate("meta_retry").is_ok());
+        assert!(
+            BackoffConfig::stream_poll()
+                .validate("poll_backoff")
+                .is_ok()
+        );
     }
 }

@@ -33,6 +33,7 @@ use prost::Message;
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::error::TunnelError;
+use super::options;
 use super::proto;
 use super::sign::{self, Credentials};
 
@@ -175,35 +176,9 @@ impl TunnelClientConfig {
                 "must not be empty when set",
             ));
         }
-        if self.request_timeout.is_zero() {
-            return Err(TunnelError::invalid_option(
-                "request_timeout",
-                "must be positive",
-            ));
-        }
-        for (option, retry) in [
-            ("meta_retry", &self.meta_retry),
-            ("read_records_retry", &self.read_records_retry),
-        ] {
-            if retry.initial.is_zero() || retry.max_interval < retry.initial {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "initial must be positive and at most max_interval",
-                ));
-            }
-            if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "multiplier must be a finite number >= 1",
-                ));
-            }
-            if !(0.0..=1.0).contains(&retry.jitter) {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "jitter must be within 0..=1",
-                ));
-            }
-        }
+        options::positive_duration("request_timeout", self.request_timeout)?;
+        self.meta_retry.validate("meta_retry")?;
+        self.read_records_retry.validate("read_records_retry")?;
         if self.max_response_bytes == 0 {
             return Err(TunnelError::invalid_option(
                 "max_response_bytes",
@@ -287,7 +262,7 @@ impl TunnelClient {
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let error = match self.call_once(uri, &body) {
                 Ok(reply) => return Ok(reply),
                 Err(e) if e.is_retryable() => e,

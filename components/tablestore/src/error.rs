@@ -177,6 +177,19 @@ pub enum TunnelError {
         timeout: Duration,
     },
 
+    /// A number from the service (a channel version, a checkpoint sequence number)
+    /// cannot be advanced without overflowing. Fatal: the service will not move it
+    /// back, and wrapping it would corrupt the session.
+    #[error("{what} of {subject} is {value}: it cannot be advanced without overflowing")]
+    OutOfRange {
+        /// Which number (`"channel version"`, `"checkpoint sequence number"`).
+        what: &'static str,
+        /// What it belongs to (a channel id).
+        subject: String,
+        /// The value received.
+        value: i64,
+    },
+
     /// The otp-threads runtime could not start or reach a worker.
     #[error("the otp-threads runtime failed")]
     Runtime(#[source] otp_threads::Error),
@@ -207,7 +220,9 @@ impl TunnelError {
             | TunnelError::PlainBuffer(_)
             | TunnelError::InvalidToken { .. } => ErrorClass::Other,
             TunnelError::RetriesExhausted { last, .. } => last.class(),
-            TunnelError::AlreadyRunning { .. } => ErrorClass::Fatal,
+            TunnelError::AlreadyRunning { .. } | TunnelError::OutOfRange { .. } => {
+                ErrorClass::Fatal
+            }
             TunnelError::NotRunning { .. }
             | TunnelError::HeartbeatTimeout { .. }
             | TunnelError::Runtime(_)

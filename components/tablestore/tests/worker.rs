@@ -664,3 +664,72 @@ fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
     assert_eq!(active_children(&tunnels), 0);
     runtime.shutdown(WAIT).unwrap();
 }
+
+#[test]
+fn a_server_channel_version_of_i64_max_stops_the_tunnel_with_a_typed_error() {
+    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "vmax", TunnelType::Stream).unwrap();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    wait_for("the channel read", || {
+        let status = tunnel.status(WAIT).ok()?;
+        (status.channels.len() == 1).then_some(())
+    });
+    assert!(em.set_channel_version(&tunnel_id, &channel_id, i64::MAX));
+    wait_for("version i64::MAX adopted", || {
+        let status = tunnel.status(WAIT).ok()?;
+        (status.channels[0].version == i64::MAX).then_some(())
+    });
+    // The reader fails (not retried): giving the channel back needs version + 1.
+    let down = runtime.monitor(&tunnel.pid().unwrap());
+    em.fail_next_on(URI_READ_RECORDS, 1, 410, "OTSResourceGone");
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::OutOfRange {
+            what,
+            subject,
+            value,
+        }) => {
+            assert_eq!(*what, "channel version");
+            assert_eq!(subject, &channel_id);
+            assert_eq!(*value, i64::MAX);
+        }
+        other => panic!("expected OutOfRange, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    assert_eq!(tunnel.sessions(), 1);
+    assert_eq!(em.stats().internal_errors, 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_stored_sequence_number_of_i64_max_stops_the_tunnel_with_a_typed_error() {
+    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "smax", TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    assert!(em.set_checkpoint_sequence(&tunnel_id, &channel_id, i64::MAX));
+    write(&em, 0..10);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let batch = recv(&rx);
+    let pid = tunnel.pid().unwrap();
+    let down = runtime.monitor(&pid);
+    batch.ack.ack();
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::OutOfRange { what, value, .. }) => {
+            assert_eq!(*what, "checkpoint sequence number");
+            assert_eq!(*value, i64::MAX);
+        }
+        other => panic!("expected OutOfRange, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    // nothing was checkpointed past the stored state
+    let cp = &em.checkpoints(&tunnel_id).unwrap()[&channel_id];
+    assert_eq!(cp.sequence_number, i64::MAX);
+    assert_eq!(cp.records_consumed, 0);
+    runtime.shutdown(WAIT).unwrap();
+}

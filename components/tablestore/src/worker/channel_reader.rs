@@ -145,7 +145,14 @@ impl ChannelReader {
     fn checkpoint(&mut self, token: &str) -> Result<(), TunnelError> {
         let mut retries = 0;
         loop {
-            let next = self.sequence + 1;
+            let next = self
+                .sequence
+                .checked_add(1)
+                .ok_or_else(|| TunnelError::OutOfRange {
+                    what: "checkpoint sequence number",
+                    subject: self.channel_id.clone(),
+                    value: self.sequence,
+                })?;
             match self.client.checkpoint(
                 &self.tunnel_id,
                 &self.client_id,

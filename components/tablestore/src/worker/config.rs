@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::backoff::BackoffConfig;
 use crate::client::TunnelClientConfig;
 use crate::error::TunnelError;
+use crate::options;
 use crate::proto;
 
 /// Default [`TunnelWorkerConfig::heartbeat_interval`]: 30 s.
@@ -88,15 +89,12 @@ impl TunnelWorkerConfig {
                 format!("must be positive and at most {MIN_HEARTBEAT_INTERVAL:?}"),
             ));
         }
-        if self.heartbeat_interval < self.min_heartbeat_interval {
-            return Err(TunnelError::invalid_option(
-                "heartbeat_interval",
-                format!(
-                    "{:?} is below the minimum of {:?}",
-                    self.heartbeat_interval, self.min_heartbeat_interval
-                ),
-            ));
-        }
+        options::duration_within(
+            "heartbeat_interval",
+            self.heartbeat_interval,
+            self.min_heartbeat_interval,
+        )?;
+        options::duration_within("heartbeat_timeout", self.heartbeat_timeout, Duration::ZERO)?;
         if self.heartbeat_timeout <= self.heartbeat_interval {
             return Err(TunnelError::invalid_option(
                 "heartbeat_timeout",
@@ -106,12 +104,12 @@ impl TunnelWorkerConfig {
                 ),
             ));
         }
-        if self.connect_timeout < Duration::from_secs(1) {
-            return Err(TunnelError::invalid_option(
-                "connect_timeout",
-                "must be at least 1 s (it is sent in seconds)",
-            ));
-        }
+        // Sent in whole seconds.
+        options::duration_within(
+            "connect_timeout",
+            self.connect_timeout,
+            Duration::from_secs(1),
+        )?;
         if self
             .client_tag
             .as_deref()
@@ -122,24 +120,15 @@ impl TunnelWorkerConfig {
                 "must not be blank when set",
             ));
         }
-        let poll = &self.poll_backoff;
-        if poll.initial.is_zero()
-            || poll.max_interval < poll.initial
-            || !(poll.multiplier >= 1.0 && poll.multiplier.is_finite())
-            || !(0.0..=1.0).contains(&poll.jitter)
-        {
-            return Err(TunnelError::invalid_option(
-                "poll_backoff",
-                "needs 0 < initial <= max_interval, a finite multiplier >= 1 and jitter within 0..=1",
-            ));
-        }
+        self.poll_backoff.validate("poll_backoff")?;
         self.client.validate()
     }
 
     /// The `ClientConfig` sent with connect.
     pub(crate) fn connect_config(&self) -> proto::ClientConfig {
         proto::ClientConfig {
-            timeout: Some(self.connect_timeout.as_secs() as i64),
+            // Validation bounds it far below i64::MAX seconds.
+            timeout: Some(i64::try_from(self.connect_timeout.as_secs()).unwrap_or(i64::MAX)),
             client_tag: self.client_tag.clone(),
         }
     }
@@ -209,6 +198,41 @@ mod tests {
         assert_eq!(
             option_of(|c| c.client.endpoint = "ftp://x".into()),
             "endpoint"
+        );
+    }
+
+    #[test]
+    fn duration_max_options_are_rejected_naming_the_option() {
+        assert_eq!(
+            option_of(|c| c.heartbeat_timeout = Duration::MAX),
+            "heartbeat_timeout"
+        );
+        assert_eq!(
+            option_of(|c| {
+                c.heartbeat_interval = Duration::MAX - Duration::from_secs(1);
+                c.heartbeat_timeout = Duration::MAX;
+            }),
+            "heartbeat_interval"
+        );
+        assert_eq!(
+            option_of(|c| c.connect_timeout = Duration::MAX),
+            "connect_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.poll_backoff.max_interval = Duration::MAX),
+            "poll_backoff"
+        );
+        assert_eq!(
+            option_of(|c| c.client.request_timeout = Duration::MAX),
+            "request_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.client.meta_retry.max_interval = Duration::MAX),
+            "meta_retry"
+        );
+        assert_eq!(
+            option_of(|c| c.client.read_records_retry.max_elapsed = Some(Duration::MAX)),
+            "read_records_retry"
         );
     }
 

@@ -104,7 +104,10 @@ impl Tunnels {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared::default());
         let tunnel_id = config.tunnel_id.clone();
-        let shutdown = config.client.request_timeout + SHUTDOWN_MARGIN;
+        let shutdown = config
+            .client
+            .request_timeout
+            .saturating_add(SHUTDOWN_MARGIN);
         let spec = {
             let shared = shared.clone();
             ChildSpec::new(worker_name(&tunnel_id), move |ctx| {
