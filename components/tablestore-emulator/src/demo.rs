@@ -81,7 +81,7 @@ pub fn run(runtime: &RuntimeHandle, changes: usize) -> Result<DemoReport, Emulat
         let batch = batches
             .recv_timeout(BATCH_WAIT)
             .map_err(|_| EmulatorError::NoBatch(BATCH_WAIT))?;
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             deliveries += 1;
             seen.insert(row.sequence);
         }

@@ -63,7 +63,8 @@
 //!   extension, and is appended to one channel of every `Stream` /
 //!   `BaseAndStream` tunnel over the table, chosen by a stable hash of the
 //!   encoded primary key. Readers therefore see each channel's changes in
-//!   write order.
+//!   write order. A change to a row that existed carries the row as it was
+//!   (all its columns, as puts) in `origin_record`, the before-image.
 //! * **Base data.** A `BaseData` tunnel snapshots the table's rows at
 //!   creation (as put records without a stream position) and its channels
 //!   are *sealed*: once a reader reaches the end, `readrecords` returns the
@@ -101,7 +102,9 @@
 //! * **Fault injection.** [`Emulator::fail_next`] / [`fail_next_on`]
 //!   (answer the next requests with an error, e.g. bursts of
 //!   `503 OTSTunnelServerUnavailable`), [`Emulator::drop_next_connections`]
-//!   (close the connection after reading the request, without any response)
+//!   (close the connection after reading the request, without any response),
+//!   [`Emulator::append_raw_record`] (a corrupt record mid-stream),
+//!   [`Emulator::set_channel_version`], [`Emulator::set_checkpoint_sequence`]
 //!   and [`Emulator::expire_tunnel`] (every session call then gets
 //!   `OTSTunnelExpired`). Faults are applied before authentication, the way a
 //!   front end would fail. [`Emulator::stats`] counts requests per URI and
@@ -121,8 +124,8 @@
 //! header, but not otherwise verified); request-date skew checks; quotas and
 //! throttling other than injected faults; persistence (everything is lost on
 //! stop); `StreamTunnelConfig` start/end offsets (stored and echoed, not
-//! applied: a stream starts at the tunnel's creation); `origin_record`;
-//! RPO figures (always 0); the `getrpo`, `schedule` and channel lock APIs
+//! applied: a stream starts at the tunnel's creation); before-images as a tunnel
+//! option (they are always sent); RPO figures (always 0); the `getrpo`, `schedule` and channel lock APIs
 //! (answered `OTSParameterInvalid`); the service's record-size limits,
 //! retention and tunnel expiry by time (only [`Emulator::expire_tunnel`]);
 //! multiple instances or access keys.
@@ -289,6 +292,7 @@ struct InjectedFailure {
     uri: Option<String>,
     status: u16,
     code: String,
+    message: String,
 }
 
 #[derive(Default)]
@@ -374,7 +378,7 @@ impl Service for Shared {
                     f.code,
                     request.path
                 );
-                return reply(f.status, &f.code, "injected fault");
+                return reply(f.status, &f.code, f.message);
             }
         }
         if request.method != "POST" {
@@ -627,15 +631,30 @@ impl Emulator {
         self.push_failures(Some(uri), n, status, code);
     }
 
-    fn push_failures(&self, uri: Option<&str>, n: usize, status: u16, code: &str) {
+    /// Like [`fail_next_on`](Self::fail_next_on) (`uri: None` for any URI), with
+    /// the error's message, e.g. `OTSQuotaExhausted` with "Too frequent table
+    /// operations." (throttling) or another (an exhausted quota).
+    pub fn fail_next_with(
+        &self,
+        uri: Option<&str>,
+        n: usize,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) {
         let mut faults = self.shared.faults.lock();
         for _ in 0..n {
             faults.failures.push_back(InjectedFailure {
                 uri: uri.map(str::to_owned),
                 status,
                 code: code.to_owned(),
+                message: message.to_owned(),
             });
         }
+    }
+
+    fn push_failures(&self, uri: Option<&str>, n: usize, status: u16, code: &str) {
+        self.fail_next_with(uri, n, status, code, "injected fault");
     }
 
     /// Close the connection of each of the next `n` requests after reading
@@ -647,6 +666,22 @@ impl Emulator {
     /// Forget injected faults that have not fired yet.
     pub fn clear_faults(&self) {
         *self.shared.faults.lock() = Faults::default();
+    }
+
+    /// Append `record` as it is to a stream channel's records (fault injection: a
+    /// corrupt PlainBuffer, an unknown action type, a bad `origin_record`). Readers
+    /// get it in order with the channel's other records. False if there is no such
+    /// unsealed stream channel.
+    pub fn append_raw_record(
+        &self,
+        tunnel_id: &str,
+        channel_id: &str,
+        record: proto::Record,
+    ) -> bool {
+        self.shared
+            .state
+            .lock()
+            .append_raw_record(tunnel_id, channel_id, record)
     }
 
     /// Set the server-side version of a channel (fault injection, e.g. `i64::MAX`

@@ -109,8 +109,11 @@ pub struct ChannelSnapshot {
 /// One stored record, shared by every tunnel over the table.
 #[derive(Clone)]
 struct StoredRecord {
-    action: ActionType,
+    /// The raw action type (an injected record may carry an unknown one).
+    action: i32,
     bytes: Arc<[u8]>,
+    /// The row before the change (`origin_record`), when it existed.
+    origin: Option<Arc<[u8]>>,
     pk: Arc<[u8]>,
 }
 
@@ -377,6 +380,25 @@ struct Table {
 }
 
 impl Table {
+    /// The stored row at `pk_bytes` as a put row (its before-image), if any.
+    fn before_image(&self, pk_bytes: &[u8]) -> Option<Arc<[u8]>> {
+        let (pk, columns) = self.rows.get(pk_bytes)?;
+        let row = Row {
+            primary_key: pk.clone(),
+            kind: RowChange::Put,
+            columns: columns
+                .iter()
+                .map(|(name, value)| ColumnChange::Put {
+                    name: name.clone(),
+                    value: value.clone(),
+                    timestamp: None,
+                })
+                .collect(),
+            sequence: None,
+        };
+        Some(plainbuffer::encode_row(&row).into())
+    }
+
     fn apply(&mut self, pk_bytes: &[u8], row: &Row) {
         match row.kind {
             RowChange::Delete => {
@@ -593,15 +615,15 @@ impl State {
         let mut sequences = Vec::with_capacity(rows.len());
         for mut row in rows {
             let pk: Arc<[u8]> = encode_pk(&row.primary_key).into();
-            self.tables
-                .entry(table.to_owned())
-                .or_default()
-                .apply(&pk, &row);
+            let rows = self.tables.entry(table.to_owned()).or_default();
+            let origin = rows.before_image(&pk);
+            rows.apply(&pk, &row);
             let sequence = self.next_sequence();
             row.sequence = Some(sequence);
             let record = StoredRecord {
-                action: row.kind.action_type(),
+                action: row.kind.action_type() as i32,
                 bytes: plainbuffer::encode_row(&row).into(),
+                origin,
                 pk: pk.clone(),
             };
             let hash = fnv1a(&pk);
@@ -671,8 +693,9 @@ impl State {
                         sequence: None,
                     };
                     let record = StoredRecord {
-                        action: ActionType::PutRow,
+                        action: ActionType::PutRow as i32,
                         bytes: plainbuffer::encode_row(&row).into(),
+                        origin: None,
                         pk: pk_bytes.as_slice().into(),
                     };
                     let i = (fnv1a(pk_bytes) % n as u64) as usize;
@@ -700,6 +723,28 @@ impl State {
             },
         );
         Ok(id)
+    }
+
+    /// Append a raw record to a stream channel (fault injection: a record the
+    /// service would never send, e.g. a corrupt PlainBuffer).
+    pub(crate) fn append_raw_record(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        record: proto::Record,
+    ) -> bool {
+        match self.channel_of(tunnel_id, channel_id) {
+            Some(ch) if ch.stream && !ch.sealed => {
+                ch.records.push(StoredRecord {
+                    action: record.action_type,
+                    bytes: record.record.into(),
+                    origin: record.origin_record.map(Into::into),
+                    pk: Arc::from(&[][..]),
+                });
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Set a channel's server-side version (fault injection).
@@ -1012,9 +1057,9 @@ impl State {
         let records = ch.records[offset..end]
             .iter()
             .map(|r| proto::Record {
-                action_type: r.action as i32,
+                action_type: r.action,
                 record: r.bytes.to_vec(),
-                origin_record: None,
+                origin_record: r.origin.as_deref().map(<[u8]>::to_vec),
             })
             .collect();
         let next_token = if ch.sealed && end == ch.records.len() {

@@ -13,14 +13,18 @@ use otp_threads_tablestore::client::{
     TunnelClientConfig, URI_CHECKPOINT, URI_CONNECT, URI_GET_CHECKPOINT, URI_HEARTBEAT,
     URI_READ_RECORDS, URI_SHUTDOWN,
 };
-use otp_threads_tablestore::error::{OTS_PERMISSION_DENIED, OTS_TUNNEL_SERVER_UNAVAILABLE};
+use otp_threads_tablestore::error::{
+    OTS_PERMISSION_DENIED, OTS_QUOTA_EXHAUSTED, OTS_SEQUENCE_NUMBER_NOT_MATCH,
+    OTS_TUNNEL_SERVER_UNAVAILABLE, QUOTA_THROTTLED_MESSAGE,
+};
 use otp_threads_tablestore::plainbuffer::{
     ColumnChange, PkValue, Row, RowChange, SequenceInfo, Value,
 };
 use otp_threads_tablestore::proto::{ChannelStatus, TunnelType};
 use otp_threads_tablestore::token::FINISH_TOKEN;
 use otp_threads_tablestore::worker::{
-    Batch, Receiver, TunnelHandle, TunnelWorker, TunnelWorkerConfig, Tunnels,
+    Batch, OnUndecodable, Receiver, RecordError, SEQUENCE_RETRIES, TunnelHandle, TunnelWorker,
+    TunnelWorkerConfig, Tunnels,
 };
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
 use otp_threads_testkit::Patience;
@@ -123,7 +127,7 @@ struct Seen {
 
 impl Seen {
     fn add(&mut self, batch: &Batch) {
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             let seq = row.sequence.expect("stream records carry their position");
             self.deliveries += 1;
             if self.first.insert(seq) {
@@ -585,7 +589,7 @@ fn base_data_channels_finish_and_are_reported_terminated() {
     let mut ids = HashSet::new();
     while ids.len() < 100 {
         let batch = recv(&rx);
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             assert_eq!(row.sequence, None, "base data has no stream position");
             ids.insert(row.primary_key.clone());
         }
@@ -731,5 +735,288 @@ fn a_stored_sequence_number_of_i64_max_stops_the_tunnel_with_a_typed_error() {
     let cp = &em.checkpoints(&tunnel_id).unwrap()[&channel_id];
     assert_eq!(cp.sequence_number, i64::MAX);
     assert_eq!(cp.records_consumed, 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+/// A PlainBuffer row whose checksum is wrong.
+fn corrupt_row() -> Vec<u8> {
+    let mut bytes = otp_threads_tablestore::plainbuffer::encode_row(&put(999));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x5a;
+    bytes
+}
+
+fn raw_record(action_type: i32, record: Vec<u8>) -> otp_threads_tablestore::proto::Record {
+    otp_threads_tablestore::proto::Record {
+        action_type,
+        record,
+        origin_record: None,
+    }
+}
+
+/// One channel, reads of 10: ids 0..15, a corrupt row, ids 15..22, a record of an
+/// unknown action type, ids 22..30. Returns the tunnel id and the channel id.
+fn stream_with_bad_records(em: &Emulator, name: &str) -> (String, String) {
+    let tunnel_id = em.create_tunnel(TABLE, name, TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    write(em, 0..15);
+    assert!(em.append_raw_record(&tunnel_id, &channel_id, raw_record(1, corrupt_row())));
+    write(em, 15..22);
+    let good = otp_threads_tablestore::plainbuffer::encode_row(&put(1000));
+    assert!(em.append_raw_record(&tunnel_id, &channel_id, raw_record(9, good)));
+    write(em, 22..30);
+    (tunnel_id, channel_id)
+}
+
+fn one_channel_of_ten() -> Emulator {
+    emulator_with(|c| {
+        c.channels_per_tunnel = 1;
+        c.max_records_per_read = 10;
+    })
+}
+
+fn ids_of(batch: &Batch) -> Vec<i64> {
+    batch
+        .records
+        .iter()
+        .map(|r| match r.row.primary_key[0].1 {
+            PkValue::Integer(i) => i,
+            ref other => panic!("unexpected key {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_is_delivered_as_an_error_item_by_default() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-deliver");
+    let config = config(&em, &tunnel_id);
+    assert_eq!(config.on_undecodable, OnUndecodable::Deliver, "the default");
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let (mut ids, mut bad) = (Vec::new(), Vec::new());
+    while ids.len() < 30 {
+        let batch = recv(&rx);
+        ids.extend(ids_of(&batch));
+        bad.extend(batch.undecodable.iter().cloned());
+        assert!(batch.ack.ack(), "the user logs it and acks past it");
+    }
+    assert_eq!(ids, (0..30).collect::<Vec<_>>(), "nothing lost, in order");
+    assert_eq!(bad.len(), 2);
+    // the corrupt row: the 6th record of the second read
+    assert_eq!((bad[0].index, bad[0].action_type), (5, 1));
+    assert_eq!(bad[0].record, corrupt_row());
+    assert_eq!(bad[0].channel_id, channel_id);
+    assert!(matches!(bad[0].error, RecordError::Row(_)), "{:?}", bad[0]);
+    assert_eq!(bad[1].error, RecordError::UnknownActionType(9));
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(tunnel.sessions(), 1);
+    assert!(tunnel.last_error().is_none());
+    assert_eq!(tunnel.skipped_count(), 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_is_skipped_logged_and_reported() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, _) = stream_with_bad_records(&em, "bad-skip");
+    let mut config = config(&em, &tunnel_id);
+    config.on_undecodable = OnUndecodable::Skip;
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 30 {
+        let batch = recv(&rx);
+        assert!(batch.undecodable.is_empty(), "skipped, not delivered");
+        ids.extend(ids_of(&batch));
+        assert!(batch.ack.ack());
+    }
+    assert_eq!(ids, (0..30).collect::<Vec<_>>());
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(tunnel.skipped_count(), 2, "reported");
+    let skipped = tunnel.skipped_records();
+    assert_eq!(skipped[0].record, corrupt_row());
+    assert_eq!(skipped[1].error, RecordError::UnknownActionType(9));
+    assert_eq!(tunnel.sessions(), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_stops_the_tunnel_with_a_typed_error() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-stop");
+    let mut config = config(&em, &tunnel_id);
+    config.on_undecodable = OnUndecodable::Stop;
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let down = runtime.monitor(&tunnel.pid().unwrap());
+    let first = recv(&rx);
+    assert_eq!(ids_of(&first), (0..10).collect::<Vec<_>>());
+    assert!(first.ack.ack());
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::UndecodableRecord {
+            channel_id: channel,
+            index,
+            error,
+            ..
+        }) => {
+            assert_eq!(channel, &channel_id);
+            assert_eq!(*index, 5);
+            assert!(matches!(error, RecordError::Row(_)), "{error:?}");
+        }
+        other => panic!("expected UndecodableRecord, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    // the checkpoint stays before the batch holding the bad record: nothing is lost
+    let cp = &em.checkpoints(&tunnel_id).unwrap()[&channel_id];
+    assert_eq!(cp.records_consumed, 10);
+    assert_eq!(tunnel.sessions(), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn before_images_are_delivered_with_each_record() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "origin", TunnelType::Stream)
+        .unwrap();
+    let key = vec![("id".into(), PkValue::Integer(7))];
+    em.put_row(TABLE, key.clone(), vec![("n".into(), Value::Integer(1))])
+        .unwrap();
+    em.update_row(
+        TABLE,
+        key.clone(),
+        vec![ColumnChange::Put {
+            name: "n".into(),
+            value: Value::Integer(2),
+            timestamp: None,
+        }],
+    )
+    .unwrap();
+    em.delete_row(TABLE, key.clone()).unwrap();
+    let (_tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut records = Vec::new();
+    while records.len() < 3 {
+        let batch = recv(&rx);
+        records.extend(batch.records.iter().cloned());
+        batch.ack.ack();
+    }
+    let before = |n| Row {
+        primary_key: key.clone(),
+        kind: RowChange::Put,
+        columns: vec![ColumnChange::Put {
+            name: "n".into(),
+            value: Value::Integer(n),
+            timestamp: None,
+        }],
+        sequence: None,
+    };
+    assert_eq!(records[0].row.kind, RowChange::Put);
+    assert_eq!(records[0].origin, None, "a new row has no before-image");
+    assert_eq!(records[1].row.kind, RowChange::Update);
+    assert_eq!(records[1].origin, Some(before(1)));
+    assert_eq!(records[2].row.kind, RowChange::Delete);
+    assert_eq!(records[2].origin, Some(before(2)));
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn throttling_codes_are_retried_with_backoff_without_losing_anything() {
+    let em = emulator_with(|c| c.max_records_per_read = 25);
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "throttled", TunnelType::Stream)
+        .unwrap();
+    let written: HashSet<SequenceInfo> = write(&em, 0..500).into_iter().collect();
+    em.fail_next_on(URI_CONNECT, 1, 400, "OTSServerBusy");
+    em.fail_next_on(URI_HEARTBEAT, 2, 503, "OTSServerBusy");
+    em.fail_next_on(URI_GET_CHECKPOINT, 2, 400, "OTSOperationThrottled");
+    em.fail_next_on(URI_READ_RECORDS, 3, 409, "OTSRowOperationConflict");
+    em.fail_next_with(
+        Some(URI_CHECKPOINT),
+        2,
+        403,
+        OTS_QUOTA_EXHAUSTED,
+        QUOTA_THROTTLED_MESSAGE,
+    );
+    em.fail_next_on(URI_READ_RECORDS, 2, 400, "OTSNotEnoughCapacityUnit");
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut seen = Seen::default();
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        batch.ack.ack();
+    }
+    assert_eq!(seen.first, written);
+    assert_eq!(seen.deliveries, written.len(), "retries are invisible");
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(em.stats().injected_failures, 1 + 2 + 2 + 3 + 2 + 2);
+    assert_eq!(tunnel.sessions(), 1, "no restart was needed");
+    assert!(tunnel.last_error().is_none());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_exhausted_quota_that_is_not_throttling_is_not_retried() {
+    let em = emulator_with(|_| {});
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "quota", TunnelType::Stream)
+        .unwrap();
+    em.fail_next_with(
+        Some(URI_CONNECT),
+        1,
+        403,
+        OTS_QUOTA_EXHAUSTED,
+        "Too many clients.",
+    );
+    let err = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap_err();
+    assert_eq!(err.service_code(), Some(OTS_QUOTA_EXHAUSTED), "{err}");
+    assert_eq!(em.stats().requests_to(URI_CONNECT), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn sequence_mismatches_beyond_the_bound_are_reconciled_until_the_checkpoint_succeeds() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "seq", TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    write(&em, 0..30);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let first = recv(&rx);
+    // More mismatches in a row than the immediate bound: a backoff round follows.
+    let injected = 2 * SEQUENCE_RETRIES as usize + 1;
+    em.fail_next_on(URI_CHECKPOINT, injected, 400, OTS_SEQUENCE_NUMBER_NOT_MATCH);
+    let get_checkpoints = em.stats().requests_to(URI_GET_CHECKPOINT);
+    let mut ids = ids_of(&first);
+    assert!(first.ack.ack());
+    // Meanwhile another writer moves the stored sequence number on.
+    let second = recv(&rx);
+    assert!(em.set_checkpoint_sequence(&tunnel_id, &channel_id, 41));
+    ids.extend(ids_of(&second));
+    assert!(second.ack.ack());
+    let third = recv(&rx);
+    ids.extend(ids_of(&third));
+    assert!(third.ack.ack());
+    assert_eq!(ids, (0..30).collect::<Vec<_>>(), "each batch once");
+    wait_all_checkpointed(&em, &tunnel_id);
+    // reconciled from the server's 41: the second batch at 42, the third at 43
+    assert_eq!(
+        em.checkpoints(&tunnel_id).unwrap()[&channel_id].sequence_number,
+        43
+    );
+    // one getcheckpoint per mismatch: the injected ones, and the moved sequence number
+    assert!(em.stats().requests_to(URI_GET_CHECKPOINT) > get_checkpoints + injected as u64);
+    assert_eq!(tunnel.sessions(), 1);
+    let status = tunnel.status(WAIT).unwrap();
+    assert_eq!(
+        status.channels[0].status,
+        ChannelStatus::Open,
+        "the channel was not given up"
+    );
     runtime.shutdown(WAIT).unwrap();
 }

@@ -9,12 +9,18 @@ use crate::error::TunnelError;
 use crate::options;
 use crate::proto;
 
+use super::record::OnUndecodable;
+
 /// Default [`TunnelWorkerConfig::heartbeat_interval`]: 30 s.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 /// Default [`TunnelWorkerConfig::heartbeat_timeout`]: 300 s.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`TunnelWorkerConfig::connect_timeout`]: 300 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`TunnelWorkerConfig::read_ahead`]: one batch fetched ahead per channel.
+pub const DEFAULT_READ_AHEAD: usize = 1;
+/// The largest [`TunnelWorkerConfig::read_ahead`]: 16 batches per channel.
+pub const MAX_READ_AHEAD: usize = 16;
 /// The smallest heartbeat interval users may set: 5 s (the original's and the Java
 /// SDK's `@min_heartbeat_interval`).
 pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -50,6 +56,14 @@ pub struct TunnelWorkerConfig {
     /// Backoff between reads of a channel whose reads come back empty; reset by the
     /// first non-empty batch.
     pub poll_backoff: BackoffConfig,
+    /// What a reader does with a record it cannot decode (default
+    /// [`OnUndecodable::Deliver`]).
+    pub on_undecodable: OnUndecodable,
+    /// Batches a reader fetches ahead while the subscriber works on the delivered one
+    /// (default 1; 0 reads only after the ack; at most [`MAX_READ_AHEAD`]). They are
+    /// delivered in order, each after the previous one was acknowledged and
+    /// checkpointed; a nack or a crash drops them unseen.
+    pub read_ahead: usize,
     /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
     /// (5 s) unless lowered.
     ///
@@ -72,6 +86,8 @@ impl TunnelWorkerConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             client_tag: None,
             poll_backoff: BackoffConfig::stream_poll(),
+            on_undecodable: OnUndecodable::default(),
+            read_ahead: DEFAULT_READ_AHEAD,
             min_heartbeat_interval: MIN_HEARTBEAT_INTERVAL,
         }
     }
@@ -121,6 +137,15 @@ impl TunnelWorkerConfig {
             ));
         }
         self.poll_backoff.validate("poll_backoff")?;
+        if self.read_ahead > MAX_READ_AHEAD {
+            return Err(TunnelError::invalid_option(
+                "read_ahead",
+                format!(
+                    "{} is above the maximum of {MAX_READ_AHEAD}",
+                    self.read_ahead
+                ),
+            ));
+        }
         self.client.validate()
     }
 

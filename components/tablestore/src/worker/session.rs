@@ -37,6 +37,7 @@ use otp_threads::{Context, ExitReason, Info, Pid, ReplyTo, Step, Worker};
 use super::batch::Batch;
 use super::channel_reader::{ChannelReader, SUBSCRIBER_GONE};
 use super::config::TunnelWorkerConfig;
+use super::record::SkippedRecords;
 
 /// The registered name of the worker of `tunnel_id`.
 pub(super) fn worker_name(tunnel_id: &str) -> String {
@@ -54,6 +55,8 @@ pub(super) struct Shared {
     pub(super) client_id: Mutex<Option<String>>,
     /// Sessions connected so far (1 + restarts).
     pub(super) sessions: Mutex<u64>,
+    /// Records skipped under `OnUndecodable::Skip`.
+    pub(super) skipped: Mutex<SkippedRecords>,
 }
 
 /// Messages of a session.
@@ -240,6 +243,7 @@ impl Session {
             channel_id.to_owned(),
             self.subscriber.clone(),
             ctx.handle(),
+            self.shared.clone(),
         );
         ctx.spawn_link(reader).map(|r| r.pid())
     }

@@ -204,6 +204,18 @@ impl TunnelHandle {
         *self.shared.sessions.lock()
     }
 
+    /// How many undecodable records were skipped (under
+    /// [`OnUndecodable::Skip`](super::OnUndecodable::Skip)), over all sessions.
+    pub fn skipped_count(&self) -> u64 {
+        self.shared.skipped.lock().total
+    }
+
+    /// The last [`SKIPPED_KEPT`](super::SKIPPED_KEPT) skipped records, oldest
+    /// first, each with its raw bytes and why it could not be decoded.
+    pub fn skipped_records(&self) -> Vec<super::UndecodableRecord> {
+        self.shared.skipped.lock().kept.iter().cloned().collect()
+    }
+
     /// The error that stopped the last session, if any.
     pub fn last_error(&self) -> Option<Arc<TunnelError>> {
         self.shared.last_error.lock().clone()
