@@ -43,8 +43,10 @@
 //! # What it implements
 //!
 //! * **HTTP.** A real HTTP/1.1 server on `127.0.0.1:<ephemeral port>`
-//!   (loopback only), served by one accept thread and a small fixed pool of
-//!   std threads; [`Emulator::stop`] (or drop) joins them all. Keep-alive is
+//!   (loopback only), served by one accept thread and one thread per
+//!   connection (up to [`EmulatorConfig::max_connections`]), so slow clients
+//!   cannot starve others; a request head must arrive within 2 s of its first
+//!   byte. [`Emulator::stop`] (or drop) joins every thread. Keep-alive is
 //!   supported; every response carries `x-ots-requestid` and `x-ots-date`.
 //! * **Authentication.** Every request must carry the `x-ots-*` headers and a
 //!   valid `x-ots-signature` for the configured access key (see
@@ -156,6 +158,9 @@ use otp_threads_tablestore::plainbuffer::{
 use otp_threads_tablestore::proto;
 use otp_threads_tablestore::sign::{self, SignError};
 
+/// The largest [`EmulatorConfig::max_connections`].
+pub const MAX_CONNECTIONS: usize = 16_384;
+
 /// Error code the emulator answers when a handler panicked (it should not).
 pub const OTS_INTERNAL_SERVER_ERROR: &str = "OTSInternalServerError";
 
@@ -175,8 +180,9 @@ pub struct EmulatorConfig {
     /// A client that sends no request for longer than this is dropped and
     /// its channels reassigned. Default 30 s.
     pub heartbeat_timeout: Duration,
-    /// Connection threads (besides the accept thread). Default 4.
-    pub threads: usize,
+    /// Connections served at once, each on its own thread (more wait in the
+    /// listen backlog). Default 1024.
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -188,7 +194,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("channels_per_tunnel", &self.channels_per_tunnel)
             .field("max_records_per_read", &self.max_records_per_read)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
-            .field("threads", &self.threads)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -207,7 +213,7 @@ impl EmulatorConfig {
             channels_per_tunnel: 4,
             max_records_per_read: 100,
             heartbeat_timeout: Duration::from_secs(30),
-            threads: 4,
+            max_connections: 1024,
         }
     }
 
@@ -246,10 +252,10 @@ impl EmulatorConfig {
                 "must be positive",
             ));
         }
-        if !(1..=64).contains(&self.threads) {
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return Err(EmulatorError::invalid_option(
-                "threads",
-                "must be within 1..=64",
+                "max_connections",
+                format!("must be within 1..={MAX_CONNECTIONS}"),
             ));
         }
         Ok(())
@@ -451,14 +457,15 @@ impl Emulator {
             max_records_per_read: config.max_records_per_read,
             heartbeat_timeout: config.heartbeat_timeout,
         });
-        let threads = config.threads;
+        let max_connections = config.max_connections;
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(EmulatorStats::default()),
         });
-        let server = Server::start(shared.clone(), threads).map_err(EmulatorError::Start)?;
+        let server =
+            Server::start(shared.clone(), max_connections).map_err(EmulatorError::Start)?;
         let endpoint = format!("http://{}", server.addr());
         log::info!("tunnel emulator listening on {endpoint}");
         Ok(Emulator {

@@ -28,6 +28,8 @@ use otp_threads_testkit::Patience;
 const INSTANCE: &str = "emu-inst";
 const AKID: &str = "test-akid";
 const SECRET: &str = "test-secret";
+/// Bound on every wait for an event.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
     let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
@@ -949,7 +951,7 @@ fn malformed_bodies_are_parameter_errors_and_never_crash() {
 
 #[test]
 fn stop_joins_and_the_port_stops_answering() {
-    let em = emulator_with(|c| c.threads = 2);
+    let em = emulator_with(|c| c.max_connections = 2);
     let c = client(&em);
     // leave a pooled keep-alive connection open while stopping
     c.list_tunnels(None).unwrap();
@@ -997,11 +999,106 @@ fn invalid_configuration_names_the_option() {
         bad(&|c| c.heartbeat_timeout = Duration::ZERO),
         "heartbeat_timeout"
     );
-    assert_eq!(bad(&|c| c.threads = 0), "threads");
+    assert_eq!(bad(&|c| c.max_connections = 0), "max_connections");
     assert_eq!(
         bad(&|c| c.access_key_secret = String::new()),
         "access_key_secret"
     );
     let debug = format!("{:?}", EmulatorConfig::new(INSTANCE, AKID, SECRET));
     assert!(!debug.contains(SECRET), "{debug}");
+}
+
+#[test]
+fn four_slow_clients_do_not_starve_a_normal_call() {
+    let em = emulator();
+    let addr = em.addr();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slow: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop_rx, started_tx, finished) =
+                (stop_rx.clone(), started_tx.clone(), finished.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"POST /tunnel/list HTTP/1.1\r\n").unwrap();
+                started_tx.send(i).unwrap();
+                // One header line every 500 ms (the pacing of the client under test),
+                // ten seconds' worth, until told to stop.
+                for line in 0..20 {
+                    match stop_rx.recv_timeout(Duration::from_millis(500)) {
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    if s.write_all(format!("x-slow-{line}: y\r\n").as_bytes())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        started_rx
+            .recv_timeout(WAIT)
+            .expect("a slow client started");
+    }
+    wait_for(WAIT, || (em.stats().connections >= 4).then_some(()));
+    // A normal call while the four dawdle.
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let c = client(&em);
+    let normal = std::thread::spawn(move || done_tx.send(c.list_tunnels(None)).unwrap());
+    let answer = done_rx
+        .recv_timeout(WAIT)
+        .expect("the normal call is answered");
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "answered while the slow clients were still sending their heads"
+    );
+    normal.join().unwrap();
+    drop(stop_tx);
+    for t in slow {
+        t.join().unwrap();
+    }
+    assert_eq!(em.stats().internal_errors, 0);
+}
+
+#[test]
+fn a_thousand_concurrent_fresh_connections_are_all_answered() {
+    const N: usize = 1000;
+    let em = emulator();
+    let addr = em.addr();
+    // All open at once, none has sent anything yet.
+    let mut streams: Vec<TcpStream> = (0..N)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    wait_for(WAIT, || {
+        (em.stats().connections as usize >= N).then_some(())
+    });
+    for s in &mut streams {
+        s.write_all(
+            b"POST /tunnel/list HTTP/1.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .expect("a fresh connection is still open");
+    }
+    let mut answered = 0;
+    for mut s in streams {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            out.starts_with(b"HTTP/1.1 403"),
+            "connection {answered}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, N);
+    let stats = em.stats();
+    assert_eq!(stats.requests_to(URI_LIST), N as u64);
+    assert_eq!(stats.auth_failures, N as u64, "unsigned: each answered 403");
 }

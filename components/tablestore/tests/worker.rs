@@ -1020,3 +1020,63 @@ fn sequence_mismatches_beyond_the_bound_are_reconciled_until_the_checkpoint_succ
     );
     runtime.shutdown(WAIT).unwrap();
 }
+
+#[test]
+fn read_ahead_keeps_at_least_once_delivery_through_repeated_kills() {
+    let em = emulator_with(|c| {
+        c.max_records_per_read = 10;
+        c.heartbeat_timeout = Duration::from_secs(1);
+    });
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "ahead", TunnelType::Stream)
+        .unwrap();
+    let written: HashSet<SequenceInfo> = write(&em, 0..800).into_iter().collect();
+    let mut config = config(&em, &tunnel_id);
+    config.read_ahead = 3;
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let mut seen = Seen::default();
+    // Per channel, the records whose batch was acknowledged to a live reader: a
+    // prefix of the channel, the most its checkpoint may cover.
+    let mut acked: HashMap<String, HashSet<SequenceInfo>> = HashMap::new();
+    for kill in 1..=3 {
+        while seen.unique() < kill * 200 {
+            let batch = recv(&rx);
+            seen.add(&batch);
+            let rows: Vec<SequenceInfo> = batch
+                .records
+                .iter()
+                .map(|r| r.row.sequence.unwrap())
+                .collect();
+            let channel = batch.channel_id.clone();
+            if batch.ack.ack() {
+                acked.entry(channel).or_default().extend(rows);
+            }
+        }
+        let pid = tunnel.pid().unwrap();
+        let down = runtime.monitor(&pid);
+        runtime.kill(&pid);
+        assert_eq!(down.wait(WAIT).unwrap().reason, ExitReason::Killed);
+        // Fetched-ahead batches die with their reader; no checkpoint covers them.
+        for (channel, cp) in em.checkpoints(&tunnel_id).unwrap() {
+            let acked = acked.get(&channel).map_or(0, HashSet::len);
+            assert!(
+                cp.records_consumed <= acked,
+                "channel {channel}: checkpoint at {} beyond the {acked} acknowledged",
+                cp.records_consumed
+            );
+        }
+        wait_for("a new session", || {
+            (tunnel.sessions() == kill as u64 + 1).then_some(())
+        });
+    }
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        batch.ack.ack();
+    }
+    assert_eq!(seen.first, written, "every change at least once");
+    seen.assert_channel_order();
+    wait_all_checkpointed(&em, &tunnel_id);
+    runtime.shutdown(WAIT).unwrap();
+}
