@@ -135,6 +135,8 @@
 
 pub mod demo;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod state;
 
