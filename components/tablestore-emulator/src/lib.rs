@@ -154,6 +154,7 @@ use self::http::{HttpRequest, Reply, Server, Service};
 pub use self::state::{ChannelSnapshot, Checkpoint};
 use self::state::{ServiceError, State, StateConfig};
 use otp_threads_tablestore::error::{OTS_PARAMETER_INVALID, OTS_PERMISSION_DENIED};
+use otp_threads_tablestore::options::MAX_DURATION;
 use otp_threads_tablestore::plainbuffer::{
     ColumnChange, PkValue, Row, RowChange, SequenceInfo, Value,
 };
@@ -166,25 +167,26 @@ pub const MAX_CONNECTIONS: usize = 16_384;
 /// Error code the emulator answers when a handler panicked (it should not).
 pub const OTS_INTERNAL_SERVER_ERROR: &str = "OTSInternalServerError";
 
-/// Settings of an [`Emulator`].
+/// Settings of an [`Emulator`]: [`new`](Self::new) with the instance and the one
+/// access key, then the builder methods; [`Emulator::start`] checks them
+/// ([`validate`](Self::validate)), naming a bad one.
+///
+/// | option | default | rule |
+/// |---|---|---|
+/// | `instance_name`, `access_key_id`, `access_key_secret` | required | not empty |
+/// | [`channels_per_tunnel`](Self::channels_per_tunnel) | 4 | 1 to 1024 |
+/// | [`max_records_per_read`](Self::max_records_per_read) | 100 | positive |
+/// | [`heartbeat_timeout`](Self::heartbeat_timeout) | 30 s | positive, at most a week |
+/// | [`max_connections`](Self::max_connections) | 1024 | 1 to [`MAX_CONNECTIONS`] |
 #[derive(Clone)]
 pub struct EmulatorConfig {
-    /// The instance name requests must carry (`x-ots-instancename`).
-    pub instance_name: String,
-    /// The one access key id the emulator accepts.
-    pub access_key_id: String,
-    /// Its secret.
-    pub access_key_secret: String,
-    /// Channels (partitions) per tunnel. Default 4.
-    pub channels_per_tunnel: usize,
-    /// Most records one readrecords response carries. Default 100.
-    pub max_records_per_read: usize,
-    /// A client that sends no request for longer than this is dropped and
-    /// its channels reassigned. Default 30 s.
-    pub heartbeat_timeout: Duration,
-    /// Connections served at once, each on its own thread (more wait in the
-    /// listen backlog). Default 1024.
-    pub max_connections: usize,
+    pub(crate) instance_name: String,
+    pub(crate) access_key_id: String,
+    pub(crate) access_key_secret: String,
+    pub(crate) channels_per_tunnel: usize,
+    pub(crate) max_records_per_read: usize,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -219,6 +221,42 @@ impl EmulatorConfig {
         }
     }
 
+    /// Channels (partitions) per tunnel.
+    pub fn channels_per_tunnel(mut self, channels: usize) -> Self {
+        self.channels_per_tunnel = channels;
+        self
+    }
+
+    /// Most records one readrecords response carries.
+    pub fn max_records_per_read(mut self, records: usize) -> Self {
+        self.max_records_per_read = records;
+        self
+    }
+
+    /// A client that sends no request for longer than this is dropped and its
+    /// channels reassigned.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once, each on its own thread (more wait in the listen
+    /// backlog).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// The instance name requests must carry (`x-ots-instancename`).
+    pub fn instance_name(&self) -> &str {
+        &self.instance_name
+    }
+
+    /// The access key id the emulator accepts.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
     /// Check every option; the error names the first bad one.
     pub fn validate(&self) -> Result<(), EmulatorError> {
         let nonempty = |option, value: &str| {
@@ -248,10 +286,10 @@ impl EmulatorConfig {
                 "must be positive",
             ));
         }
-        if self.heartbeat_timeout.is_zero() {
+        if self.heartbeat_timeout.is_zero() || self.heartbeat_timeout > MAX_DURATION {
             return Err(EmulatorError::invalid_option(
                 "heartbeat_timeout",
-                "must be positive",
+                format!("must be positive and at most {MAX_DURATION:?}"),
             ));
         }
         if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {

@@ -31,31 +31,25 @@ const SECRET: &str = "test-secret";
 /// Bound on every wait for an event.
 const WAIT: Duration = Duration::from_secs(30);
 
-fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-    f(&mut config);
-    Emulator::start(config).expect("emulator starts")
+fn emulator_with(f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Emulator {
+    Emulator::start(f(EmulatorConfig::new(INSTANCE, AKID, SECRET))).expect("emulator starts")
 }
 
 fn emulator() -> Emulator {
-    emulator_with(|_| {})
+    emulator_with(|c| c)
 }
 
 fn fast_retry(budget: Duration) -> BackoffConfig {
-    BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.33,
-        max_elapsed: Some(budget),
-    }
+    BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20))
+        .jitter(0.33)
+        .max_elapsed(Some(budget))
 }
 
 fn client_with(em: &Emulator, akid: &str, secret: &str, instance: &str) -> TunnelClient {
-    let mut config = TunnelClientConfig::new(em.endpoint(), instance, akid, secret);
-    config.request_timeout = Duration::from_secs(10);
-    config.meta_retry = fast_retry(Duration::from_secs(5));
-    config.read_records_retry = fast_retry(Duration::from_secs(5));
+    let config = TunnelClientConfig::new(em.endpoint(), instance, akid, secret)
+        .request_timeout(Duration::from_secs(10))
+        .meta_retry(fast_retry(Duration::from_secs(5)))
+        .read_records_retry(fast_retry(Duration::from_secs(5)));
     TunnelClient::new(config).expect("valid client config")
 }
 
@@ -324,7 +318,7 @@ fn change(i: usize) -> Row {
 
 #[test]
 fn thousand_changes_are_read_back_in_per_channel_order() {
-    let em = emulator_with(|c| c.max_records_per_read = 37);
+    let em = emulator_with(|c| c.max_records_per_read(37));
     let c = client(&em);
     let tunnel_id = create(&c, "events", "stream", TunnelType::Stream);
     let client_id = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -448,7 +442,7 @@ fn thousand_changes_are_read_back_in_per_channel_order() {
 
 #[test]
 fn checkpoint_round_trip_and_stale_sequence() {
-    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
     let c = client(&em);
     let tunnel_id = create(&c, "t", "cp", TunnelType::Stream);
     let client_id = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -632,7 +626,7 @@ fn second_client_gets_channels_through_the_closing_handoff() {
 
 #[test]
 fn silent_client_is_dropped_and_its_channels_reassigned() {
-    let em = emulator_with(|c| c.heartbeat_timeout = Duration::from_millis(300));
+    let em = emulator_with(|c| c.heartbeat_timeout(Duration::from_millis(300)));
     let c = client(&em);
     let tunnel_id = create(&c, "t", "timeout", TunnelType::Stream);
     let a = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -686,8 +680,10 @@ fn burst_of_5xx_is_retried_and_succeeds() {
     assert_eq!(stats.faults_injected(), 6);
 
     // an endless outage exhausts the budget with a retryable error
-    let mut config = c.config().clone();
-    config.meta_retry = fast_retry(Duration::from_millis(150));
+    let config = c
+        .config()
+        .clone()
+        .meta_retry(fast_retry(Duration::from_millis(150)));
     let impatient = TunnelClient::new(config).unwrap();
     em.fail_next(10_000, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
     let err = impatient.list_tunnels(None).unwrap_err();
@@ -744,7 +740,7 @@ fn expired_tunnel_is_fatal() {
 
 #[test]
 fn base_data_channels_finish_and_terminate() {
-    let em = emulator_with(|c| c.max_records_per_read = 3);
+    let em = emulator_with(|c| c.max_records_per_read(3));
     for i in 0..20 {
         em.put_row(
             "users",
@@ -951,7 +947,7 @@ fn malformed_bodies_are_parameter_errors_and_never_crash() {
 
 #[test]
 fn stop_joins_and_the_port_stops_answering() {
-    let em = emulator_with(|c| c.max_connections = 2);
+    let em = emulator_with(|c| c.max_connections(2));
     let c = client(&em);
     // leave a pooled keep-alive connection open while stopping
     c.list_tunnels(None).unwrap();
@@ -960,8 +956,10 @@ fn stop_joins_and_the_port_stops_answering() {
     let started = Instant::now();
     em.stop();
     assert!(started.elapsed() < Duration::from_secs(5));
-    let mut config = c.config().clone();
-    config.meta_retry = fast_retry(Duration::from_millis(50));
+    let config = c
+        .config()
+        .clone()
+        .meta_retry(fast_retry(Duration::from_millis(50)));
     let after = TunnelClient::new(config).unwrap();
     let err = after.list_tunnels(None).unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -985,23 +983,25 @@ fn service_error_free(e: &TunnelError) -> bool {
 
 #[test]
 fn invalid_configuration_names_the_option() {
-    let bad = |f: &dyn Fn(&mut EmulatorConfig)| {
-        let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-        f(&mut config);
-        match Emulator::start(config) {
-            Err(EmulatorError::InvalidOption { option, .. }) => option,
-            other => panic!("expected InvalidOption, got {other:?}"),
-        }
+    let bad = |f: &dyn Fn(EmulatorConfig) -> EmulatorConfig| match Emulator::start(f(
+        EmulatorConfig::new(INSTANCE, AKID, SECRET),
+    )) {
+        Err(EmulatorError::InvalidOption { option, .. }) => option,
+        other => panic!("expected InvalidOption, got {other:?}"),
     };
-    assert_eq!(bad(&|c| c.channels_per_tunnel = 0), "channels_per_tunnel");
-    assert_eq!(bad(&|c| c.max_records_per_read = 0), "max_records_per_read");
+    assert_eq!(bad(&|c| c.channels_per_tunnel(0)), "channels_per_tunnel");
+    assert_eq!(bad(&|c| c.max_records_per_read(0)), "max_records_per_read");
     assert_eq!(
-        bad(&|c| c.heartbeat_timeout = Duration::ZERO),
+        bad(&|c| c.heartbeat_timeout(Duration::ZERO)),
         "heartbeat_timeout"
     );
-    assert_eq!(bad(&|c| c.max_connections = 0), "max_connections");
     assert_eq!(
-        bad(&|c| c.access_key_secret = String::new()),
+        bad(&|c| c.heartbeat_timeout(Duration::MAX)),
+        "heartbeat_timeout"
+    );
+    assert_eq!(bad(&|c| c.max_connections(0)), "max_connections");
+    assert_eq!(
+        bad(&|_| EmulatorConfig::new(INSTANCE, AKID, "")),
         "access_key_secret"
     );
     let debug = format!("{:?}", EmulatorConfig::new(INSTANCE, AKID, SECRET));

@@ -67,9 +67,7 @@ fn row(i: usize) -> Row {
 
 /// An emulator with a stream tunnel holding `RECORDS` changes.
 fn loaded_emulator(name: &str) -> (Emulator, String) {
-    let mut config = EmulatorConfig::new("bench", "akid", "secret");
-    config.max_records_per_read = PER_READ;
-    config.max_connections = 64;
+    let config = EmulatorConfig::new("bench", "akid", "secret").max_records_per_read(PER_READ);
     let em = Emulator::start(config).unwrap();
     let tunnel_id = em
         .create_tunnel("orders", name, TunnelType::Stream)
@@ -90,13 +88,10 @@ fn client_config(em: &Emulator) -> TunnelClientConfig {
 fn worker_run(run: usize) -> f64 {
     let (em, tunnel_id) = loaded_emulator(&format!("worker-{run}"));
     let runtime = Runtime::new();
-    let mut config = TunnelWorkerConfig::new(&tunnel_id, client_config(&em));
-    config.min_heartbeat_interval = Duration::from_millis(10);
-    config.heartbeat_interval = Duration::from_millis(100);
-    config.poll_backoff = BackoffConfig {
-        max_interval: Duration::from_millis(20),
-        ..BackoffConfig::stream_poll()
-    };
+    let config = TunnelWorkerConfig::new(&tunnel_id, client_config(&em))
+        .min_heartbeat_interval(Duration::from_millis(10))
+        .heartbeat_interval(Duration::from_millis(100))
+        .poll_backoff(BackoffConfig::stream_poll().max_interval(Duration::from_millis(20)));
     let started = Instant::now();
     let (tunnel, batches) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     let mut received = 0;

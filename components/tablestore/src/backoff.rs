@@ -23,23 +23,65 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::error::TunnelError;
 use crate::options::MAX_DURATION;
 
-/// Parameters of an exponential backoff.
+/// Parameters of an exponential backoff: a preset ([`meta`](Self::meta),
+/// [`read_records`](Self::read_records), [`stream_poll`](Self::stream_poll)) or
+/// [`new`](Self::new), adjusted with the builder methods, e.g.
+/// `BackoffConfig::meta().max_elapsed(Some(Duration::from_secs(5)))`. The
+/// configuration that holds it checks it with [`validate`](Self::validate) when it
+/// starts, naming itself (`meta_retry`, `poll_backoff`, ...).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BackoffConfig {
-    /// The first (un-jittered) delay.
-    pub initial: Duration,
-    /// The largest delay ever returned.
-    pub max_interval: Duration,
-    /// Growth factor per attempt (≥ 1).
-    pub multiplier: f64,
-    /// Relative jitter in `[0, 1]`: a delay `d` becomes uniform in
-    /// `[d(1-jitter), d(1+jitter)]` (then clamped to `max_interval`).
-    pub jitter: f64,
-    /// Total budget of sleep; `None` means retry forever.
-    pub max_elapsed: Option<Duration>,
+    pub(crate) initial: Duration,
+    pub(crate) max_interval: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) jitter: f64,
+    pub(crate) max_elapsed: Option<Duration>,
 }
 
 impl BackoffConfig {
+    /// Delays from `initial` up to `max_interval`, doubling, without jitter or
+    /// budget.
+    pub const fn new(initial: Duration, max_interval: Duration) -> Self {
+        BackoffConfig {
+            initial,
+            max_interval,
+            multiplier: 2.0,
+            jitter: 0.0,
+            max_elapsed: None,
+        }
+    }
+
+    /// The first (un-jittered) delay.
+    pub const fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// The largest delay ever returned.
+    pub const fn max_interval(mut self, max_interval: Duration) -> Self {
+        self.max_interval = max_interval;
+        self
+    }
+
+    /// Growth factor per attempt (finite, at least 1).
+    pub const fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// Relative jitter in `[0, 1]`: a delay `d` becomes uniform in
+    /// `[d(1-jitter), d(1+jitter)]` (then clamped to `max_interval`).
+    pub const fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Total budget of sleep; `None` means retry forever.
+    pub const fn max_elapsed(mut self, max_elapsed: Option<Duration>) -> Self {
+        self.max_elapsed = max_elapsed;
+        self
+    }
+
     /// Check the parameters; the error names `option` (the setting holding this
     /// policy, e.g. `meta_retry`) and says which parameter is wrong.
     ///

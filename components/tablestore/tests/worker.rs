@@ -23,8 +23,8 @@ use otp_threads_tablestore::plainbuffer::{
 use otp_threads_tablestore::proto::{ChannelStatus, TunnelType};
 use otp_threads_tablestore::token::FINISH_TOKEN;
 use otp_threads_tablestore::worker::{
-    Batch, OnUndecodable, Receiver, RecordError, SEQUENCE_RETRIES, TunnelHandle, TunnelWorker,
-    TunnelWorkerConfig, Tunnels,
+    Batch, MAX_READ_AHEAD, OnUndecodable, Receiver, RecordError, SEQUENCE_RETRIES, TunnelHandle,
+    TunnelWorker, TunnelWorkerConfig, Tunnels,
 };
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
 use otp_threads_testkit::Patience;
@@ -39,43 +39,36 @@ fn init_log() {
     let _ = env_logger::builder().is_test(true).try_init();
 }
 
-fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+fn emulator_with(f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Emulator {
     init_log();
-    let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-    f(&mut config);
-    Emulator::start(config).expect("emulator starts")
+    Emulator::start(f(EmulatorConfig::new(INSTANCE, AKID, SECRET))).expect("emulator starts")
 }
 
 fn fast_retry(budget: Duration) -> BackoffConfig {
-    BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.33,
-        max_elapsed: Some(budget),
-    }
+    BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20))
+        .jitter(0.33)
+        .max_elapsed(Some(budget))
+}
+
+/// Client settings for tests: fast retries within 5 s.
+fn client_config(em: &Emulator, secret: &str) -> TunnelClientConfig {
+    TunnelClientConfig::new(em.endpoint(), INSTANCE, AKID, secret)
+        .request_timeout(Duration::from_secs(10))
+        .meta_retry(fast_retry(Duration::from_secs(5)))
+        .read_records_retry(fast_retry(Duration::from_secs(5)))
 }
 
 /// A worker config for tests: heartbeats every 50 ms (the 5 s floor is lowered
 /// explicitly), fast retries and a short idle poll.
 fn config_with_secret(em: &Emulator, tunnel_id: &str, secret: &str) -> TunnelWorkerConfig {
-    let mut client = TunnelClientConfig::new(em.endpoint(), INSTANCE, AKID, secret);
-    client.request_timeout = Duration::from_secs(10);
-    client.meta_retry = fast_retry(Duration::from_secs(5));
-    client.read_records_retry = fast_retry(Duration::from_secs(5));
-    let mut config = TunnelWorkerConfig::new(tunnel_id, client);
-    config.min_heartbeat_interval = Duration::from_millis(10);
-    config.heartbeat_interval = Duration::from_millis(50);
-    config.heartbeat_timeout = Duration::from_secs(20);
-    config.client_tag = Some("tunnel_worker test".into());
-    config.poll_backoff = BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.25,
-        max_elapsed: None,
-    };
-    config
+    TunnelWorkerConfig::new(tunnel_id, client_config(em, secret))
+        .min_heartbeat_interval(Duration::from_millis(10))
+        .heartbeat_interval(Duration::from_millis(50))
+        .heartbeat_timeout(Duration::from_secs(20))
+        .client_tag("tunnel_worker test")
+        .poll_backoff(
+            BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20)).jitter(0.25),
+        )
 }
 
 fn config(em: &Emulator, tunnel_id: &str) -> TunnelWorkerConfig {
@@ -183,37 +176,61 @@ fn active_children(tunnels: &Tunnels) -> usize {
 
 #[test]
 fn invalid_options_are_errors_naming_the_option() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "opts", TunnelType::Stream).unwrap();
-    let option_of = |f: &dyn Fn(&mut TunnelWorkerConfig)| {
-        let mut c = config(&em, &tunnel_id);
-        f(&mut c);
-        match TunnelWorker::start(&runtime.handle(), c) {
-            Err(TunnelError::InvalidOption { option, .. }) => option,
-            other => panic!("expected InvalidOption, got {other:?}"),
-        }
+    let option_of = |f: &dyn Fn(TunnelWorkerConfig) -> TunnelWorkerConfig| match TunnelWorker::start(
+        &runtime.handle(),
+        f(config(&em, &tunnel_id)),
+    ) {
+        Err(TunnelError::InvalidOption { option, .. }) => option,
+        other => panic!("expected InvalidOption, got {other:?}"),
     };
-    assert_eq!(option_of(&|c| c.tunnel_id = String::new()), "tunnel_id");
+    assert_eq!(
+        option_of(&|c| c
+            .client(client_config(&em, SECRET))
+            .heartbeat_interval(Duration::ZERO)),
+        "heartbeat_interval"
+    );
+    let empty_tunnel = TunnelWorkerConfig::new("", client_config(&em, SECRET));
+    match TunnelWorker::start(&runtime.handle(), empty_tunnel) {
+        Err(TunnelError::InvalidOption { option, .. }) => assert_eq!(option, "tunnel_id"),
+        other => panic!("expected InvalidOption, got {other:?}"),
+    }
     // the users' floor is 5 s
     assert_eq!(
         option_of(&|c| {
-            c.min_heartbeat_interval = Duration::from_secs(5);
-            c.heartbeat_interval = Duration::from_secs(4);
+            c.min_heartbeat_interval(Duration::from_secs(5))
+                .heartbeat_interval(Duration::from_secs(4))
         }),
         "heartbeat_interval"
     );
     assert_eq!(
-        option_of(&|c| c.heartbeat_timeout = c.heartbeat_interval),
+        option_of(&|c| c.heartbeat_timeout(Duration::from_millis(50))),
         "heartbeat_timeout"
     );
     assert_eq!(
-        option_of(&|c| c.connect_timeout = Duration::ZERO),
+        option_of(&|c| c.connect_timeout(Duration::ZERO)),
         "connect_timeout"
     );
     assert_eq!(
-        option_of(&|c| c.client.access_key_secret = String::new()),
+        option_of(&|c| c.read_ahead(MAX_READ_AHEAD + 1)),
+        "read_ahead"
+    );
+    assert_eq!(
+        option_of(&|c| c.poll_backoff(BackoffConfig::stream_poll().max_interval(Duration::MAX))),
+        "poll_backoff"
+    );
+    assert_eq!(
+        option_of(&|c| c.client(client_config(&em, ""))),
         "access_key_secret"
+    );
+    assert_eq!(
+        option_of(&|c| c.client(
+            client_config(&em, SECRET)
+                .meta_retry(BackoffConfig::meta().max_interval(Duration::MAX))
+        )),
+        "meta_retry"
     );
     assert_eq!(em.stats().requests_to(URI_CONNECT), 0, "nothing was sent");
 
@@ -229,7 +246,7 @@ fn invalid_options_are_errors_naming_the_option() {
 
 #[test]
 fn a_wrong_secret_is_a_clear_fatal_error() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "auth", TunnelType::Stream).unwrap();
     let err = TunnelWorker::start(
@@ -252,7 +269,7 @@ fn a_wrong_secret_is_a_clear_fatal_error() {
 #[test]
 fn hundred_thousand_changes_arrive_in_channel_order_and_are_checkpointed() {
     const TOTAL: u64 = 100_000;
-    let em = emulator_with(|c| c.max_records_per_read = 500);
+    let em = emulator_with(|c| c.max_records_per_read(500));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "bulk", TunnelType::Stream).unwrap();
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
@@ -301,8 +318,8 @@ fn hundred_thousand_changes_arrive_in_channel_order_and_are_checkpointed() {
 fn a_killed_worker_is_restarted_and_only_the_unacknowledged_batch_comes_again() {
     // The killed session's client is dropped by the service after 1 s of silence.
     let em = emulator_with(|c| {
-        c.max_records_per_read = 10;
-        c.heartbeat_timeout = Duration::from_secs(1);
+        c.max_records_per_read(10)
+            .heartbeat_timeout(Duration::from_secs(1))
     });
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "kill", TunnelType::Stream).unwrap();
@@ -386,7 +403,7 @@ fn a_killed_worker_is_restarted_and_only_the_unacknowledged_batch_comes_again() 
 
 #[test]
 fn a_second_client_joins_and_channels_move_without_loss() {
-    let em = emulator_with(|c| c.max_records_per_read = 20);
+    let em = emulator_with(|c| c.max_records_per_read(20));
     let tunnel_id = em
         .create_tunnel(TABLE, "share", TunnelType::Stream)
         .unwrap();
@@ -452,7 +469,7 @@ fn a_second_client_joins_and_channels_move_without_loss() {
 
 #[test]
 fn bursts_of_5xx_are_retried_without_losing_anything() {
-    let em = emulator_with(|c| c.max_records_per_read = 25);
+    let em = emulator_with(|c| c.max_records_per_read(25));
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "flaky", TunnelType::Stream)
@@ -492,7 +509,7 @@ fn bursts_of_5xx_are_retried_without_losing_anything() {
 
 #[test]
 fn dropping_the_receiver_shuts_the_tunnel_down() {
-    let em = emulator_with(|c| c.max_records_per_read = 10);
+    let em = emulator_with(|c| c.max_records_per_read(10));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "drop", TunnelType::Stream).unwrap();
     write(&em, 0..200);
@@ -521,7 +538,7 @@ fn dropping_the_receiver_shuts_the_tunnel_down() {
 
 #[test]
 fn stop_by_tunnel_id_ends_the_session_and_the_stream() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "stop", TunnelType::Stream).unwrap();
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
@@ -543,12 +560,12 @@ fn stop_by_tunnel_id_ends_the_session_and_the_stream() {
 
 #[test]
 fn a_heartbeat_that_does_not_succeed_within_the_timeout_stops_the_worker() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "hb", TunnelType::Stream).unwrap();
-    let mut config = config(&em, &tunnel_id);
-    config.heartbeat_timeout = Duration::from_millis(500);
-    config.client.meta_retry = fast_retry(Duration::from_millis(50));
+    let config = config(&em, &tunnel_id)
+        .heartbeat_timeout(Duration::from_millis(500))
+        .client(client_config(&em, SECRET).meta_retry(fast_retry(Duration::from_millis(50))));
     let (tunnel, _rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     wait_for("a first heartbeat", || {
         (tunnel.status(WAIT).ok()?.heartbeats > 0).then_some(())
@@ -579,7 +596,7 @@ fn a_heartbeat_that_does_not_succeed_within_the_timeout_stops_the_worker() {
 
 #[test]
 fn base_data_channels_finish_and_are_reported_terminated() {
-    let em = emulator_with(|c| c.max_records_per_read = 7);
+    let em = emulator_with(|c| c.max_records_per_read(7));
     let runtime = Runtime::new();
     write(&em, 0..100);
     let tunnel_id = em
@@ -607,10 +624,7 @@ fn base_data_channels_finish_and_are_reported_terminated() {
 
 #[test]
 fn a_dropped_ack_delivers_the_same_batch_again() {
-    let em = emulator_with(|c| {
-        c.max_records_per_read = 10;
-        c.channels_per_tunnel = 1;
-    });
+    let em = emulator_with(|c| c.max_records_per_read(10).channels_per_tunnel(1));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "nack", TunnelType::Stream).unwrap();
     write(&em, 0..30);
@@ -647,7 +661,7 @@ fn handle_is_send_and_sync(handle: TunnelHandle) -> impl Send + Sync {
 
 #[test]
 fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "expire", TunnelType::Stream)
@@ -671,7 +685,7 @@ fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
 
 #[test]
 fn a_server_channel_version_of_i64_max_stops_the_tunnel_with_a_typed_error() {
-    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "vmax", TunnelType::Stream).unwrap();
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
@@ -710,7 +724,7 @@ fn a_server_channel_version_of_i64_max_stops_the_tunnel_with_a_typed_error() {
 
 #[test]
 fn a_stored_sequence_number_of_i64_max_stops_the_tunnel_with_a_typed_error() {
-    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "smax", TunnelType::Stream).unwrap();
     let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
@@ -769,10 +783,7 @@ fn stream_with_bad_records(em: &Emulator, name: &str) -> (String, String) {
 }
 
 fn one_channel_of_ten() -> Emulator {
-    emulator_with(|c| {
-        c.channels_per_tunnel = 1;
-        c.max_records_per_read = 10;
-    })
+    emulator_with(|c| c.channels_per_tunnel(1).max_records_per_read(10))
 }
 
 fn ids_of(batch: &Batch) -> Vec<i64> {
@@ -791,9 +802,8 @@ fn an_undecodable_record_mid_stream_is_delivered_as_an_error_item_by_default() {
     let em = one_channel_of_ten();
     let runtime = Runtime::new();
     let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-deliver");
-    let config = config(&em, &tunnel_id);
-    assert_eq!(config.on_undecodable, OnUndecodable::Deliver, "the default");
-    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    // the default policy
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
     let (mut ids, mut bad) = (Vec::new(), Vec::new());
     while ids.len() < 30 {
         let batch = recv(&rx);
@@ -821,8 +831,7 @@ fn an_undecodable_record_mid_stream_is_skipped_logged_and_reported() {
     let em = one_channel_of_ten();
     let runtime = Runtime::new();
     let (tunnel_id, _) = stream_with_bad_records(&em, "bad-skip");
-    let mut config = config(&em, &tunnel_id);
-    config.on_undecodable = OnUndecodable::Skip;
+    let config = config(&em, &tunnel_id).on_undecodable(OnUndecodable::Skip);
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     let mut ids = Vec::new();
     while ids.len() < 30 {
@@ -846,8 +855,7 @@ fn an_undecodable_record_mid_stream_stops_the_tunnel_with_a_typed_error() {
     let em = one_channel_of_ten();
     let runtime = Runtime::new();
     let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-stop");
-    let mut config = config(&em, &tunnel_id);
-    config.on_undecodable = OnUndecodable::Stop;
+    let config = config(&em, &tunnel_id).on_undecodable(OnUndecodable::Stop);
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     let down = runtime.monitor(&tunnel.pid().unwrap());
     let first = recv(&rx);
@@ -925,7 +933,7 @@ fn before_images_are_delivered_with_each_record() {
 
 #[test]
 fn throttling_codes_are_retried_with_backoff_without_losing_anything() {
-    let em = emulator_with(|c| c.max_records_per_read = 25);
+    let em = emulator_with(|c| c.max_records_per_read(25));
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "throttled", TunnelType::Stream)
@@ -961,7 +969,7 @@ fn throttling_codes_are_retried_with_backoff_without_losing_anything() {
 
 #[test]
 fn an_exhausted_quota_that_is_not_throttling_is_not_retried() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "quota", TunnelType::Stream)
@@ -1024,16 +1032,15 @@ fn sequence_mismatches_beyond_the_bound_are_reconciled_until_the_checkpoint_succ
 #[test]
 fn read_ahead_keeps_at_least_once_delivery_through_repeated_kills() {
     let em = emulator_with(|c| {
-        c.max_records_per_read = 10;
-        c.heartbeat_timeout = Duration::from_secs(1);
+        c.max_records_per_read(10)
+            .heartbeat_timeout(Duration::from_secs(1))
     });
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "ahead", TunnelType::Stream)
         .unwrap();
     let written: HashSet<SequenceInfo> = write(&em, 0..800).into_iter().collect();
-    let mut config = config(&em, &tunnel_id);
-    config.read_ahead = 3;
+    let config = config(&em, &tunnel_id).read_ahead(3);
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     let mut seen = Seen::default();
     // Per channel, the records whose batch was acknowledged to a live reader: a

@@ -25,54 +25,36 @@ pub const MAX_READ_AHEAD: usize = 16;
 /// SDK's `@min_heartbeat_interval`).
 pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Options of a tunnel worker.
+/// Options of a tunnel worker: [`new`](Self::new) with the tunnel and the client
+/// settings, then the builder methods; [`TunnelWorker::start`](super::TunnelWorker::start)
+/// checks them ([`validate`](Self::validate)).
 ///
 /// | option | default | rule |
 /// |---|---|---|
 /// | `tunnel_id` | required | not empty |
 /// | `client` | required | endpoint, instance and credentials ([`TunnelClientConfig::validate`]) |
-/// | `heartbeat_interval` | 30 s | at least 5 s ([`MIN_HEARTBEAT_INTERVAL`]) |
-/// | `heartbeat_timeout` | 300 s | greater than `heartbeat_interval` |
-/// | `connect_timeout` | 300 s | at least 1 s; sent (in whole seconds) as the session timeout |
-/// | `client_tag` | none | not blank when set |
-/// | `poll_backoff` | [`BackoffConfig::stream_poll`] | the pause while a channel reads nothing |
+/// | [`heartbeat_interval`](Self::heartbeat_interval) | 30 s | at least 5 s ([`MIN_HEARTBEAT_INTERVAL`]), at most a week |
+/// | [`heartbeat_timeout`](Self::heartbeat_timeout) | 300 s | greater than `heartbeat_interval`, at most a week |
+/// | [`connect_timeout`](Self::connect_timeout) | 300 s | 1 s to a week; sent (in whole seconds) as the session timeout |
+/// | [`client_tag`](Self::client_tag) | none | not blank when set |
+/// | [`poll_backoff`](Self::poll_backoff) | [`BackoffConfig::stream_poll`] | the pause while a channel reads nothing |
+/// | [`on_undecodable`](Self::on_undecodable) | [`OnUndecodable::Deliver`] | what to do with a record that cannot be decoded |
+/// | [`read_ahead`](Self::read_ahead) | 1 | batches fetched ahead per channel, at most [`MAX_READ_AHEAD`] |
+/// | [`min_heartbeat_interval`](Self::min_heartbeat_interval) | 5 s | tests only: the floor, positive and at most 5 s |
 ///
 /// A bad option is a [`TunnelError::InvalidOption`] naming it.
 #[derive(Clone, Debug)]
 pub struct TunnelWorkerConfig {
-    /// The tunnel to consume.
-    pub tunnel_id: String,
-    /// Endpoint, instance, credentials, request timeout and retry policies.
-    pub client: TunnelClientConfig,
-    /// Time between heartbeats (the first one is sent at once after connect).
-    pub heartbeat_interval: Duration,
-    /// A worker whose heartbeats have not succeeded for this long stops with
-    /// [`TunnelError::HeartbeatTimeout`] (and its supervisor starts a new session).
-    pub heartbeat_timeout: Duration,
-    /// The session timeout sent with connect (`ClientConfig.timeout`, seconds).
-    pub connect_timeout: Duration,
-    /// Free-form tag sent with connect (`ClientConfig.client_tag`).
-    pub client_tag: Option<String>,
-    /// Backoff between reads of a channel whose reads come back empty; reset by the
-    /// first non-empty batch.
-    pub poll_backoff: BackoffConfig,
-    /// What a reader does with a record it cannot decode (default
-    /// [`OnUndecodable::Deliver`]).
-    pub on_undecodable: OnUndecodable,
-    /// Batches a reader fetches ahead while the subscriber works on the delivered one
-    /// (default 1; 0 reads only after the ack; at most [`MAX_READ_AHEAD`]). They are
-    /// delivered in order, each after the previous one was acknowledged and
-    /// checkpointed; a nack or a crash drops them unseen.
-    pub read_ahead: usize,
-    /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
-    /// (5 s) unless lowered.
-    ///
-    /// **Tests and demos only.** The 5 s floor protects the service; an emulator on
-    /// loopback does not need it, and tests want a session loop that turns over in
-    /// milliseconds. Lowering it is an explicit, separate decision (it must be
-    /// positive and may not exceed 5 s), so a plain `heartbeat_interval` typo is still
-    /// rejected.
-    pub min_heartbeat_interval: Duration,
+    pub(crate) tunnel_id: String,
+    pub(crate) client: TunnelClientConfig,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) client_tag: Option<String>,
+    pub(crate) poll_backoff: BackoffConfig,
+    pub(crate) on_undecodable: OnUndecodable,
+    pub(crate) read_ahead: usize,
+    pub(crate) min_heartbeat_interval: Duration,
 }
 
 impl TunnelWorkerConfig {
@@ -90,6 +72,73 @@ impl TunnelWorkerConfig {
             read_ahead: DEFAULT_READ_AHEAD,
             min_heartbeat_interval: MIN_HEARTBEAT_INTERVAL,
         }
+    }
+
+    /// Replace the client settings (endpoint, credentials, timeouts, retries).
+    pub fn client(mut self, client: TunnelClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Time between heartbeats (the first one is sent at once after connect).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// A worker whose heartbeats have not succeeded for this long stops with
+    /// [`TunnelError::HeartbeatTimeout`] (and its supervisor starts a new session).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// The session timeout sent with connect (`ClientConfig.timeout`, seconds).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Free-form tag sent with connect (`ClientConfig.client_tag`).
+    pub fn client_tag(mut self, tag: impl Into<String>) -> Self {
+        self.client_tag = Some(tag.into());
+        self
+    }
+
+    /// Backoff between reads of a channel whose reads come back empty; reset by the
+    /// first non-empty batch. Also the pause between rounds of reconciling a
+    /// mismatching checkpoint sequence number.
+    pub fn poll_backoff(mut self, policy: BackoffConfig) -> Self {
+        self.poll_backoff = policy;
+        self
+    }
+
+    /// What a reader does with a record it cannot decode.
+    pub fn on_undecodable(mut self, policy: OnUndecodable) -> Self {
+        self.on_undecodable = policy;
+        self
+    }
+
+    /// Batches a reader fetches ahead while the subscriber works on the delivered
+    /// one (0 reads only after the ack). They are delivered in order, each after the
+    /// previous one was acknowledged and checkpointed; a nack or a crash drops them
+    /// unseen.
+    pub fn read_ahead(mut self, batches: usize) -> Self {
+        self.read_ahead = batches;
+        self
+    }
+
+    /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
+    /// (5 s) unless lowered.
+    ///
+    /// **Tests and demos only.** The 5 s floor protects the service; an emulator on
+    /// loopback does not need it, and tests want a session loop that turns over in
+    /// milliseconds. Lowering it is an explicit, separate decision (it must be
+    /// positive and may not exceed 5 s), so a plain `heartbeat_interval` typo is still
+    /// rejected.
+    pub fn min_heartbeat_interval(mut self, floor: Duration) -> Self {
+        self.min_heartbeat_interval = floor;
+        self
     }
 
     /// Check every option; the error names the first bad one.
@@ -187,6 +236,8 @@ mod tests {
         assert_eq!(c.heartbeat_timeout, Duration::from_secs(300));
         assert_eq!(c.connect_config().timeout, Some(300));
         assert_eq!(c.connect_config().client_tag, None);
+        assert_eq!(c.on_undecodable, OnUndecodable::Deliver);
+        assert_eq!(c.read_ahead, DEFAULT_READ_AHEAD);
     }
 
     #[test]
@@ -207,6 +258,10 @@ mod tests {
         assert_eq!(
             option_of(|c| c.client_tag = Some(String::new())),
             "client_tag"
+        );
+        assert_eq!(
+            option_of(|c| c.read_ahead = MAX_READ_AHEAD + 1),
+            "read_ahead"
         );
         assert_eq!(
             option_of(|c| c.poll_backoff.multiplier = 0.5),
