@@ -10,11 +10,13 @@
 //! 3. **read-ahead**: while the subscriber works on that batch, fetch and decode up
 //!    to [`read_ahead`](super::TunnelWorkerConfig::read_ahead) more batches, each
 //!    from the previous one's next token. They wait in the reader, undelivered;
-//! 4. the batch's [`Ack`](super::Ack) arrives: `checkpoint` its next token with
-//!    sequence number + 1, then deliver the next fetched batch. So a checkpoint
-//!    always follows the ack of the batch it covers, and at most one batch per
-//!    channel is out. A nack drops the fetched batches and reads again from the last
-//!    checkpoint; so does a crash (the next reader starts at the checkpoint).
+//! 4. the batch's [`Ack`](super::Ack) arrives: the reader hands the next fetched
+//!    batch over, then `checkpoint`s the acknowledged one's next token with
+//!    sequence number + 1 (so the subscriber works while the checkpoint is
+//!    stored). A checkpoint always follows the ack of the batch it covers, and at
+//!    most one batch per channel is out. A nack drops the fetched batches and reads
+//!    again from the last acknowledged position; a crash loses them (the next
+//!    reader starts at the stored checkpoint).
 //!
 //! A stream channel whose read comes back empty backs off
 //! ([`poll_backoff`](super::TunnelWorkerConfig::poll_backoff)) on a timer, then reads
@@ -87,6 +89,13 @@ struct Fetched {
     next_token: String,
 }
 
+impl Fetched {
+    /// Something to deliver (not only the finish token).
+    fn has_records(&self) -> bool {
+        !self.records.is_empty() || !self.undecodable.is_empty()
+    }
+}
+
 /// The batch the subscriber holds.
 struct InFlight {
     delivery: u64,
@@ -128,6 +137,8 @@ pub(crate) struct ChannelReader {
     in_flight: Option<InFlight>,
     /// An acknowledged batch's token whose checkpoint has not succeeded yet.
     pending_checkpoint: Option<String>,
+    /// The pending checkpoint keeps mismatching: deliver nothing until it is stored.
+    reconciling: bool,
 }
 
 impl ChannelReader {
@@ -161,6 +172,7 @@ impl ChannelReader {
             deliveries: 0,
             in_flight: None,
             pending_checkpoint: None,
+            reconciling: false,
         }
     }
 
@@ -269,13 +281,31 @@ impl ChannelReader {
             };
         }
         if let Some(token) = self.pending_checkpoint.clone() {
+            // Hand the next fetched batch over first: the subscriber works on it
+            // while this checkpoint is stored (its ack comes later, so
+            // ack-before-checkpoint holds for it too). Not while reconciling, and
+            // not a batch with undecodable records (under `Stop` it would end the
+            // tunnel before this checkpoint).
+            if !self.reconciling
+                && self.in_flight.is_none()
+                && self
+                    .ahead
+                    .front()
+                    .is_some_and(|f| f.has_records() && f.undecodable.is_empty())
+            {
+                if let Some(fetched) = self.ahead.pop_front() {
+                    return self.deliver(fetched);
+                }
+            }
             return match self.checkpoint(&token) {
                 Ok(Checkpointed::Done) => {
                     self.pending_checkpoint = None;
+                    self.reconciling = false;
                     self.token = Some(token);
                     Step::Continue(())
                 }
                 Ok(Checkpointed::StillMismatching) => {
+                    self.reconciling = true;
                     let max = self.reconcile_backoff.config().max_interval;
                     let delay = self.reconcile_backoff.next_delay().unwrap_or(max);
                     log::warn!(
@@ -387,9 +417,9 @@ impl ChannelReader {
                 }
             }
         }
-        if fetched.records.is_empty() && fetched.undecodable.is_empty() {
+        if !fetched.has_records() {
             // The finish token, or a read whose records were all skipped: nothing
-            // to acknowledge, so checkpoint it now.
+            // to acknowledge, so checkpoint it now (it covers any pending one).
             self.pending_checkpoint = Some(fetched.next_token);
             return Step::Continue(());
         }
@@ -447,7 +477,10 @@ impl ChannelReader {
         // Read the same token again and deliver the batch again.
         self.in_flight = None;
         self.ahead.clear();
-        self.read_from = self.token.clone();
+        self.read_from = self
+            .pending_checkpoint
+            .clone()
+            .or_else(|| self.token.clone());
         self.idle = false;
         Step::Continue(())
     }
