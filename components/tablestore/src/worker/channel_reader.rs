@@ -286,16 +286,14 @@ impl ChannelReader {
             // ack-before-checkpoint holds for it too). Not while reconciling, and
             // not a batch with undecodable records (under `Stop` it would end the
             // tunnel before this checkpoint).
-            if !self.reconciling
+            let deliver_first = !self.reconciling
                 && self.in_flight.is_none()
                 && self
                     .ahead
                     .front()
-                    .is_some_and(|f| f.has_records() && f.undecodable.is_empty())
-            {
-                if let Some(fetched) = self.ahead.pop_front() {
-                    return self.deliver(fetched);
-                }
+                    .is_some_and(|f| f.has_records() && f.undecodable.is_empty());
+            if deliver_first && let Some(fetched) = self.ahead.pop_front() {
+                return self.deliver(fetched);
             }
             return match self.checkpoint(&token) {
                 Ok(Checkpointed::Done) => {
