@@ -205,6 +205,8 @@ fn main() {
             worker[run] / bare[run]
         );
     }
+    let ratios: Vec<f64> = worker.iter().zip(&bare).map(|(w, b)| w / b).collect();
+    let ratio = median(ratios);
     let (worker, bare) = (median(worker), median(bare));
     println!(
         "tunnel worker -> subscriber: {worker:.0} records/s (median of {RUNS} runs of {RECORDS} records, \
@@ -212,7 +214,8 @@ fn main() {
     );
     println!("bare TunnelClient, 4 threads: {bare:.0} records/s");
     println!(
-        "worker / bare client: {:.2}; at the worker's rate decoding keeps {:.2} cores busy",
+        "worker / bare client: {ratio:.2} (median of the paired runs; {:.2} from the medians); \
+         at the worker's rate decoding keeps {:.2} cores busy",
         worker / bare,
         ns * worker / 1e9
     );
