@@ -38,10 +38,10 @@ pub struct DemoReport {
 ///
 /// Heartbeats run every 50 ms here; the 5 s floor is lowered for the emulator.
 pub fn run(runtime: &RuntimeHandle, changes: usize) -> Result<DemoReport, EmulatorError> {
-    let mut emulator_config = EmulatorConfig::new("demo", "demo-akid", "demo-secret");
     // A killed session's client is dropped after a second of silence.
-    emulator_config.heartbeat_timeout = Duration::from_secs(1);
-    emulator_config.max_records_per_read = 200;
+    let emulator_config = EmulatorConfig::new("demo", "demo-akid", "demo-secret")
+        .heartbeat_timeout(Duration::from_secs(1))
+        .max_records_per_read(200);
     let emulator = Emulator::start(emulator_config)?;
     let tunnel_id = emulator.create_tunnel("orders", "demo", TunnelType::Stream)?;
     let rows: Vec<Row> = (0..changes)
@@ -60,17 +60,13 @@ pub fn run(runtime: &RuntimeHandle, changes: usize) -> Result<DemoReport, Emulat
         emulator.write("orders", chunk.to_vec())?;
     }
 
-    let mut client =
-        TunnelClientConfig::new(emulator.endpoint(), "demo", "demo-akid", "demo-secret");
-    client.meta_retry.max_elapsed = Some(Duration::from_secs(5));
-    let mut config = TunnelWorkerConfig::new(&tunnel_id, client);
-    config.min_heartbeat_interval = Duration::from_millis(10);
-    config.heartbeat_interval = Duration::from_millis(50);
-    config.heartbeat_timeout = Duration::from_secs(10);
-    config.poll_backoff = BackoffConfig {
-        max_interval: Duration::from_millis(50),
-        ..BackoffConfig::stream_poll()
-    };
+    let client = TunnelClientConfig::new(emulator.endpoint(), "demo", "demo-akid", "demo-secret")
+        .meta_retry(BackoffConfig::meta().max_elapsed(Some(Duration::from_secs(5))));
+    let config = TunnelWorkerConfig::new(&tunnel_id, client)
+        .min_heartbeat_interval(Duration::from_millis(10))
+        .heartbeat_interval(Duration::from_millis(50))
+        .heartbeat_timeout(Duration::from_secs(10))
+        .poll_backoff(BackoffConfig::stream_poll().max_interval(Duration::from_millis(50)));
 
     let started = Instant::now();
     let (tunnel, batches) = TunnelWorker::start(runtime, config)?;
@@ -81,7 +77,7 @@ pub fn run(runtime: &RuntimeHandle, changes: usize) -> Result<DemoReport, Emulat
         let batch = batches
             .recv_timeout(BATCH_WAIT)
             .map_err(|_| EmulatorError::NoBatch(BATCH_WAIT))?;
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             deliveries += 1;
             seen.insert(row.sequence);
         }

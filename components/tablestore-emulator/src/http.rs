@@ -1,34 +1,48 @@
-//! A minimal blocking HTTP/1.1 server on `std::net`: one accept thread and a
-//! fixed pool of connection threads, keep-alive, `Content-Length` bodies.
+//! A minimal blocking HTTP/1.1 server on `std::net`: one accept thread and one
+//! thread per connection (up to a cap), keep-alive, `Content-Length` bodies.
 //!
 //! It is written for the emulator's needs rather than taken from an HTTP
 //! crate because fault injection must be able to close a connection *without
 //! writing any response* (tiny_http answers a dropped request with a 500),
 //! and because [`Server::stop`] must join every thread it started.
 //!
+//! Each connection has its own thread, so a slow client holds only its own: four
+//! clients dribbling a header line every 500 ms cannot delay anyone else. Beyond
+//! `max_connections` open connections, new ones wait in the listen backlog until a
+//! thread is free; none is ever closed before its first request because others are
+//! busy. Deadlines: a connection may wait [`FIRST_REQUEST_IDLE`] for its first
+//! request and [`KEEP_ALIVE_IDLE`] between requests; once a request starts, its
+//! head must be complete within [`HEAD_DEADLINE`] and the whole request within
+//! [`REQUEST_DEADLINE`]. A late client is disconnected.
+//!
 //! Limits: request heads up to 64 KiB, bodies up to 16 MiB, no
-//! `Transfer-Encoding` (answered 400), no TLS. A connection idle for 5 s, or
-//! idle while other connections wait for a thread, is closed (ordinary
-//! keep-alive behaviour; clients reconnect).
+//! `Transfer-Encoding` (answered 400), no TLS. The head parser
+//! ([`parse_head`]) is a pure function of the bytes, fuzzed in the tests.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
-
-use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use otp_threads_tablestore::sign;
 
 const POLL: Duration = Duration::from_millis(20);
-const ACCEPT_POLL: Duration = Duration::from_millis(5);
+const ACCEPT_POLL: Duration = Duration::from_millis(2);
 const MAX_HEAD: usize = 64 * 1024;
 pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
-const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
-const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(5);
+/// How long a new connection may wait before sending its first request.
+pub(crate) const FIRST_REQUEST_IDLE: Duration = Duration::from_secs(30);
+/// How long a kept-alive connection may idle between requests.
+pub(crate) const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(5);
+/// How long a request head may take from its first byte.
+pub(crate) const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a whole request may take from its first byte.
+pub(crate) const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connection threads are small: they parse, call the service and write.
+const CONNECTION_STACK: usize = 256 * 1024;
 
 /// One parsed request.
 #[derive(Debug)]
@@ -62,8 +76,6 @@ pub(crate) trait Service: Send + Sync + 'static {
 
 struct Shared {
     stopping: AtomicBool,
-    /// Connections accepted but not yet picked up by a thread.
-    waiting: AtomicUsize,
     request_ids: AtomicU64,
 }
 
@@ -71,71 +83,31 @@ struct Shared {
 pub(crate) struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    accept: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Bind `127.0.0.1:0` and start one accept thread plus `workers`
-    /// connection threads.
-    pub(crate) fn start(service: Arc<dyn Service>, workers: usize) -> io::Result<Server> {
+    /// Bind `127.0.0.1:0` and start the accept thread; it serves up to
+    /// `max_connections` connections at once, each on its own thread.
+    pub(crate) fn start(service: Arc<dyn Service>, max_connections: usize) -> io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
             request_ids: AtomicU64::new(0),
         });
-        let (tx, rx) = crossbeam_channel::unbounded::<TcpStream>();
-        let mut server = Server {
-            addr,
-            shared: shared.clone(),
-            threads: Vec::with_capacity(workers + 1),
-        };
-        for i in 0..workers.max(1) {
-            let (rx, shared, service) = (rx.clone(), shared.clone(), service.clone());
-            let spawned = thread::Builder::new()
-                .name(format!("tunnel-emulator-{i}"))
-                .spawn(move || worker_loop(&rx, &shared, &*service));
-            match spawned {
-                Ok(handle) => server.threads.push(handle),
-                Err(e) => {
-                    server.stop();
-                    return Err(e);
-                }
-            }
-        }
         let accept_shared = shared.clone();
-        let spawned = thread::Builder::new()
+        let accept = thread::Builder::new()
             .name("tunnel-emulator-accept".into())
             .spawn(move || {
-                while !accept_shared.stopping.load(Ordering::Acquire) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            service.accepted();
-                            accept_shared.waiting.fetch_add(1, Ordering::AcqRel);
-                            if tx.send(stream).is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            if e.kind() != io::ErrorKind::WouldBlock {
-                                log::warn!("tunnel emulator: accept failed: {e}");
-                            }
-                            thread::sleep(ACCEPT_POLL);
-                        }
-                    }
-                }
-            });
-        match spawned {
-            Ok(handle) => server.threads.push(handle),
-            Err(e) => {
-                server.stop();
-                return Err(e);
-            }
-        }
-        Ok(server)
+                accept_loop(&listener, &accept_shared, &service, max_connections.max(1))
+            })?;
+        Ok(Server {
+            addr,
+            shared,
+            accept: Some(accept),
+        })
     }
 
     /// The bound address.
@@ -147,10 +119,10 @@ impl Server {
     /// connections, and join every thread. Idempotent.
     pub(crate) fn stop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
-        for handle in self.threads.drain(..) {
-            if handle.join().is_err() {
-                log::error!("tunnel emulator: a server thread panicked");
-            }
+        if let Some(accept) = self.accept.take()
+            && accept.join().is_err()
+        {
+            log::error!("tunnel emulator: the accept thread panicked");
         }
     }
 }
@@ -161,19 +133,60 @@ impl Drop for Server {
     }
 }
 
-fn worker_loop(rx: &Receiver<TcpStream>, shared: &Shared, service: &dyn Service) {
-    loop {
-        match rx.recv_timeout(POLL) {
-            Ok(stream) => {
-                shared.waiting.fetch_sub(1, Ordering::AcqRel);
-                serve_connection(stream, shared, service);
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if shared.stopping.load(Ordering::Acquire) && rx.is_empty() {
-                    return;
+/// Accept connections and give each a thread; at the end join them all.
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    service: &Arc<dyn Service>,
+    max_connections: usize,
+) {
+    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    while !shared.stopping.load(Ordering::Acquire) {
+        reap(&mut connections);
+        if connections.len() >= max_connections {
+            // The rest wait in the listen backlog; none is closed.
+            thread::sleep(ACCEPT_POLL);
+            continue;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                service.accepted();
+                let (shared, service) = (shared.clone(), service.clone());
+                let spawned = thread::Builder::new()
+                    .name("tunnel-emulator-conn".into())
+                    .stack_size(CONNECTION_STACK)
+                    .spawn(move || serve_connection(stream, &shared, &*service));
+                match spawned {
+                    Ok(handle) => connections.push(handle),
+                    Err(e) => log::error!("tunnel emulator: cannot start a connection thread: {e}"),
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    log::warn!("tunnel emulator: accept failed: {e}");
+                }
+                thread::sleep(ACCEPT_POLL);
+            }
+        }
+    }
+    for handle in connections {
+        if handle.join().is_err() {
+            log::error!("tunnel emulator: a connection thread panicked");
+        }
+    }
+}
+
+/// Join the connection threads that have ended.
+fn reap(connections: &mut Vec<JoinHandle<()>>) {
+    let mut i = 0;
+    while i < connections.len() {
+        if connections[i].is_finished() {
+            if connections.swap_remove(i).join().is_err() {
+                log::error!("tunnel emulator: a connection thread panicked");
+            }
+        } else {
+            i += 1;
         }
     }
 }
@@ -188,12 +201,14 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared, service: &dyn Servic
         return;
     }
     let mut buf = Vec::new();
+    let mut idle_limit = FIRST_REQUEST_IDLE;
     loop {
-        let (reply, close) = match read_request(&mut stream, &mut buf, shared) {
+        let (reply, close) = match read_request(&mut stream, &mut buf, shared, idle_limit) {
             Incoming::Closed => return,
             Incoming::Malformed(reason) => (service.malformed(&reason), true),
             Incoming::Request(request, close) => (service.handle(request), close),
         };
+        idle_limit = KEEP_ALIVE_IDLE;
         match reply {
             Reply::Drop => {
                 let _ = stream.shutdown(Shutdown::Both);
@@ -216,12 +231,29 @@ enum Incoming {
     Request(HttpRequest, bool),
     /// Not HTTP we understand: answer 400 and close.
     Malformed(String),
-    /// The peer closed, the connection idled out, or the server stops.
+    /// The peer closed, was too slow, idled out, or the server stops.
     Closed,
+}
+
+/// A parsed request head.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) content_length: usize,
+    /// The connection closes after the response.
+    pub(crate) close: bool,
+    pub(crate) expect_continue: bool,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Where the head ends (after its blank line), if it is complete.
+pub(crate) fn head_end(buf: &[u8]) -> Option<usize> {
+    find(buf, b"\r\n\r\n").map(|pos| pos + 4)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -248,56 +280,25 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<bool> {
     }
 }
 
-fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> Incoming {
-    let idle_since = Instant::now();
-    let mut started = (!buf.is_empty()).then(Instant::now);
-    let head_end = loop {
-        if let Some(pos) = find(buf, b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if buf.len() > MAX_HEAD {
-            return Incoming::Malformed("request head too large".into());
-        }
-        match fill(stream, buf) {
-            Ok(true) => {
-                started.get_or_insert_with(Instant::now);
-            }
-            Ok(false) => {
-                let stopping = shared.stopping.load(Ordering::Acquire);
-                let give_up = match started {
-                    None => {
-                        stopping
-                            || idle_since.elapsed() > KEEP_ALIVE_IDLE
-                            || shared.waiting.load(Ordering::Acquire) > 0
-                    }
-                    Some(t) => stopping || t.elapsed() > REQUEST_DEADLINE,
-                };
-                if give_up {
-                    return Incoming::Closed;
-                }
-            }
-            Err(_) => return Incoming::Closed,
-        }
-    };
-    let head = match std::str::from_utf8(&buf[..head_end]) {
-        Ok(head) => head,
-        Err(_) => return Incoming::Malformed("request head is not UTF-8".into()),
-    };
+/// Parse a complete request head (request line, headers, blank line). Never
+/// panics; anything unexpected is an error saying what.
+pub(crate) fn parse_head(head: &[u8]) -> Result<Head, String> {
+    let head = std::str::from_utf8(head).map_err(|_| "request head is not UTF-8".to_owned())?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Incoming::Malformed(format!("bad request line {request_line:?}"));
+        return Err(format!("bad request line {request_line:?}"));
     };
     let http10 = match version {
         "HTTP/1.1" => false,
         "HTTP/1.0" => true,
-        _ => return Incoming::Malformed(format!("unsupported version {version:?}")),
+        _ => return Err(format!("unsupported version {version:?}")),
     };
     if method.is_empty() || !target.starts_with('/') {
-        return Incoming::Malformed(format!("bad request line {request_line:?}"));
+        return Err(format!("bad request line {request_line:?}"));
     }
     let mut headers = Vec::new();
     let mut content_length: Option<usize> = None;
@@ -305,19 +306,19 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> I
     let mut expect_continue = false;
     for line in lines.filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
-            return Incoming::Malformed(format!("bad header line {line:?}"));
+            return Err(format!("bad header line {line:?}"));
         };
         if name.is_empty() || name.ends_with([' ', '\t']) || name.starts_with([' ', '\t']) {
-            return Incoming::Malformed(format!("bad header line {line:?}"));
+            return Err(format!("bad header line {line:?}"));
         }
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
             match value.parse::<usize>() {
                 Ok(n) if content_length.is_none_or(|m| m == n) => content_length = Some(n),
-                _ => return Incoming::Malformed("bad content-length".into()),
+                _ => return Err("bad content-length".into()),
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Incoming::Malformed("transfer-encoding is not supported".into());
+            return Err("transfer-encoding is not supported".into());
         } else if name.eq_ignore_ascii_case("connection") {
             let v = value.to_ascii_lowercase();
             if v.contains("close") {
@@ -330,21 +331,66 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> I
         }
         headers.push((name.to_owned(), value.to_owned()));
     }
-    let method = method.to_owned();
-    let path = target
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let len = content_length.unwrap_or(0);
-    if len > MAX_BODY {
-        return Incoming::Malformed(format!("body of {len} bytes is too large"));
+    let content_length = content_length.unwrap_or(0);
+    if content_length > MAX_BODY {
+        return Err(format!("body of {content_length} bytes is too large"));
     }
-    if expect_continue && buf.len() < head_end + len {
+    Ok(Head {
+        method: method.to_owned(),
+        path: target
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        headers,
+        content_length,
+        close,
+        expect_continue,
+    })
+}
+
+fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    idle_limit: Duration,
+) -> Incoming {
+    let idle_since = Instant::now();
+    let mut started = (!buf.is_empty()).then(Instant::now);
+    let head_end = loop {
+        if let Some(end) = head_end(buf) {
+            break end;
+        }
+        if buf.len() > MAX_HEAD {
+            return Incoming::Malformed("request head too large".into());
+        }
+        match fill(stream, buf) {
+            Ok(true) => {
+                started.get_or_insert_with(Instant::now);
+            }
+            Ok(false) => {}
+            Err(_) => return Incoming::Closed,
+        }
+        let late = match started {
+            None => idle_since.elapsed() > idle_limit,
+            Some(t) => t.elapsed() > HEAD_DEADLINE,
+        };
+        if late || shared.stopping.load(Ordering::Acquire) {
+            return Incoming::Closed;
+        }
+    };
+    let head = match parse_head(&buf[..head_end]) {
+        Ok(head) => head,
+        Err(reason) => return Incoming::Malformed(reason),
+    };
+    let len = head.content_length;
+    // `len` is at most MAX_BODY, so this cannot overflow.
+    let end = head_end + len;
+    if head.expect_continue && buf.len() < end {
         let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
     let started = started.unwrap_or_else(Instant::now);
-    while buf.len() < head_end + len {
+    while buf.len() < end {
         match fill(stream, buf) {
             Ok(true) => {}
             Ok(false) => {
@@ -355,16 +401,16 @@ fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> I
             Err(_) => return Incoming::Closed,
         }
     }
-    let body = buf[head_end..head_end + len].to_vec();
-    buf.drain(..head_end + len);
+    let body = buf[head_end..end].to_vec();
+    buf.drain(..end);
     Incoming::Request(
         HttpRequest {
-            method,
-            path,
-            headers,
+            method: head.method,
+            path: head.path,
+            headers: head.headers,
             body,
         },
-        close,
+        head.close,
     )
 }
 

@@ -43,8 +43,10 @@
 //! # What it implements
 //!
 //! * **HTTP.** A real HTTP/1.1 server on `127.0.0.1:<ephemeral port>`
-//!   (loopback only), served by one accept thread and a small fixed pool of
-//!   std threads; [`Emulator::stop`] (or drop) joins them all. Keep-alive is
+//!   (loopback only), served by one accept thread and one thread per
+//!   connection (up to [`EmulatorConfig::max_connections`]), so slow clients
+//!   cannot starve others; a request head must arrive within 2 s of its first
+//!   byte. [`Emulator::stop`] (or drop) joins every thread. Keep-alive is
 //!   supported; every response carries `x-ots-requestid` and `x-ots-date`.
 //! * **Authentication.** Every request must carry the `x-ots-*` headers and a
 //!   valid `x-ots-signature` for the configured access key (see
@@ -63,7 +65,8 @@
 //!   extension, and is appended to one channel of every `Stream` /
 //!   `BaseAndStream` tunnel over the table, chosen by a stable hash of the
 //!   encoded primary key. Readers therefore see each channel's changes in
-//!   write order.
+//!   write order. A change to a row that existed carries the row as it was
+//!   (all its columns, as puts) in `origin_record`, the before-image.
 //! * **Base data.** A `BaseData` tunnel snapshots the table's rows at
 //!   creation (as put records without a stream position) and its channels
 //!   are *sealed*: once a reader reaches the end, `readrecords` returns the
@@ -101,7 +104,9 @@
 //! * **Fault injection.** [`Emulator::fail_next`] / [`fail_next_on`]
 //!   (answer the next requests with an error, e.g. bursts of
 //!   `503 OTSTunnelServerUnavailable`), [`Emulator::drop_next_connections`]
-//!   (close the connection after reading the request, without any response)
+//!   (close the connection after reading the request, without any response),
+//!   [`Emulator::append_raw_record`] (a corrupt record mid-stream),
+//!   [`Emulator::set_channel_version`], [`Emulator::set_checkpoint_sequence`]
 //!   and [`Emulator::expire_tunnel`] (every session call then gets
 //!   `OTSTunnelExpired`). Faults are applied before authentication, the way a
 //!   front end would fail. [`Emulator::stats`] counts requests per URI and
@@ -121,8 +126,8 @@
 //! header, but not otherwise verified); request-date skew checks; quotas and
 //! throttling other than injected faults; persistence (everything is lost on
 //! stop); `StreamTunnelConfig` start/end offsets (stored and echoed, not
-//! applied: a stream starts at the tunnel's creation); `origin_record`;
-//! RPO figures (always 0); the `getrpo`, `schedule` and channel lock APIs
+//! applied: a stream starts at the tunnel's creation); before-images as a tunnel
+//! option (they are always sent); RPO figures (always 0); the `getrpo`, `schedule` and channel lock APIs
 //! (answered `OTSParameterInvalid`); the service's record-size limits,
 //! retention and tunnel expiry by time (only [`Emulator::expire_tunnel`]);
 //! multiple instances or access keys.
@@ -130,6 +135,8 @@
 
 pub mod demo;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod state;
 
@@ -147,33 +154,39 @@ use self::http::{HttpRequest, Reply, Server, Service};
 pub use self::state::{ChannelSnapshot, Checkpoint};
 use self::state::{ServiceError, State, StateConfig};
 use otp_threads_tablestore::error::{OTS_PARAMETER_INVALID, OTS_PERMISSION_DENIED};
+use otp_threads_tablestore::options::MAX_DURATION;
 use otp_threads_tablestore::plainbuffer::{
     ColumnChange, PkValue, Row, RowChange, SequenceInfo, Value,
 };
 use otp_threads_tablestore::proto;
 use otp_threads_tablestore::sign::{self, SignError};
 
+/// The largest [`EmulatorConfig::max_connections`].
+pub const MAX_CONNECTIONS: usize = 16_384;
+
 /// Error code the emulator answers when a handler panicked (it should not).
 pub const OTS_INTERNAL_SERVER_ERROR: &str = "OTSInternalServerError";
 
-/// Settings of an [`Emulator`].
+/// Settings of an [`Emulator`]: [`new`](Self::new) with the instance and the one
+/// access key, then the builder methods; [`Emulator::start`] checks them
+/// ([`validate`](Self::validate)), naming a bad one.
+///
+/// | option | default | rule |
+/// |---|---|---|
+/// | `instance_name`, `access_key_id`, `access_key_secret` | required | not empty |
+/// | [`channels_per_tunnel`](Self::channels_per_tunnel) | 4 | 1 to 1024 |
+/// | [`max_records_per_read`](Self::max_records_per_read) | 100 | positive |
+/// | [`heartbeat_timeout`](Self::heartbeat_timeout) | 30 s | positive, at most a week |
+/// | [`max_connections`](Self::max_connections) | 1024 | 1 to [`MAX_CONNECTIONS`] |
 #[derive(Clone)]
 pub struct EmulatorConfig {
-    /// The instance name requests must carry (`x-ots-instancename`).
-    pub instance_name: String,
-    /// The one access key id the emulator accepts.
-    pub access_key_id: String,
-    /// Its secret.
-    pub access_key_secret: String,
-    /// Channels (partitions) per tunnel. Default 4.
-    pub channels_per_tunnel: usize,
-    /// Most records one readrecords response carries. Default 100.
-    pub max_records_per_read: usize,
-    /// A client that sends no request for longer than this is dropped and
-    /// its channels reassigned. Default 30 s.
-    pub heartbeat_timeout: Duration,
-    /// Connection threads (besides the accept thread). Default 4.
-    pub threads: usize,
+    pub(crate) instance_name: String,
+    pub(crate) access_key_id: String,
+    pub(crate) access_key_secret: String,
+    pub(crate) channels_per_tunnel: usize,
+    pub(crate) max_records_per_read: usize,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -185,7 +198,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("channels_per_tunnel", &self.channels_per_tunnel)
             .field("max_records_per_read", &self.max_records_per_read)
             .field("heartbeat_timeout", &self.heartbeat_timeout)
-            .field("threads", &self.threads)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -204,8 +217,44 @@ impl EmulatorConfig {
             channels_per_tunnel: 4,
             max_records_per_read: 100,
             heartbeat_timeout: Duration::from_secs(30),
-            threads: 4,
+            max_connections: 1024,
         }
+    }
+
+    /// Channels (partitions) per tunnel.
+    pub fn channels_per_tunnel(mut self, channels: usize) -> Self {
+        self.channels_per_tunnel = channels;
+        self
+    }
+
+    /// Most records one readrecords response carries.
+    pub fn max_records_per_read(mut self, records: usize) -> Self {
+        self.max_records_per_read = records;
+        self
+    }
+
+    /// A client that sends no request for longer than this is dropped and its
+    /// channels reassigned.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once, each on its own thread (more wait in the listen
+    /// backlog).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// The instance name requests must carry (`x-ots-instancename`).
+    pub fn instance_name(&self) -> &str {
+        &self.instance_name
+    }
+
+    /// The access key id the emulator accepts.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
     }
 
     /// Check every option; the error names the first bad one.
@@ -237,16 +286,16 @@ impl EmulatorConfig {
                 "must be positive",
             ));
         }
-        if self.heartbeat_timeout.is_zero() {
+        if self.heartbeat_timeout.is_zero() || self.heartbeat_timeout > MAX_DURATION {
             return Err(EmulatorError::invalid_option(
                 "heartbeat_timeout",
-                "must be positive",
+                format!("must be positive and at most {MAX_DURATION:?}"),
             ));
         }
-        if !(1..=64).contains(&self.threads) {
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return Err(EmulatorError::invalid_option(
-                "threads",
-                "must be within 1..=64",
+                "max_connections",
+                format!("must be within 1..={MAX_CONNECTIONS}"),
             ));
         }
         Ok(())
@@ -289,6 +338,7 @@ struct InjectedFailure {
     uri: Option<String>,
     status: u16,
     code: String,
+    message: String,
 }
 
 #[derive(Default)]
@@ -374,7 +424,7 @@ impl Service for Shared {
                     f.code,
                     request.path
                 );
-                return reply(f.status, &f.code, "injected fault");
+                return reply(f.status, &f.code, f.message);
             }
         }
         if request.method != "POST" {
@@ -447,14 +497,15 @@ impl Emulator {
             max_records_per_read: config.max_records_per_read,
             heartbeat_timeout: config.heartbeat_timeout,
         });
-        let threads = config.threads;
+        let max_connections = config.max_connections;
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(EmulatorStats::default()),
         });
-        let server = Server::start(shared.clone(), threads).map_err(EmulatorError::Start)?;
+        let server =
+            Server::start(shared.clone(), max_connections).map_err(EmulatorError::Start)?;
         let endpoint = format!("http://{}", server.addr());
         log::info!("tunnel emulator listening on {endpoint}");
         Ok(Emulator {
@@ -627,15 +678,30 @@ impl Emulator {
         self.push_failures(Some(uri), n, status, code);
     }
 
-    fn push_failures(&self, uri: Option<&str>, n: usize, status: u16, code: &str) {
+    /// Like [`fail_next_on`](Self::fail_next_on) (`uri: None` for any URI), with
+    /// the error's message, e.g. `OTSQuotaExhausted` with "Too frequent table
+    /// operations." (throttling) or another (an exhausted quota).
+    pub fn fail_next_with(
+        &self,
+        uri: Option<&str>,
+        n: usize,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) {
         let mut faults = self.shared.faults.lock();
         for _ in 0..n {
             faults.failures.push_back(InjectedFailure {
                 uri: uri.map(str::to_owned),
                 status,
                 code: code.to_owned(),
+                message: message.to_owned(),
             });
         }
+    }
+
+    fn push_failures(&self, uri: Option<&str>, n: usize, status: u16, code: &str) {
+        self.fail_next_with(uri, n, status, code, "injected fault");
     }
 
     /// Close the connection of each of the next `n` requests after reading
@@ -647,6 +713,45 @@ impl Emulator {
     /// Forget injected faults that have not fired yet.
     pub fn clear_faults(&self) {
         *self.shared.faults.lock() = Faults::default();
+    }
+
+    /// Append `record` as it is to a stream channel's records (fault injection: a
+    /// corrupt PlainBuffer, an unknown action type, a bad `origin_record`). Readers
+    /// get it in order with the channel's other records. False if there is no such
+    /// unsealed stream channel.
+    pub fn append_raw_record(
+        &self,
+        tunnel_id: &str,
+        channel_id: &str,
+        record: proto::Record,
+    ) -> bool {
+        self.shared
+            .state
+            .lock()
+            .append_raw_record(tunnel_id, channel_id, record)
+    }
+
+    /// Set the server-side version of a channel (fault injection, e.g. `i64::MAX`
+    /// to check that clients do not overflow). False if there is no such channel.
+    pub fn set_channel_version(&self, tunnel_id: &str, channel_id: &str, version: i64) -> bool {
+        self.shared
+            .state
+            .lock()
+            .set_channel_version(tunnel_id, channel_id, version)
+    }
+
+    /// Set the stored checkpoint sequence number of a channel (fault injection: as
+    /// if another writer had checkpointed it). False if there is no such channel.
+    pub fn set_checkpoint_sequence(
+        &self,
+        tunnel_id: &str,
+        channel_id: &str,
+        sequence: i64,
+    ) -> bool {
+        self.shared
+            .state
+            .lock()
+            .set_checkpoint_sequence(tunnel_id, channel_id, sequence)
     }
 
     /// Mark a tunnel expired: session calls on it then get

@@ -109,8 +109,11 @@ pub struct ChannelSnapshot {
 /// One stored record, shared by every tunnel over the table.
 #[derive(Clone)]
 struct StoredRecord {
-    action: ActionType,
+    /// The raw action type (an injected record may carry an unknown one).
+    action: i32,
     bytes: Arc<[u8]>,
+    /// The row before the change (`origin_record`), when it existed.
+    origin: Option<Arc<[u8]>>,
     pk: Arc<[u8]>,
 }
 
@@ -186,9 +189,28 @@ impl ChannelState {
     /// The owner lost the channel (shutdown or heartbeat timeout).
     fn release(&mut self) {
         self.owner = None;
-        if self.status != ChannelStatus::Terminated {
+        if self.status != ChannelStatus::Terminated && self.advance_version() {
             self.status = ChannelStatus::Close;
-            self.version += 1;
+        }
+    }
+
+    /// `version + 1`, checked: versions come from clients' reports too, and a
+    /// channel at `i64::MAX` cannot change state any more (it stays as it is,
+    /// unassigned, with an error logged) rather than wrapping or panicking.
+    fn advance_version(&mut self) -> bool {
+        match self.version.checked_add(1) {
+            Some(next) => {
+                self.version = next;
+                true
+            }
+            None => {
+                log::error!(
+                    "tunnel emulator: channel {} is at version {}; it cannot change state",
+                    self.id,
+                    self.version
+                );
+                false
+            }
         }
     }
 
@@ -317,9 +339,9 @@ impl Tunnel {
                 }
                 if ch.owner.as_deref() == Some(client.id.as_str())
                     && ch.status == ChannelStatus::Open
+                    && ch.advance_version()
                 {
                     ch.status = ChannelStatus::Closing;
-                    ch.version += 1;
                     excess -= 1;
                 }
             }
@@ -338,9 +360,11 @@ impl Tunnel {
                 .filter(|&i| open[i] < quota(i))
                 .max_by_key(|&i| (quota(i) - open[i], std::cmp::Reverse(i)));
             let Some(i) = neediest else { break };
+            if !ch.advance_version() {
+                continue;
+            }
             ch.owner = Some(self.clients[i].id.clone());
             ch.status = ChannelStatus::Open;
-            ch.version += 1;
             open[i] += 1;
         }
     }
@@ -356,6 +380,25 @@ struct Table {
 }
 
 impl Table {
+    /// The stored row at `pk_bytes` as a put row (its before-image), if any.
+    fn before_image(&self, pk_bytes: &[u8]) -> Option<Arc<[u8]>> {
+        let (pk, columns) = self.rows.get(pk_bytes)?;
+        let row = Row {
+            primary_key: pk.clone(),
+            kind: RowChange::Put,
+            columns: columns
+                .iter()
+                .map(|(name, value)| ColumnChange::Put {
+                    name: name.clone(),
+                    value: value.clone(),
+                    timestamp: None,
+                })
+                .collect(),
+            sequence: None,
+        };
+        Some(plainbuffer::encode_row(&row).into())
+    }
+
     fn apply(&mut self, pk_bytes: &[u8], row: &Row) {
         match row.kind {
             RowChange::Delete => {
@@ -572,15 +615,15 @@ impl State {
         let mut sequences = Vec::with_capacity(rows.len());
         for mut row in rows {
             let pk: Arc<[u8]> = encode_pk(&row.primary_key).into();
-            self.tables
-                .entry(table.to_owned())
-                .or_default()
-                .apply(&pk, &row);
+            let rows = self.tables.entry(table.to_owned()).or_default();
+            let origin = rows.before_image(&pk);
+            rows.apply(&pk, &row);
             let sequence = self.next_sequence();
             row.sequence = Some(sequence);
             let record = StoredRecord {
-                action: row.kind.action_type(),
+                action: row.kind.action_type() as i32,
                 bytes: plainbuffer::encode_row(&row).into(),
+                origin,
                 pk: pk.clone(),
             };
             let hash = fnv1a(&pk);
@@ -650,8 +693,9 @@ impl State {
                         sequence: None,
                     };
                     let record = StoredRecord {
-                        action: ActionType::PutRow,
+                        action: ActionType::PutRow as i32,
                         bytes: plainbuffer::encode_row(&row).into(),
+                        origin: None,
                         pk: pk_bytes.as_slice().into(),
                     };
                     let i = (fnv1a(pk_bytes) % n as u64) as usize;
@@ -679,6 +723,61 @@ impl State {
             },
         );
         Ok(id)
+    }
+
+    /// Append a raw record to a stream channel (fault injection: a record the
+    /// service would never send, e.g. a corrupt PlainBuffer).
+    pub(crate) fn append_raw_record(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        record: proto::Record,
+    ) -> bool {
+        match self.channel_of(tunnel_id, channel_id) {
+            Some(ch) if ch.stream && !ch.sealed => {
+                ch.records.push(StoredRecord {
+                    action: record.action_type,
+                    bytes: record.record.into(),
+                    origin: record.origin_record.map(Into::into),
+                    pk: Arc::from(&[][..]),
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Set a channel's server-side version (fault injection).
+    pub(crate) fn set_channel_version(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        version: i64,
+    ) -> bool {
+        self.channel_of(tunnel_id, channel_id)
+            .map(|ch| ch.version = version)
+            .is_some()
+    }
+
+    /// Set a channel's stored checkpoint sequence number (fault injection: another
+    /// writer moved it, or it is about to overflow).
+    pub(crate) fn set_checkpoint_sequence(
+        &mut self,
+        tunnel_id: &str,
+        channel_id: &str,
+        sequence: i64,
+    ) -> bool {
+        self.channel_of(tunnel_id, channel_id)
+            .map(|ch| ch.sequence = sequence)
+            .is_some()
+    }
+
+    fn channel_of(&mut self, tunnel_id: &str, channel_id: &str) -> Option<&mut ChannelState> {
+        self.tunnels
+            .get_mut(tunnel_id)?
+            .channels
+            .iter_mut()
+            .find(|c| c.id == channel_id)
     }
 
     pub(crate) fn expire_tunnel(&mut self, tunnel_id: &str) -> bool {
@@ -958,9 +1057,9 @@ impl State {
         let records = ch.records[offset..end]
             .iter()
             .map(|r| proto::Record {
-                action_type: r.action as i32,
+                action_type: r.action,
                 record: r.bytes.to_vec(),
-                origin_record: None,
+                origin_record: r.origin.as_deref().map(<[u8]>::to_vec),
             })
             .collect();
         let next_token = if ch.sealed && end == ch.records.len() {
@@ -990,7 +1089,13 @@ impl State {
             ))
             .for_tunnel(&tunnel_id));
         }
-        let expected = ch.sequence.saturating_add(1);
+        let Some(expected) = ch.sequence.checked_add(1) else {
+            return Err(ServiceError::invalid(format!(
+                "the checkpoint sequence number {} cannot be advanced",
+                ch.sequence
+            ))
+            .for_tunnel(&tunnel_id));
+        };
         if req.sequence_number != expected {
             return Err(ServiceError::sequence(format!(
                 "sequence number {} does not match; expected {expected}",
@@ -1158,5 +1263,46 @@ mod tests {
         );
         assert!(s.write("", vec![]).is_err());
         assert!(s.tables.is_empty());
+    }
+
+    #[test]
+    fn versions_and_sequences_at_i64_max_never_overflow() {
+        let mut s = state(1);
+        let id = tunnel(&mut s, TunnelType::Stream);
+        let now = Instant::now();
+        let a = connect(&mut s, &id, now);
+        let ch = heartbeat(&mut s, &id, &a, vec![], now).remove(0);
+        assert!(s.set_channel_version(&id, &ch.channel_id, i64::MAX - 1));
+        // the client gives the channel back at i64::MAX: it can never be handed out again
+        let report = proto::Channel::new(ch.channel_id.clone(), i64::MAX, ChannelStatus::Close);
+        assert!(heartbeat(&mut s, &id, &a, vec![report], now).is_empty());
+        let b = connect(&mut s, &id, now);
+        assert!(heartbeat(&mut s, &id, &b, vec![], now).is_empty());
+        // releasing on shutdown does not overflow either
+        let body = proto::ShutdownRequest {
+            tunnel_id: id.clone(),
+            client_id: b.clone(),
+        }
+        .encode_to_vec();
+        s.dispatch(URI_SHUTDOWN, &body, now).unwrap();
+        assert_eq!(s.channels(&id).unwrap()[0].version, i64::MAX);
+
+        // a stored sequence number of i64::MAX: checkpoints are refused, not wrapped
+        let mut s = state(1);
+        let id = tunnel(&mut s, TunnelType::Stream);
+        let a = connect(&mut s, &id, now);
+        let ch = heartbeat(&mut s, &id, &a, vec![], now).remove(0);
+        assert!(s.set_checkpoint_sequence(&id, &ch.channel_id, i64::MAX));
+        let token = s.channels(&id).unwrap()[0].checkpoint.token.clone();
+        let body = proto::CheckpointRequest {
+            tunnel_id: id.clone(),
+            client_id: a,
+            channel_id: ch.channel_id,
+            checkpoint: token,
+            sequence_number: i64::MIN,
+        }
+        .encode_to_vec();
+        let e = s.dispatch(URI_CHECKPOINT, &body, now).unwrap_err();
+        assert_eq!(e.code, OTS_PARAMETER_INVALID);
     }
 }

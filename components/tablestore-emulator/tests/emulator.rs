@@ -28,32 +28,28 @@ use otp_threads_testkit::Patience;
 const INSTANCE: &str = "emu-inst";
 const AKID: &str = "test-akid";
 const SECRET: &str = "test-secret";
+/// Bound on every wait for an event.
+const WAIT: Duration = Duration::from_secs(30);
 
-fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-    f(&mut config);
-    Emulator::start(config).expect("emulator starts")
+fn emulator_with(f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Emulator {
+    Emulator::start(f(EmulatorConfig::new(INSTANCE, AKID, SECRET))).expect("emulator starts")
 }
 
 fn emulator() -> Emulator {
-    emulator_with(|_| {})
+    emulator_with(|c| c)
 }
 
 fn fast_retry(budget: Duration) -> BackoffConfig {
-    BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.33,
-        max_elapsed: Some(budget),
-    }
+    BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20))
+        .jitter(0.33)
+        .max_elapsed(Some(budget))
 }
 
 fn client_with(em: &Emulator, akid: &str, secret: &str, instance: &str) -> TunnelClient {
-    let mut config = TunnelClientConfig::new(em.endpoint(), instance, akid, secret);
-    config.request_timeout = Duration::from_secs(10);
-    config.meta_retry = fast_retry(Duration::from_secs(5));
-    config.read_records_retry = fast_retry(Duration::from_secs(5));
+    let config = TunnelClientConfig::new(em.endpoint(), instance, akid, secret)
+        .request_timeout(Duration::from_secs(10))
+        .meta_retry(fast_retry(Duration::from_secs(5)))
+        .read_records_retry(fast_retry(Duration::from_secs(5)));
     TunnelClient::new(config).expect("valid client config")
 }
 
@@ -101,11 +97,11 @@ fn beat(
     let resp = c
         .heartbeat(tunnel_id, client_id, table.heartbeat_channels())
         .expect("heartbeat");
-    let plan = table.apply_heartbeat(&resp.channels);
+    let plan = table.apply_heartbeat(&resp.channels).unwrap();
     let mut reasons = Vec::new();
     for order in &plan.stop {
         reasons.push(order.reason);
-        table.reader_stopped(&order.channel_id);
+        table.reader_stopped(&order.channel_id).unwrap();
     }
     (resp.channels, plan.start, reasons)
 }
@@ -322,7 +318,7 @@ fn change(i: usize) -> Row {
 
 #[test]
 fn thousand_changes_are_read_back_in_per_channel_order() {
-    let em = emulator_with(|c| c.max_records_per_read = 37);
+    let em = emulator_with(|c| c.max_records_per_read(37));
     let c = client(&em);
     let tunnel_id = create(&c, "events", "stream", TunnelType::Stream);
     let client_id = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -446,7 +442,7 @@ fn thousand_changes_are_read_back_in_per_channel_order() {
 
 #[test]
 fn checkpoint_round_trip_and_stale_sequence() {
-    let em = emulator_with(|c| c.channels_per_tunnel = 1);
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
     let c = client(&em);
     let tunnel_id = create(&c, "t", "cp", TunnelType::Stream);
     let client_id = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -565,11 +561,11 @@ fn second_client_gets_channels_through_the_closing_handoff() {
         assert_eq!(s.owner.as_deref(), Some(a.as_str()));
     }
     // A's readers stop; the table reports CLOSE at version + 1
-    let plan = table_a.apply_heartbeat(&resp.channels);
+    let plan = table_a.apply_heartbeat(&resp.channels).unwrap();
     assert_eq!(plan.stop.len(), 2);
     assert!(plan.stop.iter().all(|o| o.reason == StopReason::Closing));
     for order in &plan.stop {
-        table_a.reader_stopped(&order.channel_id);
+        table_a.reader_stopped(&order.channel_id).unwrap();
     }
     let reported = table_a.heartbeat_channels();
     assert_eq!(
@@ -630,7 +626,7 @@ fn second_client_gets_channels_through_the_closing_handoff() {
 
 #[test]
 fn silent_client_is_dropped_and_its_channels_reassigned() {
-    let em = emulator_with(|c| c.heartbeat_timeout = Duration::from_millis(300));
+    let em = emulator_with(|c| c.heartbeat_timeout(Duration::from_millis(300)));
     let c = client(&em);
     let tunnel_id = create(&c, "t", "timeout", TunnelType::Stream);
     let a = c.connect(&tunnel_id, None).unwrap().client_id;
@@ -684,8 +680,10 @@ fn burst_of_5xx_is_retried_and_succeeds() {
     assert_eq!(stats.faults_injected(), 6);
 
     // an endless outage exhausts the budget with a retryable error
-    let mut config = c.config().clone();
-    config.meta_retry = fast_retry(Duration::from_millis(150));
+    let config = c
+        .config()
+        .clone()
+        .meta_retry(fast_retry(Duration::from_millis(150)));
     let impatient = TunnelClient::new(config).unwrap();
     em.fail_next(10_000, 503, OTS_TUNNEL_SERVER_UNAVAILABLE);
     let err = impatient.list_tunnels(None).unwrap_err();
@@ -742,7 +740,7 @@ fn expired_tunnel_is_fatal() {
 
 #[test]
 fn base_data_channels_finish_and_terminate() {
-    let em = emulator_with(|c| c.max_records_per_read = 3);
+    let em = emulator_with(|c| c.max_records_per_read(3));
     for i in 0..20 {
         em.put_row(
             "users",
@@ -807,7 +805,7 @@ fn base_data_channels_finish_and_terminate() {
             em.checkpoints(&tunnel_id).unwrap()[&ch.channel_id].token,
             FINISH_TOKEN
         );
-        table.reader_finished(&ch.channel_id);
+        table.reader_finished(&ch.channel_id).unwrap();
     }
     assert_eq!(ages.len(), 19);
     assert_eq!(ages["u00"], 120);
@@ -949,7 +947,7 @@ fn malformed_bodies_are_parameter_errors_and_never_crash() {
 
 #[test]
 fn stop_joins_and_the_port_stops_answering() {
-    let em = emulator_with(|c| c.threads = 2);
+    let em = emulator_with(|c| c.max_connections(2));
     let c = client(&em);
     // leave a pooled keep-alive connection open while stopping
     c.list_tunnels(None).unwrap();
@@ -958,8 +956,10 @@ fn stop_joins_and_the_port_stops_answering() {
     let started = Instant::now();
     em.stop();
     assert!(started.elapsed() < Duration::from_secs(5));
-    let mut config = c.config().clone();
-    config.meta_retry = fast_retry(Duration::from_millis(50));
+    let config = c
+        .config()
+        .clone()
+        .meta_retry(fast_retry(Duration::from_millis(50)));
     let after = TunnelClient::new(config).unwrap();
     let err = after.list_tunnels(None).unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -983,25 +983,122 @@ fn service_error_free(e: &TunnelError) -> bool {
 
 #[test]
 fn invalid_configuration_names_the_option() {
-    let bad = |f: &dyn Fn(&mut EmulatorConfig)| {
-        let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-        f(&mut config);
-        match Emulator::start(config) {
-            Err(EmulatorError::InvalidOption { option, .. }) => option,
-            other => panic!("expected InvalidOption, got {other:?}"),
-        }
+    let bad = |f: &dyn Fn(EmulatorConfig) -> EmulatorConfig| match Emulator::start(f(
+        EmulatorConfig::new(INSTANCE, AKID, SECRET),
+    )) {
+        Err(EmulatorError::InvalidOption { option, .. }) => option,
+        other => panic!("expected InvalidOption, got {other:?}"),
     };
-    assert_eq!(bad(&|c| c.channels_per_tunnel = 0), "channels_per_tunnel");
-    assert_eq!(bad(&|c| c.max_records_per_read = 0), "max_records_per_read");
+    assert_eq!(bad(&|c| c.channels_per_tunnel(0)), "channels_per_tunnel");
+    assert_eq!(bad(&|c| c.max_records_per_read(0)), "max_records_per_read");
     assert_eq!(
-        bad(&|c| c.heartbeat_timeout = Duration::ZERO),
+        bad(&|c| c.heartbeat_timeout(Duration::ZERO)),
         "heartbeat_timeout"
     );
-    assert_eq!(bad(&|c| c.threads = 0), "threads");
     assert_eq!(
-        bad(&|c| c.access_key_secret = String::new()),
+        bad(&|c| c.heartbeat_timeout(Duration::MAX)),
+        "heartbeat_timeout"
+    );
+    assert_eq!(bad(&|c| c.max_connections(0)), "max_connections");
+    assert_eq!(
+        bad(&|_| EmulatorConfig::new(INSTANCE, AKID, "")),
         "access_key_secret"
     );
     let debug = format!("{:?}", EmulatorConfig::new(INSTANCE, AKID, SECRET));
     assert!(!debug.contains(SECRET), "{debug}");
+}
+
+#[test]
+fn four_slow_clients_do_not_starve_a_normal_call() {
+    let em = emulator();
+    let addr = em.addr();
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slow: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop_rx, started_tx, finished) =
+                (stop_rx.clone(), started_tx.clone(), finished.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"POST /tunnel/list HTTP/1.1\r\n").unwrap();
+                started_tx.send(i).unwrap();
+                // One header line every 500 ms (the pacing of the client under test),
+                // ten seconds' worth, until told to stop.
+                for line in 0..20 {
+                    match stop_rx.recv_timeout(Duration::from_millis(500)) {
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    if s.write_all(format!("x-slow-{line}: y\r\n").as_bytes())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        started_rx
+            .recv_timeout(WAIT)
+            .expect("a slow client started");
+    }
+    wait_for(WAIT, || (em.stats().connections >= 4).then_some(()));
+    // A normal call while the four dawdle.
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let c = client(&em);
+    let normal = std::thread::spawn(move || done_tx.send(c.list_tunnels(None)).unwrap());
+    let answer = done_rx
+        .recv_timeout(WAIT)
+        .expect("the normal call is answered");
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "answered while the slow clients were still sending their heads"
+    );
+    normal.join().unwrap();
+    drop(stop_tx);
+    for t in slow {
+        t.join().unwrap();
+    }
+    assert_eq!(em.stats().internal_errors, 0);
+}
+
+#[test]
+fn a_thousand_concurrent_fresh_connections_are_all_answered() {
+    const N: usize = 1000;
+    let em = emulator();
+    let addr = em.addr();
+    // All open at once, none has sent anything yet.
+    let mut streams: Vec<TcpStream> = (0..N)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    wait_for(WAIT, || {
+        (em.stats().connections as usize >= N).then_some(())
+    });
+    for s in &mut streams {
+        s.write_all(
+            b"POST /tunnel/list HTTP/1.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .expect("a fresh connection is still open");
+    }
+    let mut answered = 0;
+    for mut s in streams {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        assert!(
+            out.starts_with(b"HTTP/1.1 403"),
+            "connection {answered}: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        answered += 1;
+    }
+    assert_eq!(answered, N);
+    let stats = em.stats();
+    assert_eq!(stats.requests_to(URI_LIST), N as u64);
+    assert_eq!(stats.auth_failures, N as u64, "unsigned: each answered 403");
 }

@@ -20,23 +20,108 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parameters of an exponential backoff.
+use crate::error::TunnelError;
+use crate::options::MAX_DURATION;
+
+/// Parameters of an exponential backoff: a preset ([`meta`](Self::meta),
+/// [`read_records`](Self::read_records), [`stream_poll`](Self::stream_poll)) or
+/// [`new`](Self::new), adjusted with the builder methods, e.g.
+/// `BackoffConfig::meta().max_elapsed(Some(Duration::from_secs(5)))`. The
+/// configuration that holds it checks it with [`validate`](Self::validate) when it
+/// starts, naming itself (`meta_retry`, `poll_backoff`, ...).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BackoffConfig {
-    /// The first (un-jittered) delay.
-    pub initial: Duration,
-    /// The largest delay ever returned.
-    pub max_interval: Duration,
-    /// Growth factor per attempt (≥ 1).
-    pub multiplier: f64,
-    /// Relative jitter in `[0, 1]`: a delay `d` becomes uniform in
-    /// `[d(1-jitter), d(1+jitter)]` (then clamped to `max_interval`).
-    pub jitter: f64,
-    /// Total budget of sleep; `None` means retry forever.
-    pub max_elapsed: Option<Duration>,
+    pub(crate) initial: Duration,
+    pub(crate) max_interval: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) jitter: f64,
+    pub(crate) max_elapsed: Option<Duration>,
 }
 
 impl BackoffConfig {
+    /// Delays from `initial` up to `max_interval`, doubling, without jitter or
+    /// budget.
+    pub const fn new(initial: Duration, max_interval: Duration) -> Self {
+        BackoffConfig {
+            initial,
+            max_interval,
+            multiplier: 2.0,
+            jitter: 0.0,
+            max_elapsed: None,
+        }
+    }
+
+    /// The first (un-jittered) delay.
+    pub const fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// The largest delay ever returned.
+    pub const fn max_interval(mut self, max_interval: Duration) -> Self {
+        self.max_interval = max_interval;
+        self
+    }
+
+    /// Growth factor per attempt (finite, at least 1).
+    pub const fn multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    /// Relative jitter in `[0, 1]`: a delay `d` becomes uniform in
+    /// `[d(1-jitter), d(1+jitter)]` (then clamped to `max_interval`).
+    pub const fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Total budget of sleep; `None` means retry forever.
+    pub const fn max_elapsed(mut self, max_elapsed: Option<Duration>) -> Self {
+        self.max_elapsed = max_elapsed;
+        self
+    }
+
+    /// Check the parameters; the error names `option` (the setting holding this
+    /// policy, e.g. `meta_retry`) and says which parameter is wrong.
+    ///
+    /// Rules: `0 < initial <= max_interval <= MAX_DURATION`, `max_elapsed` (when set)
+    /// within `MAX_DURATION`, `multiplier` finite and at least 1, `jitter` within
+    /// `0..=1`.
+    ///
+    /// [`MAX_DURATION`]: crate::options::MAX_DURATION
+    pub fn validate(&self, option: &'static str) -> Result<(), TunnelError> {
+        let bad = |reason: String| Err(TunnelError::invalid_option(option, reason));
+        if self.initial.is_zero() || self.max_interval < self.initial {
+            return bad(format!(
+                "initial ({:?}) must be positive and at most max_interval ({:?})",
+                self.initial, self.max_interval
+            ));
+        }
+        if self.max_interval > MAX_DURATION {
+            return bad(format!(
+                "max_interval {:?} is above the maximum of {MAX_DURATION:?}",
+                self.max_interval
+            ));
+        }
+        if self.max_elapsed.is_some_and(|d| d > MAX_DURATION) {
+            return bad(format!(
+                "max_elapsed {:?} is above the maximum of {MAX_DURATION:?}",
+                self.max_elapsed
+            ));
+        }
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return bad(format!(
+                "multiplier {} must be a finite number >= 1",
+                self.multiplier
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return bad(format!("jitter {} must be within 0..=1", self.jitter));
+        }
+        Ok(())
+    }
+
     /// Retry policy of the meta calls (connect, heartbeat, checkpoint, ...):
     /// 100 ms .. 2 s, up to 35 s in total.
     pub const fn meta() -> Self {
@@ -145,17 +230,27 @@ impl Backoff {
             return None;
         }
         let grown = self.current.as_secs_f64() * self.config.multiplier.max(1.0);
-        self.current = Duration::from_secs_f64(grown.min(self.config.max_interval.as_secs_f64()));
+        self.current = self.capped(grown);
         self.slept = self.slept.saturating_add(delay);
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         Some(delay)
     }
 
     fn jittered(&mut self, base: Duration) -> Duration {
         let jitter = self.config.jitter.clamp(0.0, 1.0);
         let unit = self.rng.next_f64() * 2.0 - 1.0; // [-1, 1)
-        let secs = base.as_secs_f64() * (1.0 + jitter * unit);
-        Duration::from_secs_f64(secs.clamp(0.0, self.config.max_interval.as_secs_f64()))
+        self.capped(base.as_secs_f64() * (1.0 + jitter * unit))
+    }
+
+    /// `secs` as a duration within `0..=max_interval`. Float seconds near
+    /// `Duration::MAX` round beyond it, so the conversion is checked (an
+    /// unvalidated configuration must not panic here either).
+    fn capped(&self, secs: f64) -> Duration {
+        let max = self.config.max_interval;
+        if secs.is_nan() || secs <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(secs).map_or(max, |d| d.min(max))
     }
 }
 
@@ -283,5 +378,44 @@ mod tests {
         let b = Backoff::new(BackoffConfig::meta()).next_delay();
         // not a strict guarantee of randomness, but the counter makes seeds differ
         assert!(a.is_some() && b.is_some());
+    }
+
+    #[test]
+    fn duration_max_intervals_never_panic_and_are_rejected_by_validation() {
+        let huge = BackoffConfig {
+            initial: Duration::from_secs(1),
+            max_interval: Duration::MAX,
+            multiplier: 1e300,
+            jitter: 1.0,
+            max_elapsed: None,
+        };
+        match huge.validate("meta_retry") {
+            Err(TunnelError::InvalidOption { option, reason }) => {
+                assert_eq!(option, "meta_retry");
+                assert!(reason.contains("max_interval"), "{reason}");
+            }
+            other => panic!("expected InvalidOption, got {other:?}"),
+        }
+        // used anyway (unvalidated), it saturates at max_interval instead of panicking
+        let mut b = Backoff::with_seed(huge, 5);
+        for _ in 0..200 {
+            assert!(b.next_delay().is_some());
+        }
+        let initial_max = BackoffConfig {
+            initial: Duration::MAX,
+            ..huge
+        };
+        assert!(Backoff::with_seed(initial_max, 1).next_delay().is_some());
+        let elapsed_max = BackoffConfig {
+            max_elapsed: Some(Duration::MAX),
+            ..BackoffConfig::meta()
+        };
+        assert!(elapsed_max.validate("read_records_retry").is_err());
+        assert!(BackoffConfig::meta().validate("meta_retry").is_ok());
+        assert!(
+            BackoffConfig::stream_poll()
+                .validate("poll_backoff")
+                .is_ok()
+        );
     }
 }

@@ -31,9 +31,15 @@
 //!
 //! Every event method returns a [`Plan`] too (usually empty), to be executed
 //! the same way.
+//!
+//! Versions come from the service, so `version + 1` is checked: a channel at
+//! `i64::MAX` cannot be given back or reported finished, and the event is a
+//! [`TunnelError::OutOfRange`] naming the channel (that entry keeps its
+//! version and status), never a panic or a wrapped version.
 
 use std::collections::BTreeMap;
 
+use super::error::TunnelError;
 use super::proto::{Channel, ChannelStatus};
 
 /// What the worker must do after an event.
@@ -158,7 +164,7 @@ impl ChannelTable {
     ///
     /// Channel entries with an unknown status value are ignored (with a
     /// warning), as are duplicates after the first.
-    pub fn apply_heartbeat(&mut self, remote: &[Channel]) -> Plan {
+    pub fn apply_heartbeat(&mut self, remote: &[Channel]) -> Result<Plan, TunnelError> {
         let mut plan = Plan::default();
         let mut seen = std::collections::BTreeSet::new();
         for r in remote {
@@ -201,7 +207,7 @@ impl ChannelTable {
                 entry.version = r.version;
                 entry.status = status;
             }
-            plan.merge(Self::act(entry));
+            plan.merge(Self::act(entry)?);
         }
         // Revoke channels the server no longer lists.
         let mut forget = Vec::new();
@@ -226,11 +232,11 @@ impl ChannelTable {
             log::debug!("channel {id} revoked");
             self.channels.remove(&id);
         }
-        plan
+        Ok(plan)
     }
 
     /// React to an entry's (possibly just updated) state.
-    fn act(entry: &mut LocalChannel) -> Plan {
+    fn act(entry: &mut LocalChannel) -> Result<Plan, TunnelError> {
         let mut plan = Plan::default();
         let reason = match (entry.status, entry.reader) {
             (ChannelStatus::Open, ReaderState::Idle) => {
@@ -239,7 +245,7 @@ impl ChannelTable {
                 None
             }
             (ChannelStatus::Closing, ReaderState::Idle) => {
-                Self::bump(entry, ChannelStatus::Close);
+                Self::bump(entry, ChannelStatus::Close)?;
                 None
             }
             (ChannelStatus::Closing, ReaderState::Running) => Some(StopReason::Closing),
@@ -256,12 +262,20 @@ impl ChannelTable {
                 reason,
             });
         }
-        plan
+        Ok(plan)
     }
 
-    /// The client changes the channel's state: `version + 1`, new status.
-    fn bump(entry: &mut LocalChannel, status: ChannelStatus) {
-        entry.version += 1;
+    /// The client changes the channel's state: `version + 1`, new status. A
+    /// version that cannot be advanced leaves the entry unchanged.
+    fn bump(entry: &mut LocalChannel, status: ChannelStatus) -> Result<(), TunnelError> {
+        entry.version = entry
+            .version
+            .checked_add(1)
+            .ok_or_else(|| TunnelError::OutOfRange {
+                what: "channel version",
+                subject: entry.channel_id.clone(),
+                value: entry.version,
+            })?;
         entry.status = status;
         log::info!(
             "channel {} -> {} v{}",
@@ -269,36 +283,41 @@ impl ChannelTable {
             status.as_str(),
             entry.version
         );
+        Ok(())
     }
 
     /// Shared end-of-reader handling. `outcome` is the status to report when
     /// the channel was still OPEN/CLOSING.
-    fn reader_ended(&mut self, channel_id: &str, outcome: ChannelStatus) -> Plan {
+    fn reader_ended(
+        &mut self,
+        channel_id: &str,
+        outcome: ChannelStatus,
+    ) -> Result<Plan, TunnelError> {
         let Some(entry) = self.channels.get_mut(channel_id) else {
-            return Plan::default();
+            return Ok(Plan::default());
         };
         entry.reader = ReaderState::Idle;
         if !entry.assigned {
             self.channels.remove(channel_id);
-            return Plan::default();
+            return Ok(Plan::default());
         }
         if matches!(entry.status, ChannelStatus::Open | ChannelStatus::Closing) {
-            Self::bump(entry, outcome);
+            Self::bump(entry, outcome)?;
         }
-        Plan::default()
+        Ok(Plan::default())
     }
 
     /// The reader of `channel_id` failed (or could not be started, e.g.
     /// GetCheckpoint failed): the channel is given back as `CLOSE` at
     /// `version + 1`.
-    pub fn reader_failed(&mut self, channel_id: &str) -> Plan {
+    pub fn reader_failed(&mut self, channel_id: &str) -> Result<Plan, TunnelError> {
         log::warn!("channel {channel_id}: reader failed");
         self.reader_ended(channel_id, ChannelStatus::Close)
     }
 
     /// The reader of `channel_id` reached the finish token: the channel is
     /// reported `TERMINATED` at `version + 1`.
-    pub fn reader_finished(&mut self, channel_id: &str) -> Plan {
+    pub fn reader_finished(&mut self, channel_id: &str) -> Result<Plan, TunnelError> {
         self.reader_ended(channel_id, ChannelStatus::Terminated)
     }
 
@@ -308,22 +327,22 @@ impl ChannelTable {
     /// (`CLOSE`, `version + 1`). If the channel was re-opened while the
     /// reader was stopping, the returned plan starts a new reader. A reader
     /// that stops without having been asked to counts as failed.
-    pub fn reader_stopped(&mut self, channel_id: &str) -> Plan {
+    pub fn reader_stopped(&mut self, channel_id: &str) -> Result<Plan, TunnelError> {
         let Some(entry) = self.channels.get_mut(channel_id) else {
-            return Plan::default();
+            return Ok(Plan::default());
         };
         match entry.reader {
             ReaderState::Running => self.reader_failed(channel_id),
-            ReaderState::Idle => Plan::default(),
+            ReaderState::Idle => Ok(Plan::default()),
             ReaderState::Stopping => {
                 entry.reader = ReaderState::Idle;
                 if !entry.assigned {
                     self.channels.remove(channel_id);
-                    return Plan::default();
+                    return Ok(Plan::default());
                 }
                 if entry.status == ChannelStatus::Closing {
-                    Self::bump(entry, ChannelStatus::Close);
-                    Plan::default()
+                    Self::bump(entry, ChannelStatus::Close)?;
+                    Ok(Plan::default())
                 } else {
                     Self::act(entry)
                 }
@@ -356,12 +375,14 @@ mod tests {
     /// channels at version 0.
     fn four_open() -> ChannelTable {
         let mut t = ChannelTable::new();
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-2", 0, Open),
-            ch("cid-3", 0, Open),
-            ch("cid-4", 0, Open),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-2", 0, Open),
+                ch("cid-3", 0, Open),
+                ch("cid-4", 0, Open),
+            ])
+            .unwrap();
         assert_eq!(plan.start, ids(&["cid-1", "cid-2", "cid-3", "cid-4"]));
         t
     }
@@ -373,12 +394,14 @@ mod tests {
         let mut t = four_open();
 
         // step 1: two open, two closing (v1) => closing ones reported CLOSE v2
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-2", 0, Open),
-            ch("cid-3", 1, Closing),
-            ch("cid-4", 1, Closing),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-2", 0, Open),
+                ch("cid-3", 1, Closing),
+                ch("cid-4", 1, Closing),
+            ])
+            .unwrap();
         assert!(plan.start.is_empty());
         assert_eq!(
             stops(&plan),
@@ -388,7 +411,7 @@ mod tests {
             ]
         );
         for s in &plan.stop {
-            assert!(t.reader_stopped(&s.channel_id).is_empty());
+            assert!(t.reader_stopped(&s.channel_id).unwrap().is_empty());
         }
         assert_eq!(
             t.heartbeat_channels(),
@@ -402,15 +425,17 @@ mod tests {
         assert_eq!(t.running().collect::<Vec<_>>(), vec!["cid-1", "cid-2"]);
 
         // step 2: one open, one closing, cid-4 reopened at v2, one new
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-2", 1, Closing),
-            ch("cid-4", 2, Open),
-            ch("cid-5", 0, Open),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-2", 1, Closing),
+                ch("cid-4", 2, Open),
+                ch("cid-5", 0, Open),
+            ])
+            .unwrap();
         assert_eq!(plan.start, ids(&["cid-4", "cid-5"]));
         assert_eq!(stops(&plan), vec![("cid-2", StopReason::Closing)]);
-        t.reader_stopped("cid-2");
+        t.reader_stopped("cid-2").unwrap();
         assert_eq!(
             t.heartbeat_channels(),
             vec![
@@ -423,17 +448,19 @@ mod tests {
         assert_eq!(t.running().count(), 3);
 
         // step 3: a bad new channel (its reader fails) => CLOSE v1; cid-2 revoked
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-4", 2, Open),
-            ch("cid-5", 0, Open),
-            ch("cid-bad", 0, Open),
-            ch("cid-6", 0, Open),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-4", 2, Open),
+                ch("cid-5", 0, Open),
+                ch("cid-bad", 0, Open),
+                ch("cid-6", 0, Open),
+            ])
+            .unwrap();
         // starts follow the response order
         assert_eq!(plan.start, ids(&["cid-bad", "cid-6"]));
         assert!(plan.stop.is_empty());
-        t.reader_failed("cid-bad");
+        t.reader_failed("cid-bad").unwrap();
         assert_eq!(
             t.heartbeat_channels(),
             vec![
@@ -447,12 +474,14 @@ mod tests {
         assert_eq!(t.running().count(), 4);
 
         // step 4: an old version (cid-4 v1 CLOSING < local v2) is ignored
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-4", 1, Closing),
-            ch("cid-5", 0, Open),
-            ch("cid-6", 0, Open),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-4", 1, Closing),
+                ch("cid-5", 0, Open),
+                ch("cid-6", 0, Open),
+            ])
+            .unwrap();
         assert!(plan.is_empty());
         assert_eq!(
             t.heartbeat_channels(),
@@ -465,13 +494,15 @@ mod tests {
         );
 
         // step 5: cid-6 reaches the finish token => TERMINATED v1
-        t.reader_finished("cid-6");
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-4", 2, Open),
-            ch("cid-5", 0, Open),
-            ch("cid-6", 0, Open),
-        ]);
+        t.reader_finished("cid-6").unwrap();
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-4", 2, Open),
+                ch("cid-5", 0, Open),
+                ch("cid-6", 0, Open),
+            ])
+            .unwrap();
         assert!(
             plan.is_empty(),
             "a stale OPEN must not restart a finished channel: {plan:?}"
@@ -488,15 +519,17 @@ mod tests {
         assert_eq!(t.running().count(), 3);
 
         // step 6: cid-5 missing (revoked), a channel whose GetCheckpoint fails
-        let plan = t.apply_heartbeat(&[
-            ch("cid-1", 0, Open),
-            ch("cid-4", 2, Open),
-            ch("cid-getCheckpointFailed", 1, Open),
-        ]);
+        let plan = t
+            .apply_heartbeat(&[
+                ch("cid-1", 0, Open),
+                ch("cid-4", 2, Open),
+                ch("cid-getCheckpointFailed", 1, Open),
+            ])
+            .unwrap();
         assert_eq!(plan.start, ids(&["cid-getCheckpointFailed"]));
         assert_eq!(stops(&plan), vec![("cid-5", StopReason::Revoked)]);
-        t.reader_failed("cid-getCheckpointFailed");
-        t.reader_stopped("cid-5");
+        t.reader_failed("cid-getCheckpointFailed").unwrap();
+        t.reader_stopped("cid-5").unwrap();
         assert!(t.get("cid-5").is_none());
         assert_eq!(
             t.heartbeat_channels(),
@@ -509,9 +542,11 @@ mod tests {
         assert_eq!(t.running().count(), 2);
 
         // step 7: all finished
-        t.reader_finished("cid-1");
-        t.reader_finished("cid-4");
-        let plan = t.apply_heartbeat(&[ch("cid-1", 0, Open), ch("cid-4", 2, Open)]);
+        t.reader_finished("cid-1").unwrap();
+        t.reader_finished("cid-4").unwrap();
+        let plan = t
+            .apply_heartbeat(&[ch("cid-1", 0, Open), ch("cid-4", 2, Open)])
+            .unwrap();
         assert!(plan.is_empty());
         assert_eq!(
             t.heartbeat_channels(),
@@ -523,35 +558,48 @@ mod tests {
     #[test]
     fn failing_reader_at_v0_open_is_reported_close_v1() {
         let mut t = ChannelTable::new();
-        assert_eq!(t.apply_heartbeat(&[ch("c", 0, Open)]).start, ids(&["c"]));
-        t.reader_failed("c");
+        assert_eq!(
+            t.apply_heartbeat(&[ch("c", 0, Open)]).unwrap().start,
+            ids(&["c"])
+        );
+        t.reader_failed("c").unwrap();
         assert_eq!(t.heartbeat_channels(), vec![ch("c", 1, Close)]);
         // the server may hand it back at a newer version: start again
-        assert_eq!(t.apply_heartbeat(&[ch("c", 1, Open)]).start, ids(&["c"]));
+        assert_eq!(
+            t.apply_heartbeat(&[ch("c", 1, Open)]).unwrap().start,
+            ids(&["c"])
+        );
     }
 
     #[test]
     fn closing_without_reader_is_acknowledged_at_once() {
         let mut t = ChannelTable::new();
-        let plan = t.apply_heartbeat(&[ch("new", 4, Closing)]);
+        let plan = t.apply_heartbeat(&[ch("new", 4, Closing)]).unwrap();
         assert!(plan.is_empty());
         assert_eq!(t.heartbeat_channels(), vec![ch("new", 5, Close)]);
         // the server repeating CLOSING v4 is stale now
-        assert!(t.apply_heartbeat(&[ch("new", 4, Closing)]).is_empty());
+        assert!(
+            t.apply_heartbeat(&[ch("new", 4, Closing)])
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(t.heartbeat_channels(), vec![ch("new", 5, Close)]);
     }
 
     #[test]
     fn remote_close_and_terminated_stop_the_reader_without_bump() {
         let mut t = ChannelTable::new();
-        t.apply_heartbeat(&[ch("a", 0, Open), ch("b", 0, Open)]);
-        let plan = t.apply_heartbeat(&[ch("a", 1, Close), ch("b", 1, Terminated)]);
+        t.apply_heartbeat(&[ch("a", 0, Open), ch("b", 0, Open)])
+            .unwrap();
+        let plan = t
+            .apply_heartbeat(&[ch("a", 1, Close), ch("b", 1, Terminated)])
+            .unwrap();
         assert_eq!(
             stops(&plan),
             vec![("a", StopReason::Closed), ("b", StopReason::Terminated)]
         );
-        t.reader_stopped("a");
-        t.reader_stopped("b");
+        t.reader_stopped("a").unwrap();
+        t.reader_stopped("b").unwrap();
         assert_eq!(
             t.heartbeat_channels(),
             vec![ch("a", 1, Close), ch("b", 1, Terminated)]
@@ -561,59 +609,101 @@ mod tests {
     #[test]
     fn failure_while_closing_acknowledges_once() {
         let mut t = ChannelTable::new();
-        t.apply_heartbeat(&[ch("a", 0, Open)]);
-        t.apply_heartbeat(&[ch("a", 1, Closing)]);
-        t.reader_failed("a");
-        t.reader_stopped("a"); // late confirmation is a no-op
+        t.apply_heartbeat(&[ch("a", 0, Open)]).unwrap();
+        t.apply_heartbeat(&[ch("a", 1, Closing)]).unwrap();
+        t.reader_failed("a").unwrap();
+        t.reader_stopped("a").unwrap(); // late confirmation is a no-op
         assert_eq!(t.heartbeat_channels(), vec![ch("a", 2, Close)]);
     }
 
     #[test]
     fn finish_while_closing_is_terminated() {
         let mut t = ChannelTable::new();
-        t.apply_heartbeat(&[ch("a", 0, Open)]);
-        t.apply_heartbeat(&[ch("a", 1, Closing)]);
-        t.reader_finished("a");
+        t.apply_heartbeat(&[ch("a", 0, Open)]).unwrap();
+        t.apply_heartbeat(&[ch("a", 1, Closing)]).unwrap();
+        t.reader_finished("a").unwrap();
         assert_eq!(t.heartbeat_channels(), vec![ch("a", 2, Terminated)]);
     }
 
     #[test]
     fn reassigned_while_stopping_restarts_after_the_stop() {
         let mut t = ChannelTable::new();
-        t.apply_heartbeat(&[ch("a", 0, Open)]);
-        let plan = t.apply_heartbeat(&[]);
+        t.apply_heartbeat(&[ch("a", 0, Open)]).unwrap();
+        let plan = t.apply_heartbeat(&[]).unwrap();
         assert_eq!(stops(&plan), vec![("a", StopReason::Revoked)]);
         assert!(
             t.heartbeat_channels().is_empty(),
             "revoked channels are not reported"
         );
         // handed back before the old reader confirmed its stop: no second reader yet
-        assert!(t.apply_heartbeat(&[ch("a", 0, Open)]).is_empty());
-        assert_eq!(t.reader_stopped("a").start, ids(&["a"]));
+        assert!(t.apply_heartbeat(&[ch("a", 0, Open)]).unwrap().is_empty());
+        assert_eq!(t.reader_stopped("a").unwrap().start, ids(&["a"]));
         assert_eq!(t.running().collect::<Vec<_>>(), vec!["a"]);
     }
 
     #[test]
     fn unexpected_reader_exit_counts_as_failure() {
         let mut t = ChannelTable::new();
-        t.apply_heartbeat(&[ch("a", 3, Open)]);
-        assert!(t.reader_stopped("a").is_empty());
+        t.apply_heartbeat(&[ch("a", 3, Open)]).unwrap();
+        assert!(t.reader_stopped("a").unwrap().is_empty());
         assert_eq!(t.heartbeat_channels(), vec![ch("a", 4, Close)]);
     }
 
     #[test]
     fn unknown_channels_and_statuses_are_ignored() {
         let mut t = ChannelTable::new();
-        assert!(t.reader_failed("nope").is_empty());
-        assert!(t.reader_stopped("nope").is_empty());
-        assert!(t.reader_finished("nope").is_empty());
+        assert!(t.reader_failed("nope").unwrap().is_empty());
+        assert!(t.reader_stopped("nope").unwrap().is_empty());
+        assert!(t.reader_finished("nope").unwrap().is_empty());
         let mut weird = ch("w", 0, Open);
         weird.status = 42;
-        assert!(t.apply_heartbeat(&[weird]).is_empty());
+        assert!(t.apply_heartbeat(&[weird]).unwrap().is_empty());
         assert!(t.heartbeat_channels().is_empty());
         // duplicates: first entry wins
-        let plan = t.apply_heartbeat(&[ch("d", 0, Open), ch("d", 5, Closing)]);
+        let plan = t
+            .apply_heartbeat(&[ch("d", 0, Open), ch("d", 5, Closing)])
+            .unwrap();
         assert_eq!(plan.start, ids(&["d"]));
         assert_eq!(t.heartbeat_channels(), vec![ch("d", 0, Open)]);
+    }
+
+    #[test]
+    fn a_server_version_of_i64_max_is_an_out_of_range_error_not_a_panic() {
+        let max = i64::MAX;
+        // CLOSING at i64::MAX without a reader: the acknowledgement needs max + 1.
+        let mut t = ChannelTable::new();
+        match t.apply_heartbeat(&[ch("c", max, Closing)]) {
+            Err(TunnelError::OutOfRange {
+                what,
+                subject,
+                value,
+            }) => {
+                assert_eq!(
+                    (what, subject.as_str(), value),
+                    ("channel version", "c", max)
+                );
+            }
+            other => panic!("expected OutOfRange, got {other:?}"),
+        }
+        assert_eq!(t.heartbeat_channels(), vec![ch("c", max, Closing)]);
+        // OPEN at i64::MAX reads fine; failing, finishing or closing it cannot be reported.
+        let mut t = ChannelTable::new();
+        assert_eq!(
+            t.apply_heartbeat(&[ch("o", max, Open)]).unwrap().start,
+            ids(&["o"])
+        );
+        assert!(t.reader_failed("o").unwrap_err().is_fatal());
+        let mut t = ChannelTable::new();
+        t.apply_heartbeat(&[ch("o", max, Open)]).unwrap();
+        assert!(t.reader_finished("o").is_err());
+        let mut t = ChannelTable::new();
+        t.apply_heartbeat(&[ch("o", max - 1, Open)]).unwrap();
+        let plan = t.apply_heartbeat(&[ch("o", max, Closing)]).unwrap();
+        assert_eq!(stops(&plan), vec![("o", StopReason::Closing)]);
+        assert!(t.reader_stopped("o").is_err());
+        // one below the limit still works
+        let mut t = ChannelTable::new();
+        t.apply_heartbeat(&[ch("p", max - 1, Closing)]).unwrap();
+        assert_eq!(t.heartbeat_channels(), vec![ch("p", max, Close)]);
     }
 }

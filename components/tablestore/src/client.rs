@@ -33,6 +33,7 @@ use prost::Message;
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::error::TunnelError;
+use super::options;
 use super::proto;
 use super::sign::{self, Credentials};
 
@@ -57,29 +58,31 @@ pub const URI_LIST: &str = "/tunnel/list";
 /// `POST /tunnel/delete`.
 pub const URI_DELETE: &str = "/tunnel/delete";
 
-/// Settings of a [`TunnelClient`].
+/// Settings of a [`TunnelClient`]: [`new`](Self::new) with the endpoint, instance
+/// and credentials, then the builder methods for the rest. [`TunnelClient::new`]
+/// checks them ([`validate`](Self::validate)); a bad one is a
+/// [`TunnelError::InvalidOption`] naming it.
+///
+/// | option | default | rule |
+/// |---|---|---|
+/// | `endpoint` | required | `http://` or `https://` host\[:port\], no path |
+/// | `instance_name`, `access_key_id`, `access_key_secret` | required | not empty |
+/// | [`sts_token`](Self::sts_token) | none | not empty when set |
+/// | [`request_timeout`](Self::request_timeout) | 60 s | positive, at most a week |
+/// | [`meta_retry`](Self::meta_retry) | [`BackoffConfig::meta`] | see [`BackoffConfig::validate`] |
+/// | [`read_records_retry`](Self::read_records_retry) | [`BackoffConfig::read_records`] | see [`BackoffConfig::validate`] |
+/// | [`max_response_bytes`](Self::max_response_bytes) | 64 MiB | positive |
 #[derive(Clone)]
 pub struct TunnelClientConfig {
-    /// `http://` or `https://` base URL of the instance, without a path
-    /// (a trailing `/` is ignored).
-    pub endpoint: String,
-    /// Tablestore instance name (`x-ots-instancename`).
-    pub instance_name: String,
-    /// Access key id.
-    pub access_key_id: String,
-    /// Access key secret.
-    pub access_key_secret: String,
-    /// Optional STS token.
-    pub sts_token: Option<String>,
-    /// Timeout of one HTTP request (connect + send + receive). Default 60 s.
-    pub request_timeout: Duration,
-    /// Retry policy of every call but readrecords. Default
-    /// [`BackoffConfig::meta`].
-    pub meta_retry: BackoffConfig,
-    /// Retry policy of readrecords. Default [`BackoffConfig::read_records`].
-    pub read_records_retry: BackoffConfig,
-    /// Largest response body accepted. Default 64 MiB.
-    pub max_response_bytes: u64,
+    pub(crate) endpoint: String,
+    pub(crate) instance_name: String,
+    pub(crate) access_key_id: String,
+    pub(crate) access_key_secret: String,
+    pub(crate) sts_token: Option<String>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) meta_retry: BackoffConfig,
+    pub(crate) read_records_retry: BackoffConfig,
+    pub(crate) max_response_bytes: u64,
 }
 
 impl std::fmt::Debug for TunnelClientConfig {
@@ -119,9 +122,33 @@ impl TunnelClientConfig {
         }
     }
 
-    /// Set the STS token.
-    pub fn with_sts_token(mut self, token: impl Into<String>) -> Self {
+    /// An STS token, sent as `x-ots-ststoken` and signed.
+    pub fn sts_token(mut self, token: impl Into<String>) -> Self {
         self.sts_token = Some(token.into());
+        self
+    }
+
+    /// Timeout of one HTTP request (connect + send + receive).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Retry policy of every call but readrecords.
+    pub fn meta_retry(mut self, policy: BackoffConfig) -> Self {
+        self.meta_retry = policy;
+        self
+    }
+
+    /// Retry policy of readrecords.
+    pub fn read_records_retry(mut self, policy: BackoffConfig) -> Self {
+        self.read_records_retry = policy;
+        self
+    }
+
+    /// Largest response body accepted.
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -175,35 +202,9 @@ impl TunnelClientConfig {
                 "must not be empty when set",
             ));
         }
-        if self.request_timeout.is_zero() {
-            return Err(TunnelError::invalid_option(
-                "request_timeout",
-                "must be positive",
-            ));
-        }
-        for (option, retry) in [
-            ("meta_retry", &self.meta_retry),
-            ("read_records_retry", &self.read_records_retry),
-        ] {
-            if retry.initial.is_zero() || retry.max_interval < retry.initial {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "initial must be positive and at most max_interval",
-                ));
-            }
-            if !(retry.multiplier >= 1.0 && retry.multiplier.is_finite()) {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "multiplier must be a finite number >= 1",
-                ));
-            }
-            if !(0.0..=1.0).contains(&retry.jitter) {
-                return Err(TunnelError::invalid_option(
-                    option,
-                    "jitter must be within 0..=1",
-                ));
-            }
-        }
+        options::positive_duration("request_timeout", self.request_timeout)?;
+        self.meta_retry.validate("meta_retry")?;
+        self.read_records_retry.validate("read_records_retry")?;
         if self.max_response_bytes == 0 {
             return Err(TunnelError::invalid_option(
                 "max_response_bytes",
@@ -287,7 +288,7 @@ impl TunnelClient {
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let error = match self.call_once(uri, &body) {
                 Ok(reply) => return Ok(reply),
                 Err(e) if e.is_retryable() => e,
@@ -601,20 +602,16 @@ mod tests {
     }
 
     fn fast_retry() -> BackoffConfig {
-        BackoffConfig {
-            initial: Duration::from_millis(2),
-            max_interval: Duration::from_millis(10),
-            multiplier: 2.0,
-            jitter: 0.33,
-            max_elapsed: Some(Duration::from_millis(300)),
-        }
+        BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(10))
+            .jitter(0.33)
+            .max_elapsed(Some(Duration::from_millis(300)))
     }
 
     fn client(endpoint: &str) -> TunnelClient {
-        let mut config = TunnelClientConfig::new(endpoint, "inst", "akid", "secret");
-        config.request_timeout = Duration::from_secs(5);
-        config.meta_retry = fast_retry();
-        config.read_records_retry = fast_retry();
+        let config = TunnelClientConfig::new(endpoint, "inst", "akid", "secret")
+            .request_timeout(Duration::from_secs(5))
+            .meta_retry(fast_retry())
+            .read_records_retry(fast_retry());
         TunnelClient::new(config).unwrap()
     }
 
@@ -804,13 +801,12 @@ mod tests {
             option_of(with(&|c| c.max_response_bytes = 0)),
             "max_response_bytes"
         );
-        assert!(base.clone().with_sts_token("tok").validate().is_ok());
+        assert!(base.clone().sts_token("tok").validate().is_ok());
     }
 
     #[test]
     fn debug_output_redacts_the_secret() {
-        let c =
-            TunnelClientConfig::new("https://x", "inst", "akid", "s3cr3t").with_sts_token("t0k3n");
+        let c = TunnelClientConfig::new("https://x", "inst", "akid", "s3cr3t").sts_token("t0k3n");
         let s = format!("{c:?}");
         assert!(!s.contains("s3cr3t") && !s.contains("t0k3n"), "{s}");
     }

@@ -7,7 +7,7 @@
 //!
 //! | class | meaning | examples |
 //! |---|---|---|
-//! | [`ErrorClass::Retryable`] | transient; retry the same call after a backoff | `OTSTunnelServerUnavailable`, any 5xx, transport errors |
+//! | [`ErrorClass::Retryable`] | transient; retry the same call after a backoff | `OTSTunnelServerUnavailable`, throttling ([`THROTTLING_CODES`]), any 5xx, transport errors |
 //! | [`ErrorClass::Fatal`] | retrying or reconnecting cannot help; stop the tunnel | `OTSParameterInvalid`, `OTSTunnelExpired`, `OTSPermissionDenied`, invalid options |
 //! | [`ErrorClass::SequenceMismatch`] | the checkpoint sequence number is stale: re-read the checkpoint and go on | `OTSSequenceNumberNotMatch` |
 //! | [`ErrorClass::Other`] | not retryable as-is, but a new session (reconnect) may succeed | `OTSResourceGone`, undecodable bodies |
@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use super::plainbuffer::PlainBufferError;
+use super::worker::RecordError;
 
 /// Error code: the tunnel server is temporarily unavailable (the only
 /// retryable service code).
@@ -36,6 +37,40 @@ pub const OTS_TUNNEL_EXIST: &str = "OTSTunnelExist";
 /// `Error` message and whose status is below 500.
 pub const OTS_CLIENT_ERROR: &str = "OTSClientError";
 
+/// Error code: throttled, `OTSQuotaExhausted`; retryable only with the message
+/// [`QUOTA_THROTTLED_MESSAGE`] (other quota errors, e.g. too many tables, are not
+/// transient).
+pub const OTS_QUOTA_EXHAUSTED: &str = "OTSQuotaExhausted";
+/// The message that makes `OTSQuotaExhausted` a throttling error.
+pub const QUOTA_THROTTLED_MESSAGE: &str = "Too frequent table operations.";
+
+/// Service codes that mean "busy or throttled: the same request may succeed later",
+/// retried with backoff whatever their HTTP status (4xx included).
+///
+/// The official SDKs (Python, Go, Node.js, PHP `should_retry_no_matter_which_api`)
+/// retry `OTSRowOperationConflict`, `OTSNotEnoughCapacityUnit`, `OTSTableNotReady`,
+/// `OTSPartitionUnavailable`, `OTSServerBusy`, `OTSOperationThrottled` (and
+/// `OTSQuotaExhausted` with [`QUOTA_THROTTLED_MESSAGE`]); the C++ SDK adds
+/// `OTSCapacityUnitExhausted` and `OTSTooFrequentReservedThroughputAdjustment`;
+/// ex_aliyun_ots adds `OTSStorageServerBusy`, `OTSTimeout`, `OTSServerUnavailable`
+/// and `OTSInternalServerError` (which the SDKs retry on idempotent calls; every
+/// tunnel call is safe to repeat, a repeated checkpoint being reconciled through its
+/// sequence number).
+pub const THROTTLING_CODES: &[&str] = &[
+    "OTSRowOperationConflict",
+    "OTSNotEnoughCapacityUnit",
+    "OTSTableNotReady",
+    "OTSPartitionUnavailable",
+    "OTSServerBusy",
+    "OTSOperationThrottled",
+    "OTSCapacityUnitExhausted",
+    "OTSTooFrequentReservedThroughputAdjustment",
+    "OTSStorageServerBusy",
+    "OTSTimeout",
+    "OTSServerUnavailable",
+    "OTSInternalServerError",
+];
+
 /// What a caller should do about an error; see the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
@@ -49,15 +84,18 @@ pub enum ErrorClass {
     Other,
 }
 
-/// Classify a service error code (and the HTTP status it came with).
+/// Classify a service error code (and the HTTP status and message it came with).
 ///
-/// Fatal codes win over the status; `OTSTunnelServerUnavailable` and any 5xx
-/// status are retryable.
-pub fn classify_code(code: &str, http_status: u16) -> ErrorClass {
+/// Fatal codes win over the status; `OTSTunnelServerUnavailable`, the
+/// [`THROTTLING_CODES`], `OTSQuotaExhausted` with [`QUOTA_THROTTLED_MESSAGE`] and any
+/// 5xx status are retryable.
+pub fn classify_code(code: &str, http_status: u16, message: &str) -> ErrorClass {
     match code {
         OTS_PARAMETER_INVALID | OTS_TUNNEL_EXPIRED | OTS_PERMISSION_DENIED => ErrorClass::Fatal,
         OTS_SEQUENCE_NUMBER_NOT_MATCH => ErrorClass::SequenceMismatch,
         OTS_TUNNEL_SERVER_UNAVAILABLE => ErrorClass::Retryable,
+        OTS_QUOTA_EXHAUSTED if message == QUOTA_THROTTLED_MESSAGE => ErrorClass::Retryable,
+        _ if THROTTLING_CODES.contains(&code) => ErrorClass::Retryable,
         _ if http_status >= 500 => ErrorClass::Retryable,
         _ => ErrorClass::Other,
     }
@@ -177,6 +215,35 @@ pub enum TunnelError {
         timeout: Duration,
     },
 
+    /// A number from the service (a channel version, a checkpoint sequence number)
+    /// cannot be advanced without overflowing. Fatal: the service will not move it
+    /// back, and wrapping it would corrupt the session.
+    #[error("{what} of {subject} is {value}: it cannot be advanced without overflowing")]
+    OutOfRange {
+        /// Which number (`"channel version"`, `"checkpoint sequence number"`).
+        what: &'static str,
+        /// What it belongs to (a channel id).
+        subject: String,
+        /// The value received.
+        value: i64,
+    },
+
+    /// A record could not be decoded and the tunnel's policy is
+    /// [`OnUndecodable::Stop`](crate::worker::OnUndecodable::Stop). Fatal: reading the
+    /// channel again would meet the same record.
+    #[error("tunnel {tunnel_id} channel {channel_id}: record {index} of a read cannot be decoded")]
+    UndecodableRecord {
+        /// The tunnel.
+        tunnel_id: String,
+        /// The channel.
+        channel_id: String,
+        /// Its position in the read.
+        index: usize,
+        /// Why.
+        #[source]
+        error: RecordError,
+    },
+
     /// The otp-threads runtime could not start or reach a worker.
     #[error("the otp-threads runtime failed")]
     Runtime(#[source] otp_threads::Error),
@@ -200,14 +267,21 @@ impl TunnelError {
         match self {
             TunnelError::InvalidOption { .. } => ErrorClass::Fatal,
             TunnelError::Transport { .. } => ErrorClass::Retryable,
-            TunnelError::Service { code, status, .. } => classify_code(code, *status),
+            TunnelError::Service {
+                code,
+                status,
+                message,
+                ..
+            } => classify_code(code, *status, message),
             TunnelError::HttpStatus { status, .. } if *status >= 500 => ErrorClass::Retryable,
             TunnelError::HttpStatus { .. } => ErrorClass::Other,
             TunnelError::Decode { .. }
             | TunnelError::PlainBuffer(_)
             | TunnelError::InvalidToken { .. } => ErrorClass::Other,
             TunnelError::RetriesExhausted { last, .. } => last.class(),
-            TunnelError::AlreadyRunning { .. } => ErrorClass::Fatal,
+            TunnelError::AlreadyRunning { .. }
+            | TunnelError::OutOfRange { .. }
+            | TunnelError::UndecodableRecord { .. } => ErrorClass::Fatal,
             TunnelError::NotRunning { .. }
             | TunnelError::HeartbeatTimeout { .. }
             | TunnelError::Runtime(_)
@@ -245,11 +319,15 @@ mod tests {
     use super::*;
 
     fn service(code: &str, status: u16) -> TunnelError {
+        service_with(code, status, "")
+    }
+
+    fn service_with(code: &str, status: u16, message: &str) -> TunnelError {
         TunnelError::Service {
             uri: "/tunnel/heartbeat".into(),
             status,
             code: code.into(),
-            message: String::new(),
+            message: message.into(),
             tunnel_id: None,
             request_id: None,
         }
@@ -285,6 +363,21 @@ mod tests {
         assert!(http(502).is_retryable());
         assert_eq!(http(404).class(), ErrorClass::Other);
         assert!(TunnelError::invalid_option("endpoint", "empty").is_fatal());
+    }
+
+    #[test]
+    fn throttling_codes_are_retryable_even_with_a_4xx_status() {
+        for code in THROTTLING_CODES {
+            assert!(service(code, 400).is_retryable(), "{code}");
+            assert!(service(code, 403).is_retryable(), "{code}");
+        }
+        assert!(service_with(OTS_QUOTA_EXHAUSTED, 403, QUOTA_THROTTLED_MESSAGE).is_retryable());
+        // a quota that is simply used up is not throttling
+        assert_eq!(
+            service_with(OTS_QUOTA_EXHAUSTED, 403, "Too many tables.").class(),
+            ErrorClass::Other
+        );
+        assert_eq!(service("OTSSomethingElse", 400).class(), ErrorClass::Other);
     }
 
     #[test]

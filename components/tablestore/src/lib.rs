@@ -26,6 +26,7 @@
 //! | [`token`] | read tokens: parsing, stream-vs-base classification, the finish token |
 //! | [`channel`] | pure channel-state reconciliation between heartbeats and local readers |
 //! | [`backoff`] | exponential backoff with jitter and a total budget |
+//! | [`options`] | shared option checks: bounded durations, non-empty strings |
 //! | [`error`] | [`TunnelError`] and the retryable / fatal / sequence-mismatch classification |
 //! | [`client`] | [`client::TunnelClient`], the signing, retrying HTTP client (ureq) |
 //! | [`worker`] | the consumer: [`worker::TunnelWorker`], supervised sessions, channel readers, acknowledged batches |
@@ -43,6 +44,7 @@ pub mod backoff;
 pub mod channel;
 pub mod client;
 pub mod error;
+pub mod options;
 pub mod plainbuffer;
 pub mod proto;
 pub mod sign;

@@ -14,8 +14,12 @@
 //! [`DeleteTunnelRequest`]; shared: [`Error`], [`Channel`], [`Record`],
 //! [`Token`], [`TokenContent`], [`TokenContentV2`].
 //!
-//! Not modelled (no client or emulator use yet): `GetRpo*`, `Schedule*`,
-//! `LockChannel*`, `UnlockChannel*`.
+//! Not modelled: `GetRpo*`, `Schedule*`, `LockChannel*`, `UnlockChannel*`. The
+//! documented protocol gives `GetRpoResponse` only as opaque `rpo_infos` /
+//! `tunnel_rpo_infos` bytes (their encoding is not documented), `ScheduleRequest`'s
+//! fields but not what the service does with them, and no fields or semantics for
+//! the channel locks. A client for them could only be tested against behaviour
+//! invented for the emulator, which would prove nothing about the service.
 
 /// The kind of a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]

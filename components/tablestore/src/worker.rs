@@ -40,13 +40,27 @@
 //! # Delivery: at least once, nothing lost
 //!
 //! A reader has at most one batch out: it sends a [`Batch`] and waits for its
-//! [`Ack`]. Only [`Ack::ack`] makes it checkpoint the batch (next token, sequence
-//! number + 1) and read on; dropping the `Ack` unacknowledged delivers the batch
-//! again. So every checkpointed batch was acknowledged, and whatever was not is read
+//! [`Ack`]. Meanwhile it fetches up to [`TunnelWorkerConfig::read_ahead`] further
+//! batches (default 1), which wait in the reader. Only [`Ack::ack`] makes it
+//! checkpoint the batch (next token, sequence number + 1) and deliver the next one;
+//! dropping the `Ack` unacknowledged drops the fetched batches and delivers the
+//! batch again. So every checkpointed batch was acknowledged, and whatever was not is read
 //! again by the next reader of the channel: after a crash and restart, only the
 //! unacknowledged batch of each channel comes again. The receiver is unbounded, but
 //! holds at most one batch per channel. Within a channel, batches come in order
 //! (a redelivery repeats the unacknowledged batch, then goes on in order).
+//!
+//! Each [`Record`] carries its row and, when the service sends one, the row's
+//! before-image ([`Record::origin`]). A record that cannot be decoded is handled by
+//! [`TunnelWorkerConfig::on_undecodable`]: delivered in [`Batch::undecodable`] (the
+//! default), skipped and reported ([`TunnelHandle::skipped_records`]), or the tunnel
+//! stops with [`TunnelError::UndecodableRecord`]; never a stalled channel, never a
+//! silent loss.
+//!
+//! A checkpoint refused with `OTSSequenceNumberNotMatch` is reconciled from the
+//! server's checkpoint until it succeeds or the reader is stopped (see
+//! [`SEQUENCE_RETRIES`]); throttling and busy codes are retried by the client with
+//! backoff ([`THROTTLING_CODES`](crate::error::THROTTLING_CODES)).
 //!
 //! A stream channel whose reads come back empty backs off
 //! ([`TunnelWorkerConfig::poll_backoff`]) on a timer; the first batch resets it.
@@ -68,8 +82,11 @@
 //! let client = TunnelClientConfig::new("https://inst.cn-hangzhou.ots.aliyuncs.com", "inst", "akid", "secret");
 //! let (tunnel, batches) = TunnelWorker::start(&runtime.handle(), TunnelWorkerConfig::new("tunnel-id", client))?;
 //! for batch in batches.iter().take(10) {
-//!     for row in &batch.records {
-//!         println!("{} {:?} {:?}", batch.channel_id, row.kind, row.primary_key);
+//!     for record in &batch.records {
+//!         println!("{} {:?} {:?}", batch.channel_id, record.row.kind, record.row.primary_key);
+//!     }
+//!     for bad in &batch.undecodable {
+//!         eprintln!("record {} of {} cannot be decoded: {}", bad.index, bad.channel_id, bad.error);
 //!     }
 //!     batch.ack.ack();
 //! }
@@ -81,16 +98,19 @@
 mod batch;
 mod channel_reader;
 mod config;
+mod record;
 mod session;
 mod tunnels;
 
 pub use crossbeam_channel::Receiver;
 
 pub use batch::{Ack, Batch};
+pub use channel_reader::SEQUENCE_RETRIES;
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
-    MIN_HEARTBEAT_INTERVAL, TunnelWorkerConfig,
+    DEFAULT_READ_AHEAD, MAX_READ_AHEAD, MIN_HEARTBEAT_INTERVAL, TunnelWorkerConfig,
 };
+pub use record::{OnUndecodable, Record, RecordError, SKIPPED_KEPT, UndecodableRecord};
 pub use session::TunnelStatus;
 pub use tunnels::{GLOBAL_SUPERVISOR_NAME, TunnelHandle, Tunnels};
 

@@ -13,14 +13,18 @@ use otp_threads_tablestore::client::{
     TunnelClientConfig, URI_CHECKPOINT, URI_CONNECT, URI_GET_CHECKPOINT, URI_HEARTBEAT,
     URI_READ_RECORDS, URI_SHUTDOWN,
 };
-use otp_threads_tablestore::error::{OTS_PERMISSION_DENIED, OTS_TUNNEL_SERVER_UNAVAILABLE};
+use otp_threads_tablestore::error::{
+    OTS_PERMISSION_DENIED, OTS_QUOTA_EXHAUSTED, OTS_SEQUENCE_NUMBER_NOT_MATCH,
+    OTS_TUNNEL_SERVER_UNAVAILABLE, QUOTA_THROTTLED_MESSAGE,
+};
 use otp_threads_tablestore::plainbuffer::{
     ColumnChange, PkValue, Row, RowChange, SequenceInfo, Value,
 };
 use otp_threads_tablestore::proto::{ChannelStatus, TunnelType};
 use otp_threads_tablestore::token::FINISH_TOKEN;
 use otp_threads_tablestore::worker::{
-    Batch, Receiver, TunnelHandle, TunnelWorker, TunnelWorkerConfig, Tunnels,
+    Batch, MAX_READ_AHEAD, OnUndecodable, Receiver, RecordError, SEQUENCE_RETRIES, TunnelHandle,
+    TunnelWorker, TunnelWorkerConfig, Tunnels,
 };
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
 use otp_threads_testkit::Patience;
@@ -35,43 +39,36 @@ fn init_log() {
     let _ = env_logger::builder().is_test(true).try_init();
 }
 
-fn emulator_with(f: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+fn emulator_with(f: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Emulator {
     init_log();
-    let mut config = EmulatorConfig::new(INSTANCE, AKID, SECRET);
-    f(&mut config);
-    Emulator::start(config).expect("emulator starts")
+    Emulator::start(f(EmulatorConfig::new(INSTANCE, AKID, SECRET))).expect("emulator starts")
 }
 
 fn fast_retry(budget: Duration) -> BackoffConfig {
-    BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.33,
-        max_elapsed: Some(budget),
-    }
+    BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20))
+        .jitter(0.33)
+        .max_elapsed(Some(budget))
+}
+
+/// Client settings for tests: fast retries within 5 s.
+fn client_config(em: &Emulator, secret: &str) -> TunnelClientConfig {
+    TunnelClientConfig::new(em.endpoint(), INSTANCE, AKID, secret)
+        .request_timeout(Duration::from_secs(10))
+        .meta_retry(fast_retry(Duration::from_secs(5)))
+        .read_records_retry(fast_retry(Duration::from_secs(5)))
 }
 
 /// A worker config for tests: heartbeats every 50 ms (the 5 s floor is lowered
 /// explicitly), fast retries and a short idle poll.
 fn config_with_secret(em: &Emulator, tunnel_id: &str, secret: &str) -> TunnelWorkerConfig {
-    let mut client = TunnelClientConfig::new(em.endpoint(), INSTANCE, AKID, secret);
-    client.request_timeout = Duration::from_secs(10);
-    client.meta_retry = fast_retry(Duration::from_secs(5));
-    client.read_records_retry = fast_retry(Duration::from_secs(5));
-    let mut config = TunnelWorkerConfig::new(tunnel_id, client);
-    config.min_heartbeat_interval = Duration::from_millis(10);
-    config.heartbeat_interval = Duration::from_millis(50);
-    config.heartbeat_timeout = Duration::from_secs(20);
-    config.client_tag = Some("tunnel_worker test".into());
-    config.poll_backoff = BackoffConfig {
-        initial: Duration::from_millis(2),
-        max_interval: Duration::from_millis(20),
-        multiplier: 2.0,
-        jitter: 0.25,
-        max_elapsed: None,
-    };
-    config
+    TunnelWorkerConfig::new(tunnel_id, client_config(em, secret))
+        .min_heartbeat_interval(Duration::from_millis(10))
+        .heartbeat_interval(Duration::from_millis(50))
+        .heartbeat_timeout(Duration::from_secs(20))
+        .client_tag("tunnel_worker test")
+        .poll_backoff(
+            BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20)).jitter(0.25),
+        )
 }
 
 fn config(em: &Emulator, tunnel_id: &str) -> TunnelWorkerConfig {
@@ -123,7 +120,7 @@ struct Seen {
 
 impl Seen {
     fn add(&mut self, batch: &Batch) {
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             let seq = row.sequence.expect("stream records carry their position");
             self.deliveries += 1;
             if self.first.insert(seq) {
@@ -179,37 +176,61 @@ fn active_children(tunnels: &Tunnels) -> usize {
 
 #[test]
 fn invalid_options_are_errors_naming_the_option() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "opts", TunnelType::Stream).unwrap();
-    let option_of = |f: &dyn Fn(&mut TunnelWorkerConfig)| {
-        let mut c = config(&em, &tunnel_id);
-        f(&mut c);
-        match TunnelWorker::start(&runtime.handle(), c) {
-            Err(TunnelError::InvalidOption { option, .. }) => option,
-            other => panic!("expected InvalidOption, got {other:?}"),
-        }
+    let option_of = |f: &dyn Fn(TunnelWorkerConfig) -> TunnelWorkerConfig| match TunnelWorker::start(
+        &runtime.handle(),
+        f(config(&em, &tunnel_id)),
+    ) {
+        Err(TunnelError::InvalidOption { option, .. }) => option,
+        other => panic!("expected InvalidOption, got {other:?}"),
     };
-    assert_eq!(option_of(&|c| c.tunnel_id = String::new()), "tunnel_id");
+    assert_eq!(
+        option_of(&|c| c
+            .client(client_config(&em, SECRET))
+            .heartbeat_interval(Duration::ZERO)),
+        "heartbeat_interval"
+    );
+    let empty_tunnel = TunnelWorkerConfig::new("", client_config(&em, SECRET));
+    match TunnelWorker::start(&runtime.handle(), empty_tunnel) {
+        Err(TunnelError::InvalidOption { option, .. }) => assert_eq!(option, "tunnel_id"),
+        other => panic!("expected InvalidOption, got {other:?}"),
+    }
     // the users' floor is 5 s
     assert_eq!(
         option_of(&|c| {
-            c.min_heartbeat_interval = Duration::from_secs(5);
-            c.heartbeat_interval = Duration::from_secs(4);
+            c.min_heartbeat_interval(Duration::from_secs(5))
+                .heartbeat_interval(Duration::from_secs(4))
         }),
         "heartbeat_interval"
     );
     assert_eq!(
-        option_of(&|c| c.heartbeat_timeout = c.heartbeat_interval),
+        option_of(&|c| c.heartbeat_timeout(Duration::from_millis(50))),
         "heartbeat_timeout"
     );
     assert_eq!(
-        option_of(&|c| c.connect_timeout = Duration::ZERO),
+        option_of(&|c| c.connect_timeout(Duration::ZERO)),
         "connect_timeout"
     );
     assert_eq!(
-        option_of(&|c| c.client.access_key_secret = String::new()),
+        option_of(&|c| c.read_ahead(MAX_READ_AHEAD + 1)),
+        "read_ahead"
+    );
+    assert_eq!(
+        option_of(&|c| c.poll_backoff(BackoffConfig::stream_poll().max_interval(Duration::MAX))),
+        "poll_backoff"
+    );
+    assert_eq!(
+        option_of(&|c| c.client(client_config(&em, ""))),
         "access_key_secret"
+    );
+    assert_eq!(
+        option_of(&|c| c.client(
+            client_config(&em, SECRET)
+                .meta_retry(BackoffConfig::meta().max_interval(Duration::MAX))
+        )),
+        "meta_retry"
     );
     assert_eq!(em.stats().requests_to(URI_CONNECT), 0, "nothing was sent");
 
@@ -225,7 +246,7 @@ fn invalid_options_are_errors_naming_the_option() {
 
 #[test]
 fn a_wrong_secret_is_a_clear_fatal_error() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "auth", TunnelType::Stream).unwrap();
     let err = TunnelWorker::start(
@@ -248,7 +269,7 @@ fn a_wrong_secret_is_a_clear_fatal_error() {
 #[test]
 fn hundred_thousand_changes_arrive_in_channel_order_and_are_checkpointed() {
     const TOTAL: u64 = 100_000;
-    let em = emulator_with(|c| c.max_records_per_read = 500);
+    let em = emulator_with(|c| c.max_records_per_read(500));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "bulk", TunnelType::Stream).unwrap();
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
@@ -297,8 +318,8 @@ fn hundred_thousand_changes_arrive_in_channel_order_and_are_checkpointed() {
 fn a_killed_worker_is_restarted_and_only_the_unacknowledged_batch_comes_again() {
     // The killed session's client is dropped by the service after 1 s of silence.
     let em = emulator_with(|c| {
-        c.max_records_per_read = 10;
-        c.heartbeat_timeout = Duration::from_secs(1);
+        c.max_records_per_read(10)
+            .heartbeat_timeout(Duration::from_secs(1))
     });
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "kill", TunnelType::Stream).unwrap();
@@ -382,7 +403,7 @@ fn a_killed_worker_is_restarted_and_only_the_unacknowledged_batch_comes_again() 
 
 #[test]
 fn a_second_client_joins_and_channels_move_without_loss() {
-    let em = emulator_with(|c| c.max_records_per_read = 20);
+    let em = emulator_with(|c| c.max_records_per_read(20));
     let tunnel_id = em
         .create_tunnel(TABLE, "share", TunnelType::Stream)
         .unwrap();
@@ -448,7 +469,7 @@ fn a_second_client_joins_and_channels_move_without_loss() {
 
 #[test]
 fn bursts_of_5xx_are_retried_without_losing_anything() {
-    let em = emulator_with(|c| c.max_records_per_read = 25);
+    let em = emulator_with(|c| c.max_records_per_read(25));
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "flaky", TunnelType::Stream)
@@ -488,7 +509,7 @@ fn bursts_of_5xx_are_retried_without_losing_anything() {
 
 #[test]
 fn dropping_the_receiver_shuts_the_tunnel_down() {
-    let em = emulator_with(|c| c.max_records_per_read = 10);
+    let em = emulator_with(|c| c.max_records_per_read(10));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "drop", TunnelType::Stream).unwrap();
     write(&em, 0..200);
@@ -517,7 +538,7 @@ fn dropping_the_receiver_shuts_the_tunnel_down() {
 
 #[test]
 fn stop_by_tunnel_id_ends_the_session_and_the_stream() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "stop", TunnelType::Stream).unwrap();
     let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
@@ -539,12 +560,12 @@ fn stop_by_tunnel_id_ends_the_session_and_the_stream() {
 
 #[test]
 fn a_heartbeat_that_does_not_succeed_within_the_timeout_stops_the_worker() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "hb", TunnelType::Stream).unwrap();
-    let mut config = config(&em, &tunnel_id);
-    config.heartbeat_timeout = Duration::from_millis(500);
-    config.client.meta_retry = fast_retry(Duration::from_millis(50));
+    let config = config(&em, &tunnel_id)
+        .heartbeat_timeout(Duration::from_millis(500))
+        .client(client_config(&em, SECRET).meta_retry(fast_retry(Duration::from_millis(50))));
     let (tunnel, _rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
     wait_for("a first heartbeat", || {
         (tunnel.status(WAIT).ok()?.heartbeats > 0).then_some(())
@@ -575,7 +596,7 @@ fn a_heartbeat_that_does_not_succeed_within_the_timeout_stops_the_worker() {
 
 #[test]
 fn base_data_channels_finish_and_are_reported_terminated() {
-    let em = emulator_with(|c| c.max_records_per_read = 7);
+    let em = emulator_with(|c| c.max_records_per_read(7));
     let runtime = Runtime::new();
     write(&em, 0..100);
     let tunnel_id = em
@@ -585,7 +606,7 @@ fn base_data_channels_finish_and_are_reported_terminated() {
     let mut ids = HashSet::new();
     while ids.len() < 100 {
         let batch = recv(&rx);
-        for row in &batch.records {
+        for row in batch.records.iter().map(|r| &r.row) {
             assert_eq!(row.sequence, None, "base data has no stream position");
             ids.insert(row.primary_key.clone());
         }
@@ -603,10 +624,7 @@ fn base_data_channels_finish_and_are_reported_terminated() {
 
 #[test]
 fn a_dropped_ack_delivers_the_same_batch_again() {
-    let em = emulator_with(|c| {
-        c.max_records_per_read = 10;
-        c.channels_per_tunnel = 1;
-    });
+    let em = emulator_with(|c| c.max_records_per_read(10).channels_per_tunnel(1));
     let runtime = Runtime::new();
     let tunnel_id = em.create_tunnel(TABLE, "nack", TunnelType::Stream).unwrap();
     write(&em, 0..30);
@@ -643,7 +661,7 @@ fn handle_is_send_and_sync(handle: TunnelHandle) -> impl Send + Sync {
 
 #[test]
 fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
-    let em = emulator_with(|_| {});
+    let em = emulator_with(|c| c);
     let runtime = Runtime::new();
     let tunnel_id = em
         .create_tunnel(TABLE, "expire", TunnelType::Stream)
@@ -662,5 +680,409 @@ fn an_expired_tunnel_is_fatal_and_ends_the_stream_without_restarts() {
     assert_eq!(tunnel.sessions(), 1);
     let tunnels = Tunnels::global(&runtime.handle()).unwrap();
     assert_eq!(active_children(&tunnels), 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_server_channel_version_of_i64_max_stops_the_tunnel_with_a_typed_error() {
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "vmax", TunnelType::Stream).unwrap();
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    wait_for("the channel read", || {
+        let status = tunnel.status(WAIT).ok()?;
+        (status.channels.len() == 1).then_some(())
+    });
+    assert!(em.set_channel_version(&tunnel_id, &channel_id, i64::MAX));
+    wait_for("version i64::MAX adopted", || {
+        let status = tunnel.status(WAIT).ok()?;
+        (status.channels[0].version == i64::MAX).then_some(())
+    });
+    // The reader fails (not retried): giving the channel back needs version + 1.
+    let down = runtime.monitor(&tunnel.pid().unwrap());
+    em.fail_next_on(URI_READ_RECORDS, 1, 410, "OTSResourceGone");
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::OutOfRange {
+            what,
+            subject,
+            value,
+        }) => {
+            assert_eq!(*what, "channel version");
+            assert_eq!(subject, &channel_id);
+            assert_eq!(*value, i64::MAX);
+        }
+        other => panic!("expected OutOfRange, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    assert_eq!(tunnel.sessions(), 1);
+    assert_eq!(em.stats().internal_errors, 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn a_stored_sequence_number_of_i64_max_stops_the_tunnel_with_a_typed_error() {
+    let em = emulator_with(|c| c.channels_per_tunnel(1));
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "smax", TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    assert!(em.set_checkpoint_sequence(&tunnel_id, &channel_id, i64::MAX));
+    write(&em, 0..10);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let batch = recv(&rx);
+    let pid = tunnel.pid().unwrap();
+    let down = runtime.monitor(&pid);
+    batch.ack.ack();
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::OutOfRange { what, value, .. }) => {
+            assert_eq!(*what, "checkpoint sequence number");
+            assert_eq!(*value, i64::MAX);
+        }
+        other => panic!("expected OutOfRange, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    // nothing was checkpointed past the stored state
+    let cp = &em.checkpoints(&tunnel_id).unwrap()[&channel_id];
+    assert_eq!(cp.sequence_number, i64::MAX);
+    assert_eq!(cp.records_consumed, 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+/// A PlainBuffer row whose checksum is wrong.
+fn corrupt_row() -> Vec<u8> {
+    let mut bytes = otp_threads_tablestore::plainbuffer::encode_row(&put(999));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x5a;
+    bytes
+}
+
+fn raw_record(action_type: i32, record: Vec<u8>) -> otp_threads_tablestore::proto::Record {
+    otp_threads_tablestore::proto::Record {
+        action_type,
+        record,
+        origin_record: None,
+    }
+}
+
+/// One channel, reads of 10: ids 0..15, a corrupt row, ids 15..22, a record of an
+/// unknown action type, ids 22..30. Returns the tunnel id and the channel id.
+fn stream_with_bad_records(em: &Emulator, name: &str) -> (String, String) {
+    let tunnel_id = em.create_tunnel(TABLE, name, TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    write(em, 0..15);
+    assert!(em.append_raw_record(&tunnel_id, &channel_id, raw_record(1, corrupt_row())));
+    write(em, 15..22);
+    let good = otp_threads_tablestore::plainbuffer::encode_row(&put(1000));
+    assert!(em.append_raw_record(&tunnel_id, &channel_id, raw_record(9, good)));
+    write(em, 22..30);
+    (tunnel_id, channel_id)
+}
+
+fn one_channel_of_ten() -> Emulator {
+    emulator_with(|c| c.channels_per_tunnel(1).max_records_per_read(10))
+}
+
+fn ids_of(batch: &Batch) -> Vec<i64> {
+    batch
+        .records
+        .iter()
+        .map(|r| match r.row.primary_key[0].1 {
+            PkValue::Integer(i) => i,
+            ref other => panic!("unexpected key {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_is_delivered_as_an_error_item_by_default() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-deliver");
+    // the default policy
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let (mut ids, mut bad) = (Vec::new(), Vec::new());
+    while ids.len() < 30 {
+        let batch = recv(&rx);
+        ids.extend(ids_of(&batch));
+        bad.extend(batch.undecodable.iter().cloned());
+        assert!(batch.ack.ack(), "the user logs it and acks past it");
+    }
+    assert_eq!(ids, (0..30).collect::<Vec<_>>(), "nothing lost, in order");
+    assert_eq!(bad.len(), 2);
+    // the corrupt row: the 6th record of the second read
+    assert_eq!((bad[0].index, bad[0].action_type), (5, 1));
+    assert_eq!(bad[0].record, corrupt_row());
+    assert_eq!(bad[0].channel_id, channel_id);
+    assert!(matches!(bad[0].error, RecordError::Row(_)), "{:?}", bad[0]);
+    assert_eq!(bad[1].error, RecordError::UnknownActionType(9));
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(tunnel.sessions(), 1);
+    assert!(tunnel.last_error().is_none());
+    assert_eq!(tunnel.skipped_count(), 0);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_is_skipped_logged_and_reported() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, _) = stream_with_bad_records(&em, "bad-skip");
+    let config = config(&em, &tunnel_id).on_undecodable(OnUndecodable::Skip);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 30 {
+        let batch = recv(&rx);
+        assert!(batch.undecodable.is_empty(), "skipped, not delivered");
+        ids.extend(ids_of(&batch));
+        assert!(batch.ack.ack());
+    }
+    assert_eq!(ids, (0..30).collect::<Vec<_>>());
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(tunnel.skipped_count(), 2, "reported");
+    let skipped = tunnel.skipped_records();
+    assert_eq!(skipped[0].record, corrupt_row());
+    assert_eq!(skipped[1].error, RecordError::UnknownActionType(9));
+    assert_eq!(tunnel.sessions(), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_undecodable_record_mid_stream_stops_the_tunnel_with_a_typed_error() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let (tunnel_id, channel_id) = stream_with_bad_records(&em, "bad-stop");
+    let config = config(&em, &tunnel_id).on_undecodable(OnUndecodable::Stop);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let down = runtime.monitor(&tunnel.pid().unwrap());
+    let first = recv(&rx);
+    assert_eq!(ids_of(&first), (0..10).collect::<Vec<_>>());
+    assert!(first.ack.ack());
+    let reason = down.wait(WAIT).unwrap().reason;
+    assert!(reason.is_normal_stop(), "fatal: not restarted: {reason}");
+    match tunnel.last_error().as_deref() {
+        Some(TunnelError::UndecodableRecord {
+            channel_id: channel,
+            index,
+            error,
+            ..
+        }) => {
+            assert_eq!(channel, &channel_id);
+            assert_eq!(*index, 5);
+            assert!(matches!(error, RecordError::Row(_)), "{error:?}");
+        }
+        other => panic!("expected UndecodableRecord, got {other:?}"),
+    }
+    wait_disconnected(&rx);
+    // the checkpoint stays before the batch holding the bad record: nothing is lost
+    let cp = &em.checkpoints(&tunnel_id).unwrap()[&channel_id];
+    assert_eq!(cp.records_consumed, 10);
+    assert_eq!(tunnel.sessions(), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn before_images_are_delivered_with_each_record() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "origin", TunnelType::Stream)
+        .unwrap();
+    let key = vec![("id".into(), PkValue::Integer(7))];
+    em.put_row(TABLE, key.clone(), vec![("n".into(), Value::Integer(1))])
+        .unwrap();
+    em.update_row(
+        TABLE,
+        key.clone(),
+        vec![ColumnChange::Put {
+            name: "n".into(),
+            value: Value::Integer(2),
+            timestamp: None,
+        }],
+    )
+    .unwrap();
+    em.delete_row(TABLE, key.clone()).unwrap();
+    let (_tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut records = Vec::new();
+    while records.len() < 3 {
+        let batch = recv(&rx);
+        records.extend(batch.records.iter().cloned());
+        batch.ack.ack();
+    }
+    let before = |n| Row {
+        primary_key: key.clone(),
+        kind: RowChange::Put,
+        columns: vec![ColumnChange::Put {
+            name: "n".into(),
+            value: Value::Integer(n),
+            timestamp: None,
+        }],
+        sequence: None,
+    };
+    assert_eq!(records[0].row.kind, RowChange::Put);
+    assert_eq!(records[0].origin, None, "a new row has no before-image");
+    assert_eq!(records[1].row.kind, RowChange::Update);
+    assert_eq!(records[1].origin, Some(before(1)));
+    assert_eq!(records[2].row.kind, RowChange::Delete);
+    assert_eq!(records[2].origin, Some(before(2)));
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn throttling_codes_are_retried_with_backoff_without_losing_anything() {
+    let em = emulator_with(|c| c.max_records_per_read(25));
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "throttled", TunnelType::Stream)
+        .unwrap();
+    let written: HashSet<SequenceInfo> = write(&em, 0..500).into_iter().collect();
+    em.fail_next_on(URI_CONNECT, 1, 400, "OTSServerBusy");
+    em.fail_next_on(URI_HEARTBEAT, 2, 503, "OTSServerBusy");
+    em.fail_next_on(URI_GET_CHECKPOINT, 2, 400, "OTSOperationThrottled");
+    em.fail_next_on(URI_READ_RECORDS, 3, 409, "OTSRowOperationConflict");
+    em.fail_next_with(
+        Some(URI_CHECKPOINT),
+        2,
+        403,
+        OTS_QUOTA_EXHAUSTED,
+        QUOTA_THROTTLED_MESSAGE,
+    );
+    em.fail_next_on(URI_READ_RECORDS, 2, 400, "OTSNotEnoughCapacityUnit");
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let mut seen = Seen::default();
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        batch.ack.ack();
+    }
+    assert_eq!(seen.first, written);
+    assert_eq!(seen.deliveries, written.len(), "retries are invisible");
+    wait_all_checkpointed(&em, &tunnel_id);
+    assert_eq!(em.stats().injected_failures, 1 + 2 + 2 + 3 + 2 + 2);
+    assert_eq!(tunnel.sessions(), 1, "no restart was needed");
+    assert!(tunnel.last_error().is_none());
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn an_exhausted_quota_that_is_not_throttling_is_not_retried() {
+    let em = emulator_with(|c| c);
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "quota", TunnelType::Stream)
+        .unwrap();
+    em.fail_next_with(
+        Some(URI_CONNECT),
+        1,
+        403,
+        OTS_QUOTA_EXHAUSTED,
+        "Too many clients.",
+    );
+    let err = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap_err();
+    assert_eq!(err.service_code(), Some(OTS_QUOTA_EXHAUSTED), "{err}");
+    assert_eq!(em.stats().requests_to(URI_CONNECT), 1);
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn sequence_mismatches_beyond_the_bound_are_reconciled_until_the_checkpoint_succeeds() {
+    let em = one_channel_of_ten();
+    let runtime = Runtime::new();
+    let tunnel_id = em.create_tunnel(TABLE, "seq", TunnelType::Stream).unwrap();
+    let channel_id = em.channels(&tunnel_id).unwrap()[0].channel_id.clone();
+    write(&em, 0..30);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config(&em, &tunnel_id)).unwrap();
+    let first = recv(&rx);
+    // More mismatches in a row than the immediate bound: a backoff round follows.
+    let injected = 2 * SEQUENCE_RETRIES as usize + 1;
+    em.fail_next_on(URI_CHECKPOINT, injected, 400, OTS_SEQUENCE_NUMBER_NOT_MATCH);
+    let get_checkpoints = em.stats().requests_to(URI_GET_CHECKPOINT);
+    let mut ids = ids_of(&first);
+    assert!(first.ack.ack());
+    // Meanwhile another writer moves the stored sequence number on.
+    let second = recv(&rx);
+    assert!(em.set_checkpoint_sequence(&tunnel_id, &channel_id, 41));
+    ids.extend(ids_of(&second));
+    assert!(second.ack.ack());
+    let third = recv(&rx);
+    ids.extend(ids_of(&third));
+    assert!(third.ack.ack());
+    assert_eq!(ids, (0..30).collect::<Vec<_>>(), "each batch once");
+    wait_all_checkpointed(&em, &tunnel_id);
+    // reconciled from the server's 41 (whichever checkpoint met it), then on from there
+    let stored = em.checkpoints(&tunnel_id).unwrap()[&channel_id].sequence_number;
+    assert!((42..=44).contains(&stored), "stored #{stored}");
+    // one getcheckpoint per mismatch (the moved sequence number may meet one of the
+    // injected rounds)
+    assert!(em.stats().requests_to(URI_GET_CHECKPOINT) >= get_checkpoints + injected as u64);
+    assert_eq!(tunnel.sessions(), 1);
+    let status = tunnel.status(WAIT).unwrap();
+    assert_eq!(
+        status.channels[0].status,
+        ChannelStatus::Open,
+        "the channel was not given up"
+    );
+    runtime.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn read_ahead_keeps_at_least_once_delivery_through_repeated_kills() {
+    let em = emulator_with(|c| {
+        c.max_records_per_read(10)
+            .heartbeat_timeout(Duration::from_secs(1))
+    });
+    let runtime = Runtime::new();
+    let tunnel_id = em
+        .create_tunnel(TABLE, "ahead", TunnelType::Stream)
+        .unwrap();
+    let written: HashSet<SequenceInfo> = write(&em, 0..800).into_iter().collect();
+    let config = config(&em, &tunnel_id).read_ahead(3);
+    let (tunnel, rx) = TunnelWorker::start(&runtime.handle(), config).unwrap();
+    let mut seen = Seen::default();
+    // Per channel, the records whose batch was acknowledged to a live reader: a
+    // prefix of the channel, the most its checkpoint may cover.
+    let mut acked: HashMap<String, HashSet<SequenceInfo>> = HashMap::new();
+    for kill in 1..=3 {
+        while seen.unique() < kill * 200 {
+            let batch = recv(&rx);
+            seen.add(&batch);
+            let rows: Vec<SequenceInfo> = batch
+                .records
+                .iter()
+                .map(|r| r.row.sequence.unwrap())
+                .collect();
+            let channel = batch.channel_id.clone();
+            if batch.ack.ack() {
+                acked.entry(channel).or_default().extend(rows);
+            }
+        }
+        let pid = tunnel.pid().unwrap();
+        let down = runtime.monitor(&pid);
+        runtime.kill(&pid);
+        assert_eq!(down.wait(WAIT).unwrap().reason, ExitReason::Killed);
+        // Fetched-ahead batches die with their reader; no checkpoint covers them.
+        for (channel, cp) in em.checkpoints(&tunnel_id).unwrap() {
+            let acked = acked.get(&channel).map_or(0, HashSet::len);
+            assert!(
+                cp.records_consumed <= acked,
+                "channel {channel}: checkpoint at {} beyond the {acked} acknowledged",
+                cp.records_consumed
+            );
+        }
+        wait_for("a new session", || {
+            (tunnel.sessions() == kill as u64 + 1).then_some(())
+        });
+    }
+    while seen.unique() < written.len() {
+        let batch = recv(&rx);
+        seen.add(&batch);
+        batch.ack.ack();
+    }
+    assert_eq!(seen.first, written, "every change at least once");
+    seen.assert_channel_order();
+    wait_all_checkpointed(&em, &tunnel_id);
     runtime.shutdown(WAIT).unwrap();
 }

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use crate::plainbuffer::Row;
 use otp_threads::WorkerRef;
 
 use super::channel_reader::{ChannelReader, ReaderMsg};
+use super::record::{Record, UndecodableRecord};
 
 /// One batch of row changes read from one channel, in channel order.
 ///
@@ -17,9 +17,13 @@ pub struct Batch {
     pub tunnel_id: String,
     /// The channel the rows come from.
     pub channel_id: String,
-    /// The decoded rows, in the channel's order. Stream rows carry their stream
-    /// position in [`Row::sequence`].
-    pub records: Vec<Row>,
+    /// The decoded records, in the channel's order. Stream rows carry their stream
+    /// position in [`Row::sequence`](crate::plainbuffer::Row::sequence).
+    pub records: Vec<Record>,
+    /// Records of this batch that could not be decoded, under
+    /// [`OnUndecodable::Deliver`](super::OnUndecodable::Deliver) (always empty under
+    /// the other policies). Acknowledging the batch checkpoints past them too.
+    pub undecodable: Vec<UndecodableRecord>,
     /// Acknowledge the batch with [`Ack::ack`] once it is processed.
     pub ack: Ack,
 }
@@ -30,6 +34,7 @@ impl fmt::Debug for Batch {
             .field("tunnel_id", &self.tunnel_id)
             .field("channel_id", &self.channel_id)
             .field("records", &self.records.len())
+            .field("undecodable", &self.undecodable.len())
             .finish_non_exhaustive()
     }
 }

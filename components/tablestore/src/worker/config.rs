@@ -6,7 +6,10 @@ use std::time::Duration;
 use crate::backoff::BackoffConfig;
 use crate::client::TunnelClientConfig;
 use crate::error::TunnelError;
+use crate::options;
 use crate::proto;
+
+use super::record::OnUndecodable;
 
 /// Default [`TunnelWorkerConfig::heartbeat_interval`]: 30 s.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
@@ -14,50 +17,44 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`TunnelWorkerConfig::connect_timeout`]: 300 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`TunnelWorkerConfig::read_ahead`]: one batch fetched ahead per channel.
+pub const DEFAULT_READ_AHEAD: usize = 1;
+/// The largest [`TunnelWorkerConfig::read_ahead`]: 16 batches per channel.
+pub const MAX_READ_AHEAD: usize = 16;
 /// The smallest heartbeat interval users may set: 5 s (the original's and the Java
 /// SDK's `@min_heartbeat_interval`).
 pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Options of a tunnel worker.
+/// Options of a tunnel worker: [`new`](Self::new) with the tunnel and the client
+/// settings, then the builder methods; [`TunnelWorker::start`](super::TunnelWorker::start)
+/// checks them ([`validate`](Self::validate)).
 ///
 /// | option | default | rule |
 /// |---|---|---|
 /// | `tunnel_id` | required | not empty |
 /// | `client` | required | endpoint, instance and credentials ([`TunnelClientConfig::validate`]) |
-/// | `heartbeat_interval` | 30 s | at least 5 s ([`MIN_HEARTBEAT_INTERVAL`]) |
-/// | `heartbeat_timeout` | 300 s | greater than `heartbeat_interval` |
-/// | `connect_timeout` | 300 s | at least 1 s; sent (in whole seconds) as the session timeout |
-/// | `client_tag` | none | not blank when set |
-/// | `poll_backoff` | [`BackoffConfig::stream_poll`] | the pause while a channel reads nothing |
+/// | [`heartbeat_interval`](Self::heartbeat_interval) | 30 s | at least 5 s ([`MIN_HEARTBEAT_INTERVAL`]), at most a week |
+/// | [`heartbeat_timeout`](Self::heartbeat_timeout) | 300 s | greater than `heartbeat_interval`, at most a week |
+/// | [`connect_timeout`](Self::connect_timeout) | 300 s | 1 s to a week; sent (in whole seconds) as the session timeout |
+/// | [`client_tag`](Self::client_tag) | none | not blank when set |
+/// | [`poll_backoff`](Self::poll_backoff) | [`BackoffConfig::stream_poll`] | the pause while a channel reads nothing |
+/// | [`on_undecodable`](Self::on_undecodable) | [`OnUndecodable::Deliver`] | what to do with a record that cannot be decoded |
+/// | [`read_ahead`](Self::read_ahead) | 1 | batches fetched ahead per channel, at most [`MAX_READ_AHEAD`] |
+/// | [`min_heartbeat_interval`](Self::min_heartbeat_interval) | 5 s | tests only: the floor, positive and at most 5 s |
 ///
 /// A bad option is a [`TunnelError::InvalidOption`] naming it.
 #[derive(Clone, Debug)]
 pub struct TunnelWorkerConfig {
-    /// The tunnel to consume.
-    pub tunnel_id: String,
-    /// Endpoint, instance, credentials, request timeout and retry policies.
-    pub client: TunnelClientConfig,
-    /// Time between heartbeats (the first one is sent at once after connect).
-    pub heartbeat_interval: Duration,
-    /// A worker whose heartbeats have not succeeded for this long stops with
-    /// [`TunnelError::HeartbeatTimeout`] (and its supervisor starts a new session).
-    pub heartbeat_timeout: Duration,
-    /// The session timeout sent with connect (`ClientConfig.timeout`, seconds).
-    pub connect_timeout: Duration,
-    /// Free-form tag sent with connect (`ClientConfig.client_tag`).
-    pub client_tag: Option<String>,
-    /// Backoff between reads of a channel whose reads come back empty; reset by the
-    /// first non-empty batch.
-    pub poll_backoff: BackoffConfig,
-    /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
-    /// (5 s) unless lowered.
-    ///
-    /// **Tests and demos only.** The 5 s floor protects the service; an emulator on
-    /// loopback does not need it, and tests want a session loop that turns over in
-    /// milliseconds. Lowering it is an explicit, separate decision (it must be
-    /// positive and may not exceed 5 s), so a plain `heartbeat_interval` typo is still
-    /// rejected.
-    pub min_heartbeat_interval: Duration,
+    pub(crate) tunnel_id: String,
+    pub(crate) client: TunnelClientConfig,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) client_tag: Option<String>,
+    pub(crate) poll_backoff: BackoffConfig,
+    pub(crate) on_undecodable: OnUndecodable,
+    pub(crate) read_ahead: usize,
+    pub(crate) min_heartbeat_interval: Duration,
 }
 
 impl TunnelWorkerConfig {
@@ -71,8 +68,77 @@ impl TunnelWorkerConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             client_tag: None,
             poll_backoff: BackoffConfig::stream_poll(),
+            on_undecodable: OnUndecodable::default(),
+            read_ahead: DEFAULT_READ_AHEAD,
             min_heartbeat_interval: MIN_HEARTBEAT_INTERVAL,
         }
+    }
+
+    /// Replace the client settings (endpoint, credentials, timeouts, retries).
+    pub fn client(mut self, client: TunnelClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Time between heartbeats (the first one is sent at once after connect).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// A worker whose heartbeats have not succeeded for this long stops with
+    /// [`TunnelError::HeartbeatTimeout`] (and its supervisor starts a new session).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// The session timeout sent with connect (`ClientConfig.timeout`, seconds).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Free-form tag sent with connect (`ClientConfig.client_tag`).
+    pub fn client_tag(mut self, tag: impl Into<String>) -> Self {
+        self.client_tag = Some(tag.into());
+        self
+    }
+
+    /// Backoff between reads of a channel whose reads come back empty; reset by the
+    /// first non-empty batch. Also the pause between rounds of reconciling a
+    /// mismatching checkpoint sequence number.
+    pub fn poll_backoff(mut self, policy: BackoffConfig) -> Self {
+        self.poll_backoff = policy;
+        self
+    }
+
+    /// What a reader does with a record it cannot decode.
+    pub fn on_undecodable(mut self, policy: OnUndecodable) -> Self {
+        self.on_undecodable = policy;
+        self
+    }
+
+    /// Batches a reader fetches ahead while the subscriber works on the delivered
+    /// one (0 reads only after the ack). They are delivered in order, each after the
+    /// previous one was acknowledged and checkpointed; a nack or a crash drops them
+    /// unseen.
+    pub fn read_ahead(mut self, batches: usize) -> Self {
+        self.read_ahead = batches;
+        self
+    }
+
+    /// The floor `heartbeat_interval` is checked against: [`MIN_HEARTBEAT_INTERVAL`]
+    /// (5 s) unless lowered.
+    ///
+    /// **Tests and demos only.** The 5 s floor protects the service; an emulator on
+    /// loopback does not need it, and tests want a session loop that turns over in
+    /// milliseconds. Lowering it is an explicit, separate decision (it must be
+    /// positive and may not exceed 5 s), so a plain `heartbeat_interval` typo is still
+    /// rejected.
+    pub fn min_heartbeat_interval(mut self, floor: Duration) -> Self {
+        self.min_heartbeat_interval = floor;
+        self
     }
 
     /// Check every option; the error names the first bad one.
@@ -88,15 +154,12 @@ impl TunnelWorkerConfig {
                 format!("must be positive and at most {MIN_HEARTBEAT_INTERVAL:?}"),
             ));
         }
-        if self.heartbeat_interval < self.min_heartbeat_interval {
-            return Err(TunnelError::invalid_option(
-                "heartbeat_interval",
-                format!(
-                    "{:?} is below the minimum of {:?}",
-                    self.heartbeat_interval, self.min_heartbeat_interval
-                ),
-            ));
-        }
+        options::duration_within(
+            "heartbeat_interval",
+            self.heartbeat_interval,
+            self.min_heartbeat_interval,
+        )?;
+        options::duration_within("heartbeat_timeout", self.heartbeat_timeout, Duration::ZERO)?;
         if self.heartbeat_timeout <= self.heartbeat_interval {
             return Err(TunnelError::invalid_option(
                 "heartbeat_timeout",
@@ -106,12 +169,12 @@ impl TunnelWorkerConfig {
                 ),
             ));
         }
-        if self.connect_timeout < Duration::from_secs(1) {
-            return Err(TunnelError::invalid_option(
-                "connect_timeout",
-                "must be at least 1 s (it is sent in seconds)",
-            ));
-        }
+        // Sent in whole seconds.
+        options::duration_within(
+            "connect_timeout",
+            self.connect_timeout,
+            Duration::from_secs(1),
+        )?;
         if self
             .client_tag
             .as_deref()
@@ -122,15 +185,14 @@ impl TunnelWorkerConfig {
                 "must not be blank when set",
             ));
         }
-        let poll = &self.poll_backoff;
-        if poll.initial.is_zero()
-            || poll.max_interval < poll.initial
-            || !(poll.multiplier >= 1.0 && poll.multiplier.is_finite())
-            || !(0.0..=1.0).contains(&poll.jitter)
-        {
+        self.poll_backoff.validate("poll_backoff")?;
+        if self.read_ahead > MAX_READ_AHEAD {
             return Err(TunnelError::invalid_option(
-                "poll_backoff",
-                "needs 0 < initial <= max_interval, a finite multiplier >= 1 and jitter within 0..=1",
+                "read_ahead",
+                format!(
+                    "{} is above the maximum of {MAX_READ_AHEAD}",
+                    self.read_ahead
+                ),
             ));
         }
         self.client.validate()
@@ -139,7 +201,8 @@ impl TunnelWorkerConfig {
     /// The `ClientConfig` sent with connect.
     pub(crate) fn connect_config(&self) -> proto::ClientConfig {
         proto::ClientConfig {
-            timeout: Some(self.connect_timeout.as_secs() as i64),
+            // Validation bounds it far below i64::MAX seconds.
+            timeout: Some(i64::try_from(self.connect_timeout.as_secs()).unwrap_or(i64::MAX)),
             client_tag: self.client_tag.clone(),
         }
     }
@@ -173,6 +236,8 @@ mod tests {
         assert_eq!(c.heartbeat_timeout, Duration::from_secs(300));
         assert_eq!(c.connect_config().timeout, Some(300));
         assert_eq!(c.connect_config().client_tag, None);
+        assert_eq!(c.on_undecodable, OnUndecodable::Deliver);
+        assert_eq!(c.read_ahead, DEFAULT_READ_AHEAD);
     }
 
     #[test]
@@ -195,6 +260,10 @@ mod tests {
             "client_tag"
         );
         assert_eq!(
+            option_of(|c| c.read_ahead = MAX_READ_AHEAD + 1),
+            "read_ahead"
+        );
+        assert_eq!(
             option_of(|c| c.poll_backoff.multiplier = 0.5),
             "poll_backoff"
         );
@@ -209,6 +278,41 @@ mod tests {
         assert_eq!(
             option_of(|c| c.client.endpoint = "ftp://x".into()),
             "endpoint"
+        );
+    }
+
+    #[test]
+    fn duration_max_options_are_rejected_naming_the_option() {
+        assert_eq!(
+            option_of(|c| c.heartbeat_timeout = Duration::MAX),
+            "heartbeat_timeout"
+        );
+        assert_eq!(
+            option_of(|c| {
+                c.heartbeat_interval = Duration::MAX - Duration::from_secs(1);
+                c.heartbeat_timeout = Duration::MAX;
+            }),
+            "heartbeat_interval"
+        );
+        assert_eq!(
+            option_of(|c| c.connect_timeout = Duration::MAX),
+            "connect_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.poll_backoff.max_interval = Duration::MAX),
+            "poll_backoff"
+        );
+        assert_eq!(
+            option_of(|c| c.client.request_timeout = Duration::MAX),
+            "request_timeout"
+        );
+        assert_eq!(
+            option_of(|c| c.client.meta_retry.max_interval = Duration::MAX),
+            "meta_retry"
+        );
+        assert_eq!(
+            option_of(|c| c.client.read_records_retry.max_elapsed = Some(Duration::MAX)),
+            "read_records_retry"
         );
     }
 

@@ -37,6 +37,7 @@ use otp_threads::{Context, ExitReason, Info, Pid, ReplyTo, Step, Worker};
 use super::batch::Batch;
 use super::channel_reader::{ChannelReader, SUBSCRIBER_GONE};
 use super::config::TunnelWorkerConfig;
+use super::record::SkippedRecords;
 
 /// The registered name of the worker of `tunnel_id`.
 pub(super) fn worker_name(tunnel_id: &str) -> String {
@@ -54,6 +55,8 @@ pub(super) struct Shared {
     pub(super) client_id: Mutex<Option<String>>,
     /// Sessions connected so far (1 + restarts).
     pub(super) sessions: Mutex<u64>,
+    /// Records skipped under `OnUndecodable::Skip`.
+    pub(super) skipped: Mutex<SkippedRecords>,
 }
 
 /// Messages of a session.
@@ -169,8 +172,13 @@ impl Session {
             Ok(response) => {
                 self.last_heartbeat = Instant::now();
                 self.heartbeats += 1;
-                let plan = self.table.apply_heartbeat(&response.channels);
-                self.execute(plan, ctx);
+                let executed = self
+                    .table
+                    .apply_heartbeat(&response.channels)
+                    .and_then(|plan| self.execute(plan, ctx));
+                if let Err(e) = executed {
+                    return self.stop_with(e);
+                }
             }
             Err(e) if e.is_retryable() => {
                 log::warn!("tunnel {}: heartbeat failed: {e}", self.tunnel_id());
@@ -184,8 +192,9 @@ impl Session {
         Step::Next
     }
 
-    /// Execute a plan and the plans it leads to.
-    fn execute(&mut self, plan: Plan, ctx: &mut Context<Self>) {
+    /// Execute a plan and the plans it leads to. An error (a channel version that
+    /// cannot be advanced) stops the session.
+    fn execute(&mut self, plan: Plan, ctx: &mut Context<Self>) -> Result<(), TunnelError> {
         let mut work = VecDeque::from([plan]);
         while let Some(plan) = work.pop_front() {
             for order in plan.stop {
@@ -199,7 +208,7 @@ impl Session {
                         );
                         ctx.exit(&pid.clone(), ExitReason::Shutdown);
                     }
-                    None => work.push_back(self.table.reader_stopped(&order.channel_id)),
+                    None => work.push_back(self.table.reader_stopped(&order.channel_id)?),
                 }
             }
             for channel_id in plan.start {
@@ -213,11 +222,12 @@ impl Session {
                             "tunnel {}: cannot start the reader of {channel_id}: {e}",
                             self.config.tunnel_id
                         );
-                        work.push_back(self.table.reader_failed(&channel_id));
+                        work.push_back(self.table.reader_failed(&channel_id)?);
                     }
                 }
             }
         }
+        Ok(())
     }
 
     fn start_reader(
@@ -233,6 +243,7 @@ impl Session {
             channel_id.to_owned(),
             self.subscriber.clone(),
             ctx.handle(),
+            self.shared.clone(),
         );
         ctx.spawn_link(reader).map(|r| r.pid())
     }
@@ -265,8 +276,10 @@ impl Session {
             }
             _ => self.table.reader_failed(&channel_id),
         };
-        self.execute(plan, ctx);
-        Step::Next
+        match plan.and_then(|plan| self.execute(plan, ctx)) {
+            Ok(()) => Step::Next,
+            Err(e) => self.stop_with(e),
+        }
     }
 
     fn status(&self) -> TunnelStatus {

@@ -104,7 +104,10 @@ impl Tunnels {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared::default());
         let tunnel_id = config.tunnel_id.clone();
-        let shutdown = config.client.request_timeout + SHUTDOWN_MARGIN;
+        let shutdown = config
+            .client
+            .request_timeout
+            .saturating_add(SHUTDOWN_MARGIN);
         let spec = {
             let shared = shared.clone();
             ChildSpec::new(worker_name(&tunnel_id), move |ctx| {
@@ -199,6 +202,18 @@ impl TunnelHandle {
     /// Sessions connected so far: 1, plus one per restart.
     pub fn sessions(&self) -> u64 {
         *self.shared.sessions.lock()
+    }
+
+    /// How many undecodable records were skipped (under
+    /// [`OnUndecodable::Skip`](super::OnUndecodable::Skip)), over all sessions.
+    pub fn skipped_count(&self) -> u64 {
+        self.shared.skipped.lock().total
+    }
+
+    /// The last [`SKIPPED_KEPT`](super::SKIPPED_KEPT) skipped records, oldest
+    /// first, each with its raw bytes and why it could not be decoded.
+    pub fn skipped_records(&self) -> Vec<super::UndecodableRecord> {
+        self.shared.skipped.lock().kept.iter().cloned().collect()
     }
 
     /// The error that stopped the last session, if any.
