@@ -57,13 +57,16 @@ pub mod probe;
 pub mod read_your_writes;
 pub mod tracker;
 pub mod waiters;
+pub mod wal_layout;
 
 pub use backoff::Backoff;
 pub use error::{LsnError, LsnParseIssue};
 pub use position::Lsn;
 pub use probe::{
     ProbeConfig, ReplicaProbe, current_wal_insert_lsn, is_in_recovery, last_wal_replay_lsn,
+    wal_wait_position,
 };
 pub use read_your_writes::{Replicated, Written, write_and_wait};
 pub use tracker::{LsnTracker, Notification, PollerStatus, ReplicaRole, TrackerConfig, Wait};
 pub use waiters::{Released, WaiterId, Waiters};
+pub use wal_layout::WalLayout;

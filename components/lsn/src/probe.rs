@@ -32,9 +32,16 @@ use postgres::{Client, GenericClient, NoTls};
 use super::backoff::Backoff;
 use super::error::LsnError;
 use super::position::Lsn;
+use super::wal_layout::WalLayout;
 
 /// SQL returning the primary's current WAL insert position as `X/Y` text.
 pub const SQL_CURRENT_WAL_INSERT_LSN: &str = "SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)";
+
+/// SQL returning the primary's insert position with the WAL page and segment sizes in
+/// bytes, in one round trip: what [`wal_wait_position`] needs.
+pub const SQL_WAL_WAIT_POSITION: &str = "SELECT CAST(pg_current_wal_insert_lsn() AS TEXT), \
+     CAST(current_setting('wal_block_size') AS BIGINT), \
+     pg_size_bytes(current_setting('wal_segment_size'))";
 
 /// SQL returning the standby's last replayed WAL position as `X/Y` text, or NULL when the
 /// server is not replaying WAL (a primary, or a standby that never replayed anything).
@@ -55,6 +62,10 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`Client`] or a [`postgres::Transaction`]: run it after the write (in the same session)
 /// and wait until a standby's replay position reaches the result.
 ///
+/// This is the raw position: when the commit ended on a WAL page boundary it lies past
+/// the next page's header, where a standby's replay position does not go until more WAL
+/// arrives. Wait for [`wal_wait_position`] instead.
+///
 /// PostgreSQL refuses this on a standby ("recovery is in progress"): that is an
 /// [`LsnError::Db`]. Inside a failed transaction it fails too (fly_postgres issue #29);
 /// callers typically treat any error here as "nothing to wait for".
@@ -66,6 +77,31 @@ pub fn current_wal_insert_lsn<C: GenericClient>(client: &mut C) -> Result<Lsn, L
         what: "pg_current_wal_insert_lsn()",
     })?;
     Lsn::parse(&text)
+}
+
+/// The position a write committed through `client` must wait for on a standby: the
+/// primary's insert position mapped back past a page header when the last record ended
+/// on a page boundary ([`WalLayout::record_end`]), where the raw insert position is one
+/// the standby does not report until more WAL arrives. Run it after the commit, in the
+/// same session; one round trip.
+///
+/// Fails like [`current_wal_insert_lsn`] (on a standby, in a failed transaction), and
+/// with [`LsnError::InvalidWalLayout`] if the server reports impossible sizes.
+pub fn wal_wait_position<C: GenericClient>(client: &mut C) -> Result<Lsn, LsnError> {
+    let row = client.query_one(SQL_WAL_WAIT_POSITION, &[])?;
+    let text: Option<String> = row.try_get(0)?;
+    let page_size: i64 = row.try_get(1)?;
+    let segment_size: i64 = row.try_get(2)?;
+    let text = text.ok_or(LsnError::UnexpectedNull {
+        what: "pg_current_wal_insert_lsn()",
+    })?;
+    let insert = Lsn::parse(&text)?;
+    // A negative size becomes 0, which WalLayout::new rejects naming both sizes.
+    let layout = WalLayout::new(
+        u64::try_from(page_size).unwrap_or(0),
+        u64::try_from(segment_size).unwrap_or(0),
+    )?;
+    Ok(layout.record_end(insert))
 }
 
 /// Reads a server's last replayed WAL position through `client`; `None` when the server

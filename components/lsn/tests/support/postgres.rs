@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use otp_threads_lsn::{Lsn, ReplicaProbe, current_wal_insert_lsn};
+use otp_threads_lsn::{Lsn, ReplicaProbe, current_wal_insert_lsn, wal_wait_position};
 use otp_threads_testkit::Patience;
 use postgres::{Client, NoTls};
 
@@ -96,7 +96,8 @@ pub fn ensure_table(primary: &mut Client, probe: &mut ReplicaProbe) {
     );
 }
 
-/// Makes a committed write on the primary and returns the insert LSN read after the commit.
+/// Makes a committed write on the primary and returns the position to wait for, read
+/// after the commit.
 pub fn write_on_primary(primary: &mut Client, note: &str) -> Lsn {
     primary
         .execute(
@@ -104,7 +105,7 @@ pub fn write_on_primary(primary: &mut Client, note: &str) -> Lsn {
             &[&note],
         )
         .expect("insert");
-    current_wal_insert_lsn(primary).expect("insert LSN")
+    wal_wait_position(primary).expect("WAL wait position")
 }
 
 /// Unique text for one write.
