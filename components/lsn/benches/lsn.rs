@@ -21,17 +21,17 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use otp_threads::Runtime;
-use otp_threads_lsn::{Lsn, LsnTracker, TrackerConfig, Waiters};
+use otp_threads_lsn::{Lsn, LsnTracker, Release, TrackerConfig, Waiters};
 
 const WAITERS: u64 = 10_000;
 
 /// The original algorithm: every request in a list, every tick checks them all.
 struct LinearScan {
-    requests: Vec<(Lsn, Sender<Lsn>)>,
+    requests: Vec<(Lsn, Sender<Release>)>,
 }
 
 impl LinearScan {
-    fn insert(&mut self, lsn: Lsn) -> Receiver<Lsn> {
+    fn insert(&mut self, lsn: Lsn) -> Receiver<Release> {
         let (sender, receiver) = bounded(1);
         self.requests.push((lsn, sender));
         receiver
@@ -41,7 +41,7 @@ impl LinearScan {
         let mut released = 0;
         self.requests.retain(|(lsn, sender)| {
             if lsn.is_replayed_by(replay) {
-                let _ = sender.try_send(replay);
+                let _ = sender.try_send(Release::Replayed(replay));
                 released += 1;
                 false
             } else {
@@ -70,13 +70,13 @@ fn lsns() -> Vec<Lsn> {
     lsns
 }
 
-fn indexed(lsns: &[Lsn]) -> (Waiters, Vec<Receiver<Lsn>>) {
+fn indexed(lsns: &[Lsn]) -> (Waiters, Vec<Receiver<Release>>) {
     let mut waiters = Waiters::new();
     let receivers = lsns.iter().map(|&lsn| waiters.insert(lsn).1).collect();
     (waiters, receivers)
 }
 
-fn scanned(lsns: &[Lsn]) -> (LinearScan, Vec<Receiver<Lsn>>) {
+fn scanned(lsns: &[Lsn]) -> (LinearScan, Vec<Receiver<Release>>) {
     let mut scan = LinearScan {
         requests: Vec::new(),
     };
@@ -119,7 +119,7 @@ fn wake_latency(use_index: bool) -> Duration {
             requests: Vec::new(),
         },
     );
-    let mut receivers: Vec<Receiver<Lsn>> = lsns
+    let mut receivers: Vec<Receiver<Release>> = lsns
         .iter()
         .map(|&lsn| {
             if use_index {

@@ -52,21 +52,25 @@
 
 pub mod backoff;
 pub mod error;
+pub mod long_poll;
 pub mod position;
 pub mod probe;
 pub mod read_your_writes;
+pub mod role;
 pub mod tracker;
 pub mod waiters;
 pub mod wal_layout;
 
 pub use backoff::Backoff;
 pub use error::{LsnError, LsnParseIssue};
+pub use long_poll::{AWAIT_REPLAY_FUNCTION, install_await_replay_function};
 pub use position::Lsn;
 pub use probe::{
     ProbeConfig, ReplicaProbe, current_wal_insert_lsn, is_in_recovery, last_wal_replay_lsn,
     wal_wait_position,
 };
 pub use read_your_writes::{Replicated, Written, write_and_wait};
-pub use tracker::{LsnTracker, Notification, PollerStatus, ReplicaRole, TrackerConfig, Wait};
-pub use waiters::{Released, WaiterId, Waiters};
+pub use role::{ReplicaRole, RoleChange, RoleSource};
+pub use tracker::{LsnTracker, Notification, PollMode, PollerStatus, TrackerConfig, Wait};
+pub use waiters::{Release, Released, WaiterId, Waiters};
 pub use wal_layout::WalLayout;

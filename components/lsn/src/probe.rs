@@ -22,12 +22,14 @@
 //! [`ProbeConfig::cancel_on`], which matters when the probe runs in a supervised worker
 //! thread that must stop promptly.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use postgres::config::Host;
-use postgres::{Client, GenericClient, NoTls};
+use postgres::types::ToSql;
+use postgres::{CancelToken, Client, GenericClient, NoTls, Row, Statement};
 
 use super::backoff::Backoff;
 use super::error::LsnError;
@@ -212,8 +214,11 @@ pub struct ReplicaProbe {
     config: ProbeConfig,
     target: String,
     client: Option<Client>,
+    /// Statements prepared on the current connection, by SQL text.
+    statements: HashMap<&'static str, Statement>,
     backoff: Backoff,
     reconnects: u64,
+    connections: u64,
 }
 
 impl fmt::Debug for ReplicaProbe {
@@ -236,7 +241,7 @@ impl ReplicaProbe {
             attempts: 1,
             source,
         })?;
-        probe.client = Some(client);
+        probe.set_client(client);
         Ok(probe)
     }
 
@@ -252,7 +257,9 @@ impl ReplicaProbe {
             backoff: Backoff::new(config.min_backoff, config.max_backoff),
             config,
             client: None,
+            statements: HashMap::new(),
             reconnects: 0,
+            connections: 0,
         }
     }
 
@@ -278,9 +285,29 @@ impl ReplicaProbe {
         self.reconnects
     }
 
+    /// How many connections the probe has made so far (the first one included): a
+    /// number that changes whenever the session, and so its prepared statements and
+    /// cancel token, changes.
+    pub fn connections(&self) -> u64 {
+        self.connections
+    }
+
+    /// A token that cancels the query running on the current connection (from any
+    /// thread), if connected.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.client.as_ref().map(Client::cancel_token)
+    }
+
     /// Drops the current connection, if any; the next query reconnects.
     pub fn disconnect(&mut self) {
         self.client = None;
+        self.statements.clear();
+    }
+
+    fn set_client(&mut self, client: Client) {
+        self.client = Some(client);
+        self.statements.clear();
+        self.connections = self.connections.saturating_add(1);
     }
 
     /// Drops the current connection and connects again, waiting capped exponential
@@ -288,14 +315,14 @@ impl ReplicaProbe {
     /// [reconnect timeout](ProbeConfig::reconnect_timeout) would be exceeded, or with
     /// [`LsnError::Cancelled`] when cancelled.
     pub fn reconnect(&mut self) -> Result<(), LsnError> {
-        self.client = None;
+        self.disconnect();
         let started = Instant::now();
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
             match self.attempt() {
                 Ok(client) => {
-                    self.client = Some(client);
+                    self.set_client(client);
                     self.backoff.reset();
                     self.reconnects += 1;
                     log::info!(
@@ -338,10 +365,39 @@ impl ReplicaProbe {
         &mut self,
         mut query: impl FnMut(&mut Client) -> Result<T, LsnError>,
     ) -> Result<T, LsnError> {
+        self.with_session(|client, _| query(client))
+    }
+
+    /// Runs `sql` as a statement prepared on the current connection: prepared once per
+    /// connection (one extra round trip, the first time), then one round trip per call.
+    /// Reconnects and retries like [`ReplicaProbe::with_client`]; `sql` must be
+    /// read-only.
+    pub fn query_one_prepared(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, LsnError> {
+        self.with_session(|client, statements| {
+            let statement = match statements.get(sql) {
+                Some(statement) => statement.clone(),
+                None => {
+                    let statement = client.prepare(sql)?;
+                    statements.insert(sql, statement.clone());
+                    statement
+                }
+            };
+            Ok(client.query_one(&statement, params)?)
+        })
+    }
+
+    fn with_session<T>(
+        &mut self,
+        mut query: impl FnMut(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<T, LsnError>,
+    ) -> Result<T, LsnError> {
         let mut retried = false;
         loop {
             if !self.is_connected() {
-                if self.client.take().is_some() {
+                if self.client.is_some() {
                     log::warn!("LSN probe lost its connection to {}", self.target);
                 }
                 self.reconnect()?;
@@ -352,10 +408,10 @@ impl ReplicaProbe {
                     target: self.target.clone(),
                 });
             };
-            match query(client) {
+            match query(client, &mut self.statements) {
                 Ok(value) => return Ok(value),
                 Err(e) if e.is_connection() || client.is_closed() => {
-                    self.client = None;
+                    self.disconnect();
                     if retried {
                         return Err(e);
                     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::error::LsnError;
 use super::position::Lsn;
 use super::probe::wal_wait_position;
+use super::role::RoleChange;
 use super::tracker::{LsnTracker, Wait};
 
 /// Whether a committed write was seen replayed on the replica.
@@ -14,6 +15,11 @@ pub enum Replicated {
     Ready,
     /// The replica had not replayed the write within the timeout.
     Timeout,
+    /// The tracked server's role is not the expected one (e.g. the standby was
+    /// promoted): the write may never be replayed there.
+    RoleChanged(RoleChange),
+    /// The tracker stopped before the write was seen replayed.
+    Stopped,
     /// Nothing was awaited, and why: the write's WAL position could not be read
     /// (fly_postgres issue #29).
     NotAwaited(LsnError),
@@ -67,6 +73,8 @@ pub fn write_and_wait<T>(
     let replicated = match tracker.request_and_await(lsn, timeout) {
         Wait::Ready => Replicated::Ready,
         Wait::Timeout => Replicated::Timeout,
+        Wait::RoleChanged(change) => Replicated::RoleChanged(change),
+        Wait::Stopped => Replicated::Stopped,
     };
     Ok(Written {
         value,
