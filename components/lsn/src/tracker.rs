@@ -9,9 +9,10 @@
 //!
 //! - **Zero queries while nothing waits.** The poller sleeps without a timer until a wait
 //!   arrives; waits the cached replay position already answers send nothing.
-//! - **A bounded query rate.** In [`PollMode::Interval`] two polls are at least
-//!   `frequency` apart, also when a wait arrives after an idle spell (the poll comes when
-//!   the interval since the last one has passed, never as a burst). In
+//! - **A bounded query rate.** In [`PollMode::Interval`] a poll starts at least
+//!   `frequency` after the previous one ended, also when a wait arrives after an idle
+//!   spell (the poll comes when that interval has passed, never as a burst): at most
+//!   one query per `frequency`. In
 //!   [`PollMode::LongPoll`] exactly one query is in flight while anyone waits: it returns
 //!   as soon as replay passes the lowest awaited position, or after `long_poll_timeout`.
 //!   Each poll is one prepared statement, one round trip (prepared once per connection).

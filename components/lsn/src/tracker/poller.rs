@@ -103,10 +103,13 @@ impl Poller {
         let started = Instant::now();
         let answer = match self.settings.mode {
             PollMode::Interval => {
-                // The rate bound counts from the start of a poll.
-                self.not_before = Some(started + self.settings.frequency);
                 self.shared.queries.fetch_add(1, Ordering::AcqRel);
-                self.probe.query_one_prepared(SQL_ROLE_AND_REPLAY, &[])
+                let answer = self.probe.query_one_prepared(SQL_ROLE_AND_REPLAY, &[]);
+                // The rate bound counts from the end of a poll, so that the server, too,
+                // sees two polls at least `frequency` apart (a slow connect or reply
+                // does not shorten the next interval).
+                self.not_before = Some(Instant::now() + self.settings.frequency);
+                answer
             }
             PollMode::LongPoll { timeout, nap } => {
                 let Some(target) = self.shared.waiters.lock().lowest() else {
