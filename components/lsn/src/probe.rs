@@ -357,6 +357,17 @@ impl ReplicaProbe {
         }
     }
 
+    /// Connects (with the reconnect loop) unless a live connection is in place.
+    pub fn ensure_connected(&mut self) -> Result<(), LsnError> {
+        if !self.is_connected() {
+            if self.client.is_some() {
+                log::warn!("LSN probe lost its connection to {}", self.target);
+            }
+            self.reconnect()?;
+        }
+        Ok(())
+    }
+
     /// Runs `query` on a live connection, reconnecting first if there is none. If `query`
     /// fails because the connection is gone, the probe reconnects and runs it once more, so
     /// `query` must be safe to repeat (read-only). Other errors are returned as
@@ -396,12 +407,7 @@ impl ReplicaProbe {
     ) -> Result<T, LsnError> {
         let mut retried = false;
         loop {
-            if !self.is_connected() {
-                if self.client.is_some() {
-                    log::warn!("LSN probe lost its connection to {}", self.target);
-                }
-                self.reconnect()?;
-            }
+            self.ensure_connected()?;
             let Some(client) = self.client.as_mut() else {
                 // reconnect() only returns Ok with a client in place.
                 return Err(LsnError::NotConnected {

@@ -34,23 +34,6 @@ fn setup() -> (Runtime, LsnTracker, postgres::Client) {
     (runtime, tracker, primary)
 }
 
-/// Resumes replay on drop, so that a failing test cannot leave the standby paused.
-struct ResumeOnDrop;
-
-/// Pauses replay on the standby; replay resumes when the guard drops.
-fn pause_replay(standby: &mut postgres::Client) -> ResumeOnDrop {
-    standby
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .unwrap();
-    ResumeOnDrop
-}
-
-impl Drop for ResumeOnDrop {
-    fn drop(&mut self) {
-        let _ = standby_client().batch_execute("SELECT pg_wal_replay_resume()");
-    }
-}
-
 #[test]
 fn a_write_awaited_on_the_tracker_is_readable_on_the_standby() {
     let _serial = serial();

@@ -116,6 +116,12 @@ impl Poller {
                     return;
                 };
                 self.not_before = None;
+                // Connected first, so that a stop can cancel the long query.
+                if let Err(error) = self.probe.ensure_connected() {
+                    self.failed(error, started);
+                    return;
+                }
+                self.publish_cancel_token();
                 self.shared.queries.fetch_add(1, Ordering::AcqRel);
                 let target = target.to_string();
                 // Validated by TrackerConfig: both fit.
@@ -133,20 +139,24 @@ impl Poller {
         match answer {
             Ok((in_recovery, replay)) => {
                 self.backoff.reset();
-                self.note_connection();
                 self.observe(in_recovery, replay.as_deref());
+                self.note_connection();
             }
             Err(error) => self.failed(error, started),
         }
     }
 
-    /// A new connection: its role is checked by the poll that just ran on it, and its
-    /// cancel token is published for a prompt stop.
+    /// Makes the current connection's cancel token available to a stop.
+    fn publish_cancel_token(&mut self) {
+        *self.shared.cancel.lock() = self.probe.cancel_token();
+    }
+
+    /// A new connection: its role was checked by the poll that just ran on it.
     fn note_connection(&mut self) {
         let connection = self.probe.connections();
         if connection != self.checked_connection {
             self.checked_connection = connection;
-            *self.shared.cancel.lock() = self.probe.cancel_token();
+            self.publish_cancel_token();
             log::info!(
                 "LSN tracker: connected to {}; role re-checked: {}",
                 self.probe.target(),

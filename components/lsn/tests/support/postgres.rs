@@ -6,7 +6,9 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use otp_threads_lsn::{Lsn, ReplicaProbe, current_wal_insert_lsn, wal_wait_position};
+use otp_threads_lsn::{
+    Lsn, ReplicaProbe, current_wal_insert_lsn, install_await_replay_function, wal_wait_position,
+};
 use otp_threads_testkit::Patience;
 use postgres::{Client, NoTls};
 
@@ -125,4 +127,46 @@ pub fn row_visible(client: &mut Client, note: &str) -> bool {
         )
         .expect("count on the standby");
     row.get::<_, i64>(0) == 1
+}
+
+/// Installs the long-poll function on the primary and waits until the standby has it.
+pub fn ensure_long_poll_function(primary: &mut Client, probe: &mut ReplicaProbe) {
+    let installed = install_await_replay_function(primary).expect("install the function");
+    poll_until(
+        &format!("the long-poll function to reach the standby ({installed})"),
+        || probe.last_replay_lsn().unwrap(),
+        |replay| installed.is_replayed_by_opt(*replay),
+    );
+}
+
+/// Resumes replay on drop, so that a failing test cannot leave the standby paused.
+pub struct ResumeOnDrop;
+
+/// Pauses replay on the standby; replay resumes when the guard drops.
+pub fn pause_replay(standby: &mut Client) -> ResumeOnDrop {
+    standby
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    ResumeOnDrop
+}
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut standby) = Client::connect(&standby_conninfo(), NoTls) {
+            let _ = standby.batch_execute("SELECT pg_wal_replay_resume()");
+        }
+    }
+}
+
+/// Backends of the standby whose `application_name` is `application`, with their state.
+pub fn sessions_of(application: &str) -> Vec<(i32, Option<String>, String)> {
+    standby_client()
+        .query(
+            "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
 }
