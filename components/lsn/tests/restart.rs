@@ -18,7 +18,7 @@ const THREADS: usize = 16;
 /// Waits of even threads have a short timeout of their own (most end during the
 /// restart), those of odd threads the whole patience (all must be released).
 fn timeout_of(thread: usize) -> Duration {
-    if thread % 2 == 0 {
+    if thread.is_multiple_of(2) {
         Duration::from_millis(50 * (thread as u64 + 1))
     } else {
         PATIENCE
