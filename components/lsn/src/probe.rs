@@ -18,7 +18,8 @@
 //! query fails because it was), the probe logs a warning, reconnects (waiting
 //! [`Backoff`] delays between failed attempts, up to
 //! [`ProbeConfig::reconnect_timeout`]) and runs the query once more. Queries are read-only,
-//! so the retry is safe. A reconnect loop can be interrupted through
+//! so the retry is safe. [`ReplicaProbe::query_one_prepared`] prepares a statement once
+//! per connection and then runs it in one round trip. A reconnect loop can be interrupted through
 //! [`ProbeConfig::cancel_on`], which matters when the probe runs in a supervised worker
 //! thread that must stop promptly.
 

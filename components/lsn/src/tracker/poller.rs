@@ -174,6 +174,15 @@ impl Poller {
             self.shared.forget_server_state();
         }
         let delay = self.backoff.next_delay();
+        if let LsnError::Db(db) = &error
+            && db.code() == Some(&postgres::error::SqlState::UNDEFINED_FUNCTION)
+        {
+            log::error!(
+                "LSN poller: {} has no long-poll function; install it on the primary with \
+                 install_await_replay_function (or run AWAIT_REPLAY_FUNCTION there): {error}",
+                self.probe.target()
+            );
+        }
         log::warn!(
             "LSN poller: {} at {}: {error}; retrying in {delay:?}",
             if error.is_connection() {
