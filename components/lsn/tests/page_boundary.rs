@@ -87,7 +87,7 @@ fn a_commit_ending_on_a_page_boundary_is_awaited_at_the_boundary_and_is_ready() 
         .unwrap();
     let mut probe = standby_probe();
     ensure_table(&mut primary, &mut probe);
-    let created = current_wal_insert_lsn(&mut primary).unwrap();
+    let created = otp_threads_lsn::wal_wait_position(&mut primary).unwrap();
     poll_until(
         "the boundary table to reach the standby",
         || probe.last_replay_lsn().unwrap(),

@@ -68,6 +68,9 @@ pub(crate) struct Poller {
     warned_not_replicating: bool,
     /// A role change has been logged and not yet undone.
     role_change_logged: bool,
+    /// Stopped by an exit signal from another process (the supervisor restarts it), not
+    /// by its supervisor's shutdown.
+    stopped_by_signal: bool,
 }
 
 impl Poller {
@@ -83,6 +86,7 @@ impl Poller {
             checked_connection: 0,
             warned_not_replicating: false,
             role_change_logged: false,
+            stopped_by_signal: false,
         }
     }
 
@@ -204,6 +208,8 @@ impl Poller {
             (true, Some(Ok(lsn))) => (ReplicaRole::Standby, Some(lsn)),
             (true, Some(Err(error))) => {
                 log::error!("LSN poller: unreadable replay position: {error}");
+                // Not at once again (a long poll would spin): after the interval.
+                self.not_before = Some(Instant::now() + self.settings.frequency);
                 return;
             }
         };
@@ -283,6 +289,9 @@ impl Worker for Poller {
     type Continue = ();
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        // Trapped so that a shutdown from the supervisor runs `terminate`, which ends the
+        // pending waits as Stopped; other exit signals still stop it (handle_info).
+        ctx.trap_exit(true);
         *self.shared.poller.lock() = Some(ctx.handle());
         // Waits registered before a restart are still in the table.
         if self.shared.waiters.lock().is_empty() {
@@ -318,6 +327,12 @@ impl Worker for Poller {
                 self.poll();
                 self.next(ctx);
             }
+            // As if it did not trap: an exit signal from anyone but the supervisor (which
+            // the runtime turns into a stop) kills it with the same reason, unless normal.
+            Info::Exit(exit) if exit.reason.is_abnormal() => {
+                self.stopped_by_signal = true;
+                return Step::Stop(exit.reason);
+            }
             Info::Down(_) | Info::Exit(_) => {}
         }
         Step::Next
@@ -326,7 +341,7 @@ impl Worker for Poller {
     fn terminate(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
         self.shared.poller.lock().take();
         self.shared.cancel.lock().take();
-        if reason.is_normal_stop() {
+        if reason.is_normal_stop() && !self.stopped_by_signal {
             // Stopped on purpose (tracker or runtime shutdown): nobody will poll again.
             // A crash keeps the waits for the restarted poller.
             self.shared.stopped.store(true, Ordering::Release);

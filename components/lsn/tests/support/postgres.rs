@@ -6,9 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use otp_threads_lsn::{
-    Lsn, ReplicaProbe, current_wal_insert_lsn, install_await_replay_function, wal_wait_position,
-};
+use otp_threads_lsn::{Lsn, ReplicaProbe, install_await_replay_function, wal_wait_position};
 use otp_threads_testkit::Patience;
 use postgres::{Client, NoTls};
 
@@ -90,7 +88,7 @@ pub fn ensure_table(primary: &mut Client, probe: &mut ReplicaProbe) {
              (id BIGSERIAL PRIMARY KEY, note TEXT NOT NULL)",
         )
         .expect("create table");
-    let target = current_wal_insert_lsn(primary).expect("insert LSN");
+    let target = wal_wait_position(primary).expect("WAL wait position");
     poll_until(
         &format!("the test table to reach the standby ({target})"),
         || probe.last_replay_lsn().unwrap(),
