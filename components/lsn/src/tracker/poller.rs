@@ -105,34 +105,38 @@ impl Poller {
     /// One query; releases the waits it answers.
     fn poll(&mut self) {
         let started = Instant::now();
-        let answer = match self.settings.mode {
-            PollMode::Interval => {
-                self.shared.queries.fetch_add(1, Ordering::AcqRel);
-                let answer = self.probe.query_one_prepared(SQL_ROLE_AND_REPLAY, &[]);
-                // The rate bound counts from the end of a poll, so that the server, too,
-                // sees two polls at least `frequency` apart (a slow connect or reply
-                // does not shorten the next interval).
-                self.not_before = Some(Instant::now() + self.settings.frequency);
-                answer
-            }
-            PollMode::LongPoll { timeout, nap } => {
-                let Some(target) = self.shared.waiters.lock().lowest() else {
-                    return;
-                };
+        let target = match self.settings.mode {
+            PollMode::Interval => None,
+            PollMode::LongPoll { .. } => match self.shared.waiters.lock().lowest() {
+                Some(lowest) => Some(lowest),
+                None => return,
+            },
+        };
+        // Connected first: only queries that are sent are counted, and a stop can
+        // cancel the (long) query through the published token.
+        if let Err(error) = self.probe.ensure_connected() {
+            self.failed(error, started);
+            return;
+        }
+        self.publish_cancel_token();
+        self.shared.queries.fetch_add(1, Ordering::AcqRel);
+        let answer = match (self.settings.mode, target) {
+            (PollMode::LongPoll { timeout, nap }, Some(target)) => {
                 self.not_before = None;
-                // Connected first, so that a stop can cancel the long query.
-                if let Err(error) = self.probe.ensure_connected() {
-                    self.failed(error, started);
-                    return;
-                }
-                self.publish_cancel_token();
-                self.shared.queries.fetch_add(1, Ordering::AcqRel);
                 let target = target.to_string();
                 // Validated by TrackerConfig: both fit.
                 let timeout = millis_i32(timeout).unwrap_or(i32::MAX);
                 let nap = millis_i32(nap).unwrap_or(1);
                 self.probe
                     .query_one_prepared(SQL_AWAIT_REPLAY, &[&target, &timeout, &nap])
+            }
+            _ => {
+                let answer = self.probe.query_one_prepared(SQL_ROLE_AND_REPLAY, &[]);
+                // The rate bound counts from the end of a poll, so that the server, too,
+                // sees two polls at least `frequency` apart (a slow connect or reply
+                // does not shorten the next interval).
+                self.not_before = Some(Instant::now() + self.settings.frequency);
+                answer
             }
         };
         let answer = answer.and_then(|row| {
