@@ -94,7 +94,8 @@ pub enum PollMode {
     /// as replay passes the lowest awaited position (looking every `nap`), or after
     /// `timeout`. Needs the function on the replica
     /// ([`install_await_replay_function`](crate::install_await_replay_function) on the
-    /// primary).
+    /// primary). Where it is missing, the poller logs a warning and polls at `frequency`
+    /// instead, until the next connection.
     LongPoll {
         /// Longest a single query waits on the server.
         timeout: Duration,

@@ -131,3 +131,26 @@ fn stopping_a_long_polling_tracker_cancels_its_query_and_ends_waits_as_stopped()
     );
     runtime.shutdown(PATIENCE).unwrap();
 }
+
+#[test]
+fn a_replica_database_without_the_long_poll_function_is_polled_at_the_interval_instead() {
+    let _serial = serial();
+    init_logging();
+    let mut primary = primary_client();
+    ensure_table(&mut primary, &mut standby_probe());
+    // Replay is cluster-wide, the function is per database: template1 never got it.
+    let conninfo = format!("{} dbname=template1", standby_conninfo());
+    let runtime = Runtime::new();
+    let tracker = LsnTracker::start(
+        &runtime,
+        TrackerConfig::new(conninfo)
+            .long_poll(Duration::from_secs(2), Duration::from_millis(2))
+            .frequency(Duration::from_millis(20)),
+    )
+    .unwrap();
+    for i in 0..3 {
+        let lsn = write_on_primary(&mut primary, &unique_note(&format!("fallback-{i}")));
+        assert_eq!(tracker.request_and_await(lsn, Some(PATIENCE)), Wait::Ready);
+    }
+    runtime.shutdown(PATIENCE).unwrap();
+}

@@ -68,6 +68,9 @@ pub(crate) struct Poller {
     warned_not_replicating: bool,
     /// A role change has been logged and not yet undone.
     role_change_logged: bool,
+    /// The connection (see [`ReplicaProbe::connections`]) on which the long-poll function
+    /// was missing: on it the poller falls back to interval polling.
+    long_poll_missing_on: Option<u64>,
     /// Stopped by an exit signal from another process (the supervisor restarts it), not
     /// by its supervisor's shutdown.
     stopped_by_signal: bool,
@@ -87,6 +90,7 @@ impl Poller {
             warned_not_replicating: false,
             role_change_logged: false,
             stopped_by_signal: false,
+            long_poll_missing_on: None,
         }
     }
 
@@ -105,8 +109,12 @@ impl Poller {
     /// One query; releases the waits it answers.
     fn poll(&mut self) {
         let started = Instant::now();
+        let fallback = self.long_poll_missing_on.is_some()
+            && self.long_poll_missing_on == Some(self.probe.connections())
+            && self.probe.is_connected();
         let target = match self.settings.mode {
             PollMode::Interval => None,
+            PollMode::LongPoll { .. } if fallback => None,
             PollMode::LongPoll { .. } => match self.shared.waiters.lock().lowest() {
                 Some(lowest) => Some(lowest),
                 None => return,
@@ -181,16 +189,22 @@ impl Poller {
             self.probe.disconnect();
             self.shared.forget_server_state();
         }
-        let delay = self.backoff.next_delay();
         if let LsnError::Db(db) = &error
             && db.code() == Some(&postgres::error::SqlState::UNDEFINED_FUNCTION)
+            && matches!(self.settings.mode, PollMode::LongPoll { .. })
         {
-            log::error!(
-                "LSN poller: {} has no long-poll function; install it on the primary with \
+            // Correct but slower: interval polling until the next connection.
+            self.long_poll_missing_on = Some(self.probe.connections());
+            log::warn!(
+                "LSN poller: {} has no long-poll function; polling every {:?} on this \
+                 connection instead. Install it on the primary with \
                  install_await_replay_function (or run AWAIT_REPLAY_FUNCTION there): {error}",
-                self.probe.target()
+                self.probe.target(),
+                self.settings.frequency
             );
+            return;
         }
+        let delay = self.backoff.next_delay();
         log::warn!(
             "LSN poller: {} at {}: {error}; retrying in {delay:?}",
             if error.is_connection() {
