@@ -25,7 +25,11 @@
 //!   of "ready"; it is also counted ([`LsnTracker::role_changes`]).
 //! - **Every wait ends** by its own timeout at the latest: a poller crash or a lost
 //!   connection leaves pending waits in the table, the restarted poller or the next
-//!   connection picks them up; stopping the tracker releases them with [`Wait::Stopped`].
+//!   connection picks them up; stopping the tracker ([`LsnTracker::stop`], or the
+//!   runtime's shutdown) releases them with [`Wait::Stopped`].
+//! - **Cached answers.** A position at or below the last replay position seen is ready
+//!   without a query (it stays replayed, also on a promoted standby); the cache is
+//!   dropped when the connection is lost, since the next server may be another one.
 //!
 //! # Why one supervised worker
 //!
@@ -138,7 +142,8 @@ impl TrackerConfig {
     }
 
     /// Option `frequency`: the shortest interval between two polls in
-    /// [`PollMode::Interval`] (default 100 ms; must be greater than zero).
+    /// [`PollMode::Interval`], and in long-poll mode on a replica without the function
+    /// (default 100 ms; must be greater than zero).
     pub fn frequency(mut self, frequency: Duration) -> Self {
         self.frequency = frequency;
         self
