@@ -8,7 +8,9 @@ mod postgres_support;
 use std::time::Duration;
 
 use otp_threads::Runtime;
-use otp_threads_lsn::{LsnTracker, ReplicaRole, RoleChange, TrackerConfig, Wait};
+use otp_threads_lsn::{
+    LsnTracker, ReplicaRole, Replicated, RoleChange, TrackerConfig, Wait, write_and_wait,
+};
 use postgres_support::*;
 
 fn config(conninfo: String) -> TrackerConfig {
@@ -146,6 +148,7 @@ fn a_tracker_configured_as_primary_by_region_is_ready_without_any_query() {
 fn a_tracker_configured_as_standby_reports_a_primary_as_a_role_change() {
     let _serial = serial();
     init_logging();
+    ensure_table(&mut primary_client(), &mut standby_probe());
     let runtime = Runtime::new();
     let tracker = LsnTracker::start(
         &runtime,
@@ -159,5 +162,20 @@ fn a_tracker_configured_as_standby_reports_a_primary_as_a_role_change() {
         Wait::RoleChanged(PROMOTED)
     );
     assert_eq!(tracker.role_changes(), 1);
+    // Through read-your-writes too: the write committed, the caller learns why it was
+    // not awaited to completion.
+    let mut primary = primary_client();
+    let written = write_and_wait(&mut primary, &tracker, Some(PATIENCE), |transaction| {
+        transaction.execute(
+            "INSERT INTO otp_threads_lsn_probe (note) VALUES ($1)",
+            &[&unique_note("configured-ryw")],
+        )
+    })
+    .unwrap();
+    assert_eq!(written.value, 1);
+    assert!(
+        matches!(written.replicated, Replicated::RoleChanged(change) if change == PROMOTED),
+        "{written:?}"
+    );
     runtime.shutdown(PATIENCE).unwrap();
 }
