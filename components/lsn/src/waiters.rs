@@ -11,6 +11,7 @@
 //! | [`Waiters::insert`]             | O(log n)      |
 //! | [`Waiters::remove`]             | O(log n)      |
 //! | [`Waiters::release_up_to`]      | O(k log n) for k released waiters |
+//! | [`Waiters::release_all`]        | O(n)          |
 //! | [`Waiters::lowest`], `len`      | O(log n), O(1) |
 //!
 //! A waiter is removed from the index when it is released, so it is notified at most once;
