@@ -10,6 +10,10 @@
 #                             back in recovery; used by the reconnect test
 #   postgres.sh stop-standby DIR
 #                             stop the standby only (fast mode); `start DIR` brings it back
+#   postgres.sh rebuild-standby DIR
+#                             replace the standby by a fresh pg_basebackup of the primary
+#                             (same port) and wait until it is in recovery; used after a
+#                             test promoted it (pg_promote()) to restore the pair
 #
 # DIR/env holds libpq key=value connection strings, single-quoted (they contain spaces)
 # and ready for `set -a; . DIR/env; set +a`:
@@ -40,7 +44,8 @@ log() {
 }
 
 usage() {
-	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+	# The header comment, whatever its length.
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
 	exit 2
 }
 
@@ -211,6 +216,12 @@ EOF
 	start_cluster primary "$primary" "$dir/primary.log"
 	wait_ready primary "$pport" "$dir/primary.log" f
 
+	make_standby "$dir" "$pport" "$sport"
+}
+
+# Create the standby data directory from a base backup of the running primary.
+make_standby() { # DIR PRIMARY_PORT STANDBY_PORT
+	local dir=$1 pport=$2 sport=$3 standby=$1/standby
 	log "creating standby (port $sport) in $standby via pg_basebackup"
 	as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U postgres -D "$standby" \
 		-R -X stream -c fast >"$dir/basebackup.log" 2>&1 || {
@@ -295,6 +306,23 @@ cmd_restart_standby() { # DIR
 	log "standby restarted"
 }
 
+cmd_rebuild_standby() { # DIR
+	local dir=$1 pport sport
+	[[ -f $dir/primary/PG_VERSION && -f $dir/standby/PG_VERSION ]] ||
+		die "no primary + standby in $dir (run 'start' first)"
+	pport=$(conf_port "$dir/primary")
+	sport=$(conf_port "$dir/standby")
+	[[ -n $pport && -n $sport ]] || die "cannot read the configured ports from $dir/{primary,standby}"
+	start_cluster primary "$dir/primary" "$dir/primary.log"
+	wait_ready primary "$pport" "$dir/primary.log" f
+	stop_cluster standby "$dir/standby"
+	rm -rf "$dir/standby"
+	make_standby "$dir" "$pport" "$sport"
+	start_cluster standby "$dir/standby" "$dir/standby.log"
+	wait_ready standby "$sport" "$dir/standby.log" t
+	log "standby rebuilt from the primary (127.0.0.1:$sport, in recovery)"
+}
+
 main() {
 	[[ $# -eq 2 ]] || usage
 	local cmd=$1 dir=$2
@@ -304,6 +332,7 @@ main() {
 	status) cmd_status "$dir" ;;
 	restart-standby) cmd_restart_standby "$dir" ;;
 	stop-standby) stop_cluster standby "$dir/standby" ;;
+	rebuild-standby) cmd_rebuild_standby "$dir" ;;
 	*) usage ;;
 	esac
 }

@@ -7,31 +7,46 @@
 //!    per tick and the ratio.
 //! 2. Wake-up latency: 16 threads hold the 10,000 waits; time from the tick until every
 //!    thread has seen all of its releases.
-//! 3. With a real standby (`OTP_THREADS_PG_STANDBY` set, e.g. by
-//!    `bash scripts/services/postgres.sh start DIR && set -a && . DIR/env && set +a`):
-//!    queries per second the tracker sends with 0, 1 and 10,000 pending waits (at the
-//!    default 100 ms frequency: at most 10, whatever the number of waits, and 0 idle).
+//! 3. With a real primary and standby (`OTP_THREADS_PG_PRIMARY`/`_STANDBY` set, e.g. by
+//!    `bash scripts/services/postgres.sh start DIR && set -a && . DIR/env && set +a`),
+//!    three trackers side by side in the same run: the seed's (fly_postgres's Tracker:
+//!    a fixed 100 ms poll whether anyone waits or not, a linear scan, a query text
+//!    prepared on every poll), modelled here as a plain thread; this crate's interval
+//!    polling at the same 100 ms; and its long poll (2 s timeout, 2 ms nap).
+//!    - release latency after replay (median, p99): a writer commits, waits, and notes
+//!      when it is released; a watcher thread on its own standby connection notes when
+//!      replay first passes the write (looking every 0.5 ms). Writes are paced by a
+//!      random 0-150 ms gap, so that they arrive at random phases of a fixed poll.
+//!    - queries per second during that writer's run, and with 0, 1 and 10,000 pending
+//!      waits that replay never reaches (6 s windows).
+//!
+//!    Ratios are this crate's figure over the seed model's.
 //!
 //! `cargo bench -p otp-threads-lsn --bench lsn` (add `-- report` for the report only).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use otp_threads::Runtime;
-use otp_threads_lsn::{Lsn, LsnTracker, TrackerConfig, Waiters};
+use otp_threads_lsn::{
+    Lsn, LsnTracker, Release, TrackerConfig, Wait, Waiters, install_await_replay_function,
+    last_wal_replay_lsn, wal_wait_position,
+};
+use postgres::{Client, NoTls};
 
 const WAITERS: u64 = 10_000;
 
 /// The original algorithm: every request in a list, every tick checks them all.
 struct LinearScan {
-    requests: Vec<(Lsn, Sender<Lsn>)>,
+    requests: Vec<(Lsn, Sender<Release>)>,
 }
 
 impl LinearScan {
-    fn insert(&mut self, lsn: Lsn) -> Receiver<Lsn> {
+    fn insert(&mut self, lsn: Lsn) -> Receiver<Release> {
         let (sender, receiver) = bounded(1);
         self.requests.push((lsn, sender));
         receiver
@@ -41,7 +56,7 @@ impl LinearScan {
         let mut released = 0;
         self.requests.retain(|(lsn, sender)| {
             if lsn.is_replayed_by(replay) {
-                let _ = sender.try_send(replay);
+                let _ = sender.try_send(Release::Replayed(replay));
                 released += 1;
                 false
             } else {
@@ -70,13 +85,13 @@ fn lsns() -> Vec<Lsn> {
     lsns
 }
 
-fn indexed(lsns: &[Lsn]) -> (Waiters, Vec<Receiver<Lsn>>) {
+fn indexed(lsns: &[Lsn]) -> (Waiters, Vec<Receiver<Release>>) {
     let mut waiters = Waiters::new();
     let receivers = lsns.iter().map(|&lsn| waiters.insert(lsn).1).collect();
     (waiters, receivers)
 }
 
-fn scanned(lsns: &[Lsn]) -> (LinearScan, Vec<Receiver<Lsn>>) {
+fn scanned(lsns: &[Lsn]) -> (LinearScan, Vec<Receiver<Release>>) {
     let mut scan = LinearScan {
         requests: Vec::new(),
     };
@@ -119,7 +134,7 @@ fn wake_latency(use_index: bool) -> Duration {
             requests: Vec::new(),
         },
     );
-    let mut receivers: Vec<Receiver<Lsn>> = lsns
+    let mut receivers: Vec<Receiver<Release>> = lsns
         .iter()
         .map(|&lsn| {
             if use_index {
@@ -164,29 +179,299 @@ fn wake_latency(use_index: bool) -> Duration {
     last - start
 }
 
-fn queries_per_second(conninfo: &str) {
-    let runtime = Runtime::new();
-    let tracker = LsnTracker::start(&runtime, TrackerConfig::new(conninfo)).expect("tracker");
-    let window = Duration::from_secs(2);
-    let measure = |label: &str| {
-        let before = tracker.queries();
+/// The seed's tracker, modelled: every 100 ms, whether anyone waits or not, one query
+/// (its text prepared each time, as a plain `query` does), then a scan of every request.
+struct SeedModel {
+    requests: Arc<parking_lot::Mutex<LinearScan>>,
+    queries: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SeedModel {
+    const FREQUENCY: Duration = Duration::from_millis(100);
+
+    fn start(standby: &str) -> SeedModel {
+        let requests = Arc::new(parking_lot::Mutex::new(LinearScan {
+            requests: Vec::new(),
+        }));
+        let queries = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut client = Client::connect(standby, NoTls).expect("seed model connects");
+        let (r, q, s) = (requests.clone(), queries.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Acquire) {
+                q.fetch_add(1, Ordering::AcqRel);
+                let replay = last_wal_replay_lsn(&mut client).expect("seed model polls");
+                if let Some(replay) = replay {
+                    r.lock().release_up_to(replay);
+                }
+                std::thread::sleep(Self::FREQUENCY);
+            }
+        });
+        SeedModel {
+            requests,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn wait(&self, lsn: Lsn, timeout: Duration) -> bool {
+        let receiver = self.requests.lock().insert(lsn);
+        receiver.recv_timeout(timeout).is_ok()
+    }
+
+    fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for SeedModel {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Notes when the standby's replay first passes a target: the reference instant for
+/// "release latency after replay".
+struct ReplayWatcher {
+    target: Arc<AtomicU64>,
+    seen: Receiver<Instant>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReplayWatcher {
+    fn start(standby: &str) -> ReplayWatcher {
+        let target = Arc::new(AtomicU64::new(u64::MAX));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen_tx, seen) = bounded(1);
+        let mut client = Client::connect(standby, NoTls).expect("watcher connects");
+        let statement = client
+            .prepare("SELECT CAST(pg_last_wal_replay_lsn() AS TEXT)")
+            .expect("prepare");
+        let (t, s) = (target.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Acquire) {
+                let wanted = t.load(Ordering::Acquire);
+                if wanted == u64::MAX {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                let text: Option<String> = client.query_one(&statement, &[]).unwrap().get(0);
+                let replay = text.map(|t| Lsn::parse(&t).unwrap()).unwrap_or(Lsn::ZERO);
+                if Lsn(wanted).is_replayed_by(replay) {
+                    let at = Instant::now();
+                    t.store(u64::MAX, Ordering::Release);
+                    let _ = seen_tx.send(at);
+                } else {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        });
+        ReplayWatcher {
+            target,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn watch(&self, lsn: Lsn) {
+        while self.seen.try_recv().is_ok() {}
+        self.target.store(lsn.0, Ordering::Release);
+    }
+
+    fn replayed_at(&self) -> Instant {
+        self.seen
+            .recv_timeout(Duration::from_secs(30))
+            .expect("replay seen")
+    }
+}
+
+impl Drop for ReplayWatcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Latency figures of one mode.
+struct Latency {
+    median: Duration,
+    p99: Duration,
+    queries_per_second: f64,
+}
+
+const LATENCY_WRITES: usize = 100;
+
+/// A paced writer: write, wait (through `wait`), note release minus replay.
+fn release_latency(
+    primary: &mut Client,
+    watcher: &ReplayWatcher,
+    wait: &dyn Fn(Lsn) -> bool,
+    queries: &dyn Fn() -> u64,
+) -> Latency {
+    let mut state = 0x853C_49E6_748F_EA9Bu64;
+    let mut samples = Vec::with_capacity(LATENCY_WRITES);
+    let (started, before) = (Instant::now(), queries());
+    for i in 0..LATENCY_WRITES {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::thread::sleep(Duration::from_millis(state % 150));
+        primary
+            .execute(
+                "INSERT INTO otp_threads_lsn_bench (note) VALUES ($1)",
+                &[&format!("write {i}")],
+            )
+            .unwrap();
+        let lsn = wal_wait_position(primary).unwrap();
+        watcher.watch(lsn);
+        assert!(wait(lsn), "write {i} was not released");
+        let released = Instant::now();
+        let replayed = watcher.replayed_at();
+        samples.push(released.saturating_duration_since(replayed));
+    }
+    let rate = (queries() - before) as f64 / started.elapsed().as_secs_f64();
+    samples.sort();
+    let percentile = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    Latency {
+        median: percentile(50),
+        p99: percentile(99),
+        queries_per_second: rate,
+    }
+}
+
+/// Queries per second with 0, 1 and 10,000 pending waits that replay never reaches.
+fn idle_and_pending_rates(
+    register: &dyn Fn(Lsn) -> Box<dyn std::any::Any>,
+    queries: &dyn Fn() -> u64,
+) -> [f64; 3] {
+    // Three long-poll timeouts: a window sees every query the long poll re-issues.
+    let window = Duration::from_secs(6);
+    let rate = || {
+        let before = queries();
         std::thread::sleep(window);
-        let rate = (tracker.queries() - before) as f64 / window.as_secs_f64();
-        println!(
-            "{:<44} {rate:>6.1} queries/s",
-            format!("queries with {label} pending")
-        );
+        (queries() - before) as f64 / window.as_secs_f64()
     };
-    measure("0 waits");
-    // Positions the standby will not reach: the waits stay pending.
-    let one = tracker.request_notification(Lsn(u64::MAX - 1));
-    measure("1 wait");
+    let none = rate();
+    let one = register(Lsn(u64::MAX - 1));
+    let single = rate();
     let many: Vec<_> = (0..WAITERS)
-        .map(|i| tracker.request_notification(Lsn(u64::MAX - 2 - i)))
+        .map(|i| register(Lsn(u64::MAX - 2 - i)))
         .collect();
-    measure("10,000 waits");
+    let all = rate();
     drop((one, many));
+    [none, single, all]
+}
+
+fn with_service(primary_conninfo: &str, standby: &str) {
+    let mut primary = Client::connect(primary_conninfo, NoTls).expect("primary");
+    primary
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS otp_threads_lsn_bench (id BIGSERIAL PRIMARY KEY, note TEXT)",
+        )
+        .unwrap();
+    let installed = install_await_replay_function(&mut primary).unwrap();
+    let watcher = ReplayWatcher::start(standby);
+    watcher.watch(installed);
+    watcher.replayed_at();
+
+    let runtime = Runtime::new();
+    let seed = SeedModel::start(standby);
+    let seed_latency = release_latency(
+        &mut primary,
+        &watcher,
+        &|lsn| seed.wait(lsn, Duration::from_secs(10)),
+        &|| seed.queries(),
+    );
+    let seed_rates = idle_and_pending_rates(
+        &|lsn| {
+            let receiver = seed.requests.lock().insert(lsn);
+            Box::new(receiver)
+        },
+        &|| seed.queries(),
+    );
+    drop(seed);
+
+    let mut rows = Vec::new();
+    for (label, config) in [
+        (
+            "interval polling, 100 ms",
+            TrackerConfig::new(standby).frequency(Duration::from_millis(100)),
+        ),
+        (
+            "long poll, 2 s / 2 ms nap",
+            TrackerConfig::new(standby).long_poll(Duration::from_secs(2), Duration::from_millis(2)),
+        ),
+    ] {
+        let tracker = LsnTracker::start(&runtime, config).expect("tracker");
+        let latency = release_latency(
+            &mut primary,
+            &watcher,
+            &|lsn| tracker.request_and_await(lsn, Some(Duration::from_secs(10))) == Wait::Ready,
+            &|| tracker.queries(),
+        );
+        let rates =
+            idle_and_pending_rates(&|lsn| Box::new(tracker.request_notification(lsn)), &|| {
+                tracker.queries()
+            });
+        tracker.stop(Duration::from_secs(10)).unwrap();
+        rows.push((label, latency, rates));
+    }
     runtime.shutdown(Duration::from_secs(10)).unwrap();
+
+    println!("\n== Release latency after replay, {LATENCY_WRITES} paced writes (same run) ==");
+    println!(
+        "{:<30} {:>10} {:>10} {:>12}",
+        "tracker", "median", "p99", "queries/s"
+    );
+    let print = |label: &str, l: &Latency| {
+        println!(
+            "{label:<30} {:>10.2?} {:>10.2?} {:>12.1}",
+            l.median, l.p99, l.queries_per_second
+        )
+    };
+    print("seed model, fixed 100 ms", &seed_latency);
+    for (label, latency, _) in &rows {
+        print(label, latency);
+        println!(
+            "{:<30} {:>10.3} {:>10.3} {:>12.3}",
+            "  ratio to the seed model",
+            latency.median.as_secs_f64() / seed_latency.median.as_secs_f64(),
+            latency.p99.as_secs_f64() / seed_latency.p99.as_secs_f64(),
+            latency.queries_per_second / seed_latency.queries_per_second
+        );
+    }
+    println!("\n== Queries/s by pending waits (6 s windows, same run) ==");
+    println!(
+        "{:<30} {:>10} {:>10} {:>12}",
+        "tracker", "0 waits", "1 wait", "10,000 waits"
+    );
+    println!(
+        "{:<30} {:>10.1} {:>10.1} {:>12.1}",
+        "seed model, fixed 100 ms", seed_rates[0], seed_rates[1], seed_rates[2]
+    );
+    for (label, _, rates) in &rows {
+        println!(
+            "{label:<30} {:>10.1} {:>10.1} {:>12.1}",
+            rates[0], rates[1], rates[2]
+        );
+        println!(
+            "{:<30} {:>10.3} {:>10.3} {:>12.3}",
+            "  ratio to the seed model",
+            rates[0] / seed_rates[0],
+            rates[1] / seed_rates[1],
+            rates[2] / seed_rates[2]
+        );
+    }
 }
 
 fn report() {
@@ -209,10 +494,14 @@ fn report() {
         scan,
         index.as_secs_f64() / scan.as_secs_f64()
     );
-    match std::env::var("OTP_THREADS_PG_STANDBY") {
-        Ok(conninfo) => queries_per_second(&conninfo),
-        Err(_) => println!(
-            "(queries per second: set OTP_THREADS_PG_STANDBY to measure against a real standby)"
+    match (
+        std::env::var("OTP_THREADS_PG_PRIMARY"),
+        std::env::var("OTP_THREADS_PG_STANDBY"),
+    ) {
+        (Ok(primary), Ok(standby)) => with_service(&primary, &standby),
+        _ => println!(
+            "(latency and queries per second: set OTP_THREADS_PG_PRIMARY and \
+             OTP_THREADS_PG_STANDBY (scripts/services/postgres.sh) to measure on a real pair)"
         ),
     }
 }

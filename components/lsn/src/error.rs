@@ -83,6 +83,16 @@ pub enum LsnError {
     #[error("PostgreSQL query failed: {0}")]
     Db(#[from] postgres::Error),
 
+    /// The server reported WAL page and segment sizes it cannot have (not powers of two,
+    /// or a page larger than a segment).
+    #[error("impossible WAL layout: {page_size}-byte pages in {segment_size}-byte segments")]
+    InvalidWalLayout {
+        /// `wal_block_size` as reported.
+        page_size: u64,
+        /// `wal_segment_size` in bytes as reported.
+        segment_size: u64,
+    },
+
     /// The server answered NULL where a value was required (e.g. an insert LSN).
     #[error("PostgreSQL returned NULL for {what}")]
     UnexpectedNull {

@@ -256,6 +256,58 @@ mod tests {
         }
     }
 
+    /// xorshift64: deterministic pseudo-random bytes for the fuzz-style test.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn random_and_mutated_texts_are_rejected_or_round_trip_never_panic() {
+        let mut state = 0x2545_F491_4F6C_DD1D;
+        let alphabet = b"0123456789abcdefABCDEFxX/+- \t\0\xff";
+        let seeds = ["0/17BB660", "FFFFFFFF/FFFFFFFF", "16/B374D848", "0/0"];
+        for round in 0..20_000 {
+            let text: Vec<u8> = if round % 2 == 0 {
+                // Random bytes from an alphabet rich in near-misses.
+                let len = (next(&mut state) % 20) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next(&mut state) % alphabet.len() as u64) as usize])
+                    .collect()
+            } else {
+                // A valid LSN with one to three bytes replaced, inserted or removed.
+                let seed = seeds[(next(&mut state) % seeds.len() as u64) as usize];
+                let mut bytes = seed.as_bytes().to_vec();
+                for _ in 0..=(next(&mut state) % 3) {
+                    let at = (next(&mut state) % (bytes.len() as u64 + 1)) as usize;
+                    let byte = (next(&mut state) & 0xff) as u8;
+                    match next(&mut state) % 3 {
+                        0 if at < bytes.len() => bytes[at] = byte,
+                        1 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        _ => bytes.insert(at, byte),
+                    }
+                }
+                bytes
+            };
+            let text = String::from_utf8_lossy(&text);
+            match Lsn::parse(&text) {
+                Ok(lsn) => {
+                    // Accepted: it means what PostgreSQL would read.
+                    assert_eq!(Lsn::parse(&lsn.to_string()).unwrap(), lsn, "{text:?}");
+                    let (high, low) = text.split_once('/').unwrap();
+                    assert_eq!(u32::from_str_radix(high, 16).unwrap(), lsn.high());
+                    assert_eq!(u32::from_str_radix(low, 16).unwrap(), lsn.low());
+                }
+                Err(LsnError::InvalidLsn { input, .. }) => assert_eq!(input, text),
+                Err(other) => panic!("{text:?}: unexpected {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn orders_by_high_then_low() {
         let a = Lsn::parse("0/FFFFFFFF").unwrap();

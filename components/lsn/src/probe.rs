@@ -18,23 +18,33 @@
 //! query fails because it was), the probe logs a warning, reconnects (waiting
 //! [`Backoff`] delays between failed attempts, up to
 //! [`ProbeConfig::reconnect_timeout`]) and runs the query once more. Queries are read-only,
-//! so the retry is safe. A reconnect loop can be interrupted through
+//! so the retry is safe. [`ReplicaProbe::query_one_prepared`] prepares a statement once
+//! per connection and then runs it in one round trip. A reconnect loop can be interrupted through
 //! [`ProbeConfig::cancel_on`], which matters when the probe runs in a supervised worker
 //! thread that must stop promptly.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use postgres::config::Host;
-use postgres::{Client, GenericClient, NoTls};
+use postgres::types::ToSql;
+use postgres::{CancelToken, Client, GenericClient, NoTls, Row, Statement};
 
 use super::backoff::Backoff;
 use super::error::LsnError;
 use super::position::Lsn;
+use super::wal_layout::WalLayout;
 
 /// SQL returning the primary's current WAL insert position as `X/Y` text.
 pub const SQL_CURRENT_WAL_INSERT_LSN: &str = "SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)";
+
+/// SQL returning the primary's insert position with the WAL page and segment sizes in
+/// bytes, in one round trip: what [`wal_wait_position`] needs.
+pub const SQL_WAL_WAIT_POSITION: &str = "SELECT CAST(pg_current_wal_insert_lsn() AS TEXT), \
+     CAST(current_setting('wal_block_size') AS BIGINT), \
+     pg_size_bytes(current_setting('wal_segment_size'))";
 
 /// SQL returning the standby's last replayed WAL position as `X/Y` text, or NULL when the
 /// server is not replaying WAL (a primary, or a standby that never replayed anything).
@@ -55,6 +65,10 @@ pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`Client`] or a [`postgres::Transaction`]: run it after the write (in the same session)
 /// and wait until a standby's replay position reaches the result.
 ///
+/// This is the raw position: when the commit ended on a WAL page boundary it lies past
+/// the next page's header, where a standby's replay position does not go until more WAL
+/// arrives. Wait for [`wal_wait_position`] instead.
+///
 /// PostgreSQL refuses this on a standby ("recovery is in progress"): that is an
 /// [`LsnError::Db`]. Inside a failed transaction it fails too (fly_postgres issue #29);
 /// callers typically treat any error here as "nothing to wait for".
@@ -66,6 +80,31 @@ pub fn current_wal_insert_lsn<C: GenericClient>(client: &mut C) -> Result<Lsn, L
         what: "pg_current_wal_insert_lsn()",
     })?;
     Lsn::parse(&text)
+}
+
+/// The position a write committed through `client` must wait for on a standby: the
+/// primary's insert position mapped back past a page header when the last record ended
+/// on a page boundary ([`WalLayout::record_end`]), where the raw insert position is one
+/// the standby does not report until more WAL arrives. Run it after the commit, in the
+/// same session; one round trip.
+///
+/// Fails like [`current_wal_insert_lsn`] (on a standby, in a failed transaction), and
+/// with [`LsnError::InvalidWalLayout`] if the server reports impossible sizes.
+pub fn wal_wait_position<C: GenericClient>(client: &mut C) -> Result<Lsn, LsnError> {
+    let row = client.query_one(SQL_WAL_WAIT_POSITION, &[])?;
+    let text: Option<String> = row.try_get(0)?;
+    let page_size: i64 = row.try_get(1)?;
+    let segment_size: i64 = row.try_get(2)?;
+    let text = text.ok_or(LsnError::UnexpectedNull {
+        what: "pg_current_wal_insert_lsn()",
+    })?;
+    let insert = Lsn::parse(&text)?;
+    // A negative size becomes 0, which WalLayout::new rejects naming both sizes.
+    let layout = WalLayout::new(
+        u64::try_from(page_size).unwrap_or(0),
+        u64::try_from(segment_size).unwrap_or(0),
+    )?;
+    Ok(layout.record_end(insert))
 }
 
 /// Reads a server's last replayed WAL position through `client`; `None` when the server
@@ -176,8 +215,11 @@ pub struct ReplicaProbe {
     config: ProbeConfig,
     target: String,
     client: Option<Client>,
+    /// Statements prepared on the current connection, by SQL text.
+    statements: HashMap<&'static str, Statement>,
     backoff: Backoff,
     reconnects: u64,
+    connections: u64,
 }
 
 impl fmt::Debug for ReplicaProbe {
@@ -200,7 +242,7 @@ impl ReplicaProbe {
             attempts: 1,
             source,
         })?;
-        probe.client = Some(client);
+        probe.set_client(client);
         Ok(probe)
     }
 
@@ -216,7 +258,9 @@ impl ReplicaProbe {
             backoff: Backoff::new(config.min_backoff, config.max_backoff),
             config,
             client: None,
+            statements: HashMap::new(),
             reconnects: 0,
+            connections: 0,
         }
     }
 
@@ -242,9 +286,29 @@ impl ReplicaProbe {
         self.reconnects
     }
 
+    /// How many connections the probe has made so far (the first one included): a
+    /// number that changes whenever the session, and so its prepared statements and
+    /// cancel token, changes.
+    pub fn connections(&self) -> u64 {
+        self.connections
+    }
+
+    /// A token that cancels the query running on the current connection (from any
+    /// thread), if connected.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.client.as_ref().map(Client::cancel_token)
+    }
+
     /// Drops the current connection, if any; the next query reconnects.
     pub fn disconnect(&mut self) {
         self.client = None;
+        self.statements.clear();
+    }
+
+    fn set_client(&mut self, client: Client) {
+        self.client = Some(client);
+        self.statements.clear();
+        self.connections = self.connections.saturating_add(1);
     }
 
     /// Drops the current connection and connects again, waiting capped exponential
@@ -252,14 +316,14 @@ impl ReplicaProbe {
     /// [reconnect timeout](ProbeConfig::reconnect_timeout) would be exceeded, or with
     /// [`LsnError::Cancelled`] when cancelled.
     pub fn reconnect(&mut self) -> Result<(), LsnError> {
-        self.client = None;
+        self.disconnect();
         let started = Instant::now();
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
             match self.attempt() {
                 Ok(client) => {
-                    self.client = Some(client);
+                    self.set_client(client);
                     self.backoff.reset();
                     self.reconnects += 1;
                     log::info!(
@@ -294,6 +358,17 @@ impl ReplicaProbe {
         }
     }
 
+    /// Connects (with the reconnect loop) unless a live connection is in place.
+    pub fn ensure_connected(&mut self) -> Result<(), LsnError> {
+        if !self.is_connected() {
+            if self.client.is_some() {
+                log::warn!("LSN probe lost its connection to {}", self.target);
+            }
+            self.reconnect()?;
+        }
+        Ok(())
+    }
+
     /// Runs `query` on a live connection, reconnecting first if there is none. If `query`
     /// fails because the connection is gone, the probe reconnects and runs it once more, so
     /// `query` must be safe to repeat (read-only). Other errors are returned as
@@ -302,24 +377,48 @@ impl ReplicaProbe {
         &mut self,
         mut query: impl FnMut(&mut Client) -> Result<T, LsnError>,
     ) -> Result<T, LsnError> {
+        self.with_session(|client, _| query(client))
+    }
+
+    /// Runs `sql` as a statement prepared on the current connection: prepared once per
+    /// connection (one extra round trip, the first time), then one round trip per call.
+    /// Reconnects and retries like [`ReplicaProbe::with_client`]; `sql` must be
+    /// read-only.
+    pub fn query_one_prepared(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, LsnError> {
+        self.with_session(|client, statements| {
+            let statement = match statements.get(sql) {
+                Some(statement) => statement.clone(),
+                None => {
+                    let statement = client.prepare(sql)?;
+                    statements.insert(sql, statement.clone());
+                    statement
+                }
+            };
+            Ok(client.query_one(&statement, params)?)
+        })
+    }
+
+    fn with_session<T>(
+        &mut self,
+        mut query: impl FnMut(&mut Client, &mut HashMap<&'static str, Statement>) -> Result<T, LsnError>,
+    ) -> Result<T, LsnError> {
         let mut retried = false;
         loop {
-            if !self.is_connected() {
-                if self.client.take().is_some() {
-                    log::warn!("LSN probe lost its connection to {}", self.target);
-                }
-                self.reconnect()?;
-            }
+            self.ensure_connected()?;
             let Some(client) = self.client.as_mut() else {
                 // reconnect() only returns Ok with a client in place.
                 return Err(LsnError::NotConnected {
                     target: self.target.clone(),
                 });
             };
-            match query(client) {
+            match query(client, &mut self.statements) {
                 Ok(value) => return Ok(value),
                 Err(e) if e.is_connection() || client.is_closed() => {
-                    self.client = None;
+                    self.disconnect();
                     if retried {
                         return Err(e);
                     }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::error::LsnError;
 use super::position::Lsn;
-use super::probe::current_wal_insert_lsn;
+use super::probe::wal_wait_position;
+use super::role::RoleChange;
 use super::tracker::{LsnTracker, Wait};
 
 /// Whether a committed write was seen replayed on the replica.
@@ -14,6 +15,11 @@ pub enum Replicated {
     Ready,
     /// The replica had not replayed the write within the timeout.
     Timeout,
+    /// The tracked server's role is not the expected one (e.g. the standby was
+    /// promoted): the write may never be replayed there.
+    RoleChanged(RoleChange),
+    /// The tracker stopped before the write was seen replayed.
+    Stopped,
     /// Nothing was awaited, and why: the write's WAL position could not be read
     /// (fly_postgres issue #29).
     NotAwaited(LsnError),
@@ -24,14 +30,15 @@ pub enum Replicated {
 pub struct Written<T> {
     /// What the write returned.
     pub value: T,
-    /// The primary's WAL insert position read after the commit, if it could be read.
+    /// The position awaited ([`wal_wait_position`] after the commit), if it could be read.
     pub lsn: Option<Lsn>,
     /// Whether the replica caught up.
     pub replicated: Replicated,
 }
 
-/// Runs `write` in a transaction on `primary`, commits it, reads the primary's WAL insert
-/// position (`pg_current_wal_insert_lsn()`), and waits until `tracker`'s replica has
+/// Runs `write` in a transaction on `primary`, commits it, reads the position the commit
+/// must be replayed to ([`wal_wait_position`]: the insert position, mapped back past a
+/// page header when the commit ended on a page boundary), and waits until `tracker`'s replica has
 /// replayed it (up to `timeout`, or the tracker's default).
 ///
 /// A write that fails (or leaves its transaction failed, so the commit fails) is
@@ -48,7 +55,7 @@ pub fn write_and_wait<T>(
     // Dropping the transaction on an error rolls it back.
     let value = write(&mut transaction).map_err(LsnError::WriteFailed)?;
     transaction.commit().map_err(LsnError::WriteFailed)?;
-    let lsn = match current_wal_insert_lsn(primary) {
+    let lsn = match wal_wait_position(primary) {
         Ok(lsn) => lsn,
         Err(error) => {
             let error = match error {
@@ -66,6 +73,8 @@ pub fn write_and_wait<T>(
     let replicated = match tracker.request_and_await(lsn, timeout) {
         Wait::Ready => Replicated::Ready,
         Wait::Timeout => Replicated::Timeout,
+        Wait::RoleChanged(change) => Replicated::RoleChanged(change),
+        Wait::Stopped => Replicated::Stopped,
     };
     Ok(Written {
         value,

@@ -11,6 +11,7 @@
 //! | [`Waiters::insert`]             | O(log n)      |
 //! | [`Waiters::remove`]             | O(log n)      |
 //! | [`Waiters::release_up_to`]      | O(k log n) for k released waiters |
+//! | [`Waiters::release_all`]        | O(n)          |
 //! | [`Waiters::lowest`], `len`      | O(log n), O(1) |
 //!
 //! A waiter is removed from the index when it is released, so it is notified at most once;
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::position::Lsn;
+use super::role::RoleChange;
 
 /// Identifies one registered waiter in a [`Waiters`] index; unique within that index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +35,20 @@ impl WaiterId {
     pub fn get(self) -> u64 {
         self.0
     }
+}
+
+/// Why a waiter was released: what it receives on its channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The standby replayed WAL up to this position, at or past the awaited one.
+    Replayed(Lsn),
+    /// There is nothing to replay: the server is a primary (as expected), or a standby
+    /// that is not replicating.
+    NothingToReplay,
+    /// The server's role is not the expected one; the position may never be replayed.
+    RoleChanged(RoleChange),
+    /// The tracker stopped; the position will not be seen replayed.
+    Stopped,
 }
 
 /// What [`Waiters::release_up_to`] did.
@@ -53,13 +69,14 @@ impl Released {
 
 /// Waiters indexed by the LSN each one waits for; see the [module docs](self).
 ///
-/// Each waiter receives, exactly once, the replay [`Lsn`] that released it, on the
-/// [`Receiver`] returned by [`Waiters::insert`]. If the index itself is dropped, the pending
+/// Each waiter receives, exactly once, the [`Release`] that released it (normally the
+/// replay position, [`Release::Replayed`]), on the [`Receiver`] returned by
+/// [`Waiters::insert`]. If the index itself is dropped, the pending
 /// receivers see a disconnected channel.
 #[derive(Debug, Default)]
 pub struct Waiters {
     /// `(lsn, id)` → notifier. Ordered so releases pop from the front.
-    by_lsn: BTreeMap<(Lsn, WaiterId), Sender<Lsn>>,
+    by_lsn: BTreeMap<(Lsn, WaiterId), Sender<Release>>,
     /// id → lsn, so [`Waiters::remove`] can find the entry without knowing the LSN.
     lsn_of: HashMap<WaiterId, Lsn>,
     /// Next id to hand out.
@@ -72,9 +89,9 @@ impl Waiters {
         Waiters::default()
     }
 
-    /// Registers a waiter for `lsn`. The returned receiver gets the replay position once a
+    /// Registers a waiter for `lsn`. The returned receiver gets [`Release::Replayed`] once a
     /// [`Waiters::release_up_to`] with a replay position `>= lsn` happens.
-    pub fn insert(&mut self, lsn: Lsn) -> (WaiterId, Receiver<Lsn>) {
+    pub fn insert(&mut self, lsn: Lsn) -> (WaiterId, Receiver<Release>) {
         let id = WaiterId(self.next_id);
         self.next_id += 1;
         // Capacity 1: the single notification never blocks the releasing thread.
@@ -93,7 +110,8 @@ impl Waiters {
         Some(lsn)
     }
 
-    /// Wakes and removes every waiter whose LSN is `<= replay`, sending it `replay`.
+    /// Wakes and removes every waiter whose LSN is `<= replay`, sending it
+    /// [`Release::Replayed`]`(replay)`.
     /// Waiters whose receiver is gone are removed silently. Later waiters are untouched.
     pub fn release_up_to(&mut self, replay: Lsn) -> Released {
         let mut released = Released::default();
@@ -113,11 +131,25 @@ impl Waiters {
             if !self.by_lsn.is_empty() {
                 self.lsn_of.remove(&id);
             }
-            match tx.try_send(replay) {
+            match tx.try_send(Release::Replayed(replay)) {
                 Ok(()) => released.notified += 1,
                 Err(TrySendError::Disconnected(_)) => released.abandoned += 1,
                 // Unreachable: each channel has capacity 1 and is used once.
                 Err(TrySendError::Full(_)) => released.notified += 1,
+            }
+        }
+        released
+    }
+
+    /// Wakes and removes every waiter, sending each `release`.
+    pub fn release_all(&mut self, release: Release) -> Released {
+        let mut released = Released::default();
+        self.lsn_of.clear();
+        for (_, tx) in std::mem::take(&mut self.by_lsn) {
+            match tx.try_send(release) {
+                Err(TrySendError::Disconnected(_)) => released.abandoned += 1,
+                // Full is unreachable, as in release_up_to.
+                Ok(()) | Err(TrySendError::Full(_)) => released.notified += 1,
             }
         }
         released
@@ -185,19 +217,19 @@ mod tests {
                 abandoned: 0
             }
         );
-        assert_eq!(rb.try_recv(), Ok(lsn("0/100")));
+        assert_eq!(rb.try_recv(), Ok(Release::Replayed(lsn("0/100"))));
         assert!(!w.contains(b) && w.contains(a) && w.contains(c));
 
         // High part dominates the low part.
         let r = w.release_up_to(lsn("0/FFFFFFFF"));
         assert_eq!(r.notified, 1);
-        assert_eq!(ra.try_recv(), Ok(lsn("0/FFFFFFFF")));
+        assert_eq!(ra.try_recv(), Ok(Release::Replayed(lsn("0/FFFFFFFF"))));
         assert_eq!(rc.try_recv(), Err(TryRecvError::Empty));
         assert_eq!(w.lowest(), Some(lsn("1/0")));
 
         let r = w.release_up_to(lsn("2/0"));
         assert_eq!(r.notified, 1);
-        assert_eq!(rc.try_recv(), Ok(lsn("2/0")));
+        assert_eq!(rc.try_recv(), Ok(Release::Replayed(lsn("2/0"))));
         assert!(w.is_empty());
     }
 
@@ -208,7 +240,7 @@ mod tests {
         assert_eq!(w.release_up_to(lsn("0/10")).notified, 1);
         assert_eq!(w.release_up_to(lsn("0/20")).total(), 0);
         assert_eq!(w.release_up_to(lsn("5/0")).total(), 0);
-        assert_eq!(rx.try_recv(), Ok(lsn("0/10")));
+        assert_eq!(rx.try_recv(), Ok(Release::Replayed(lsn("0/10"))));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
         // Removing after release is a harmless no-op.
         assert_eq!(w.remove(id), None);
@@ -228,7 +260,7 @@ mod tests {
         let r = w.release_up_to(target);
         assert_eq!(r.notified, 100);
         for (_, rx) in &waiters {
-            assert_eq!(rx.try_recv(), Ok(target));
+            assert_eq!(rx.try_recv(), Ok(Release::Replayed(target)));
         }
         assert_eq!(w.len(), 1);
         assert!(w.contains(later.0));
@@ -286,8 +318,28 @@ mod tests {
                 abandoned: 1
             }
         );
-        assert_eq!(rx2.try_recv(), Ok(lsn("0/1")));
+        assert_eq!(rx2.try_recv(), Ok(Release::Replayed(lsn("0/1"))));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn release_all_sends_the_same_reason_to_everyone() {
+        let mut w = Waiters::new();
+        let (_, a) = w.insert(lsn("0/1"));
+        let (_, b) = w.insert(lsn("9/0"));
+        let (_, gone) = w.insert(lsn("9/0"));
+        drop(gone);
+        let r = w.release_all(Release::Stopped);
+        assert_eq!(
+            r,
+            Released {
+                notified: 2,
+                abandoned: 1
+            }
+        );
+        assert_eq!(a.try_recv(), Ok(Release::Stopped));
+        assert_eq!(b.try_recv(), Ok(Release::Stopped));
+        assert!(w.is_empty() && w.lowest().is_none());
     }
 
     #[test]
@@ -309,9 +361,9 @@ mod tests {
             .collect();
         waiters.lock().release_up_to(Lsn(35));
         waiters.lock().release_up_to(Lsn(1_000));
-        let got: Vec<Lsn> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(&got[..4], &[Lsn(35); 4]);
-        assert_eq!(&got[4..], &[Lsn(1_000); 4]);
+        let got: Vec<Release> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(&got[..4], &[Release::Replayed(Lsn(35)); 4]);
+        assert_eq!(&got[4..], &[Release::Replayed(Lsn(1_000)); 4]);
         assert!(waiters.lock().is_empty());
     }
 }

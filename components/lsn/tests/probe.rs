@@ -18,7 +18,9 @@ mod postgres_support;
 
 use std::time::{Duration, Instant};
 
-use otp_threads_lsn::{Lsn, LsnError, ProbeConfig, ReplicaProbe, Waiters, current_wal_insert_lsn};
+use otp_threads_lsn::{
+    Lsn, LsnError, ProbeConfig, Release, ReplicaProbe, Waiters, current_wal_insert_lsn,
+};
 use postgres::{Client, NoTls};
 use postgres_support::*;
 
@@ -89,7 +91,9 @@ fn write_is_eventually_replayed_on_the_standby() {
         },
         |(_, still_waiting)| !still_waiting,
     );
-    let released_at = ready.try_recv().expect("the waiter was notified");
+    let Ok(Release::Replayed(released_at)) = ready.try_recv() else {
+        panic!("the waiter was notified with the replay position");
+    };
     assert_eq!(Some(released_at), replay);
     assert!(
         target.is_replayed_by(released_at),

@@ -34,23 +34,6 @@ fn setup() -> (Runtime, LsnTracker, postgres::Client) {
     (runtime, tracker, primary)
 }
 
-/// Resumes replay on drop, so that a failing test cannot leave the standby paused.
-struct ResumeOnDrop;
-
-/// Pauses replay on the standby; replay resumes when the guard drops.
-fn pause_replay(standby: &mut postgres::Client) -> ResumeOnDrop {
-    standby
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .unwrap();
-    ResumeOnDrop
-}
-
-impl Drop for ResumeOnDrop {
-    fn drop(&mut self) {
-        let _ = standby_client().batch_execute("SELECT pg_wal_replay_resume()");
-    }
-}
-
 #[test]
 fn a_write_awaited_on_the_tracker_is_readable_on_the_standby() {
     let _serial = serial();
@@ -160,7 +143,11 @@ fn a_tracker_of_a_primary_makes_every_wait_ready_at_once() {
     let _serial = serial();
     init_logging();
     let runtime = Runtime::new();
-    let tracker = tracker_of(&runtime, primary_conninfo());
+    // The primary's answer is trusted for the whole test.
+    let config = TrackerConfig::new(primary_conninfo())
+        .frequency(Duration::from_millis(20))
+        .role_check_interval(PATIENCE);
+    let tracker = LsnTracker::start(&runtime, config).unwrap();
     let mut primary = primary_client();
     let lsn = current_wal_insert_lsn(&mut primary).unwrap();
     // The first wait wakes the poller, which finds a primary.
@@ -297,6 +284,41 @@ fn invalid_tracker_options_are_rejected_naming_the_option() {
             TrackerConfig::new("host=127.0.0.1")
                 .reconnect_backoff(Duration::from_secs(2), Duration::from_secs(1)),
             "reconnect_backoff",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1").role_check_interval(Duration::ZERO),
+            "role_check_interval",
+        ),
+        (TrackerConfig::new("host=127.0.0.1").name(""), "name"),
+        (
+            TrackerConfig::new("host=127.0.0.1")
+                .long_poll(Duration::ZERO, Duration::from_millis(1)),
+            "long_poll_timeout",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1").long_poll(
+                Duration::from_secs(30 * 24 * 3600),
+                Duration::from_millis(1),
+            ),
+            "long_poll_timeout",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1")
+                .long_poll(Duration::from_secs(2), Duration::from_micros(500)),
+            "long_poll_nap",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1")
+                .long_poll(Duration::from_secs(2), Duration::from_secs(2)),
+            "long_poll_nap",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1").primary_by_region("", "lax"),
+            "my_region",
+        ),
+        (
+            TrackerConfig::new("host=127.0.0.1").primary_by_region("lax", ""),
+            "primary_region",
         ),
     ];
     for (config, option) in bad {

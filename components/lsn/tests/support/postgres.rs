@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use otp_threads_lsn::{Lsn, ReplicaProbe, current_wal_insert_lsn};
+use otp_threads_lsn::{Lsn, ReplicaProbe, install_await_replay_function, wal_wait_position};
 use otp_threads_testkit::Patience;
 use postgres::{Client, NoTls};
 
@@ -88,7 +88,7 @@ pub fn ensure_table(primary: &mut Client, probe: &mut ReplicaProbe) {
              (id BIGSERIAL PRIMARY KEY, note TEXT NOT NULL)",
         )
         .expect("create table");
-    let target = current_wal_insert_lsn(primary).expect("insert LSN");
+    let target = wal_wait_position(primary).expect("WAL wait position");
     poll_until(
         &format!("the test table to reach the standby ({target})"),
         || probe.last_replay_lsn().unwrap(),
@@ -96,7 +96,8 @@ pub fn ensure_table(primary: &mut Client, probe: &mut ReplicaProbe) {
     );
 }
 
-/// Makes a committed write on the primary and returns the insert LSN read after the commit.
+/// Makes a committed write on the primary and returns the position to wait for, read
+/// after the commit.
 pub fn write_on_primary(primary: &mut Client, note: &str) -> Lsn {
     primary
         .execute(
@@ -104,7 +105,7 @@ pub fn write_on_primary(primary: &mut Client, note: &str) -> Lsn {
             &[&note],
         )
         .expect("insert");
-    current_wal_insert_lsn(primary).expect("insert LSN")
+    wal_wait_position(primary).expect("WAL wait position")
 }
 
 /// Unique text for one write.
@@ -124,4 +125,46 @@ pub fn row_visible(client: &mut Client, note: &str) -> bool {
         )
         .expect("count on the standby");
     row.get::<_, i64>(0) == 1
+}
+
+/// Installs the long-poll function on the primary and waits until the standby has it.
+pub fn ensure_long_poll_function(primary: &mut Client, probe: &mut ReplicaProbe) {
+    let installed = install_await_replay_function(primary).expect("install the function");
+    poll_until(
+        &format!("the long-poll function to reach the standby ({installed})"),
+        || probe.last_replay_lsn().unwrap(),
+        |replay| installed.is_replayed_by_opt(*replay),
+    );
+}
+
+/// Resumes replay on drop, so that a failing test cannot leave the standby paused.
+pub struct ResumeOnDrop;
+
+/// Pauses replay on the standby; replay resumes when the guard drops.
+pub fn pause_replay(standby: &mut Client) -> ResumeOnDrop {
+    standby
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    ResumeOnDrop
+}
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut standby) = Client::connect(&standby_conninfo(), NoTls) {
+            let _ = standby.batch_execute("SELECT pg_wal_replay_resume()");
+        }
+    }
+}
+
+/// Backends of the standby whose `application_name` is `application`, with their state.
+pub fn sessions_of(application: &str) -> Vec<(i32, Option<String>, String)> {
+    standby_client()
+        .query(
+            "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
 }
