@@ -68,6 +68,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A limit stopped a spawn before anything started: the runtime's `max_workers`, or
+    /// an OS limit on threads (which one is said; see [`SystemLimit`](crate::SystemLimit)).
+    #[error("system limit: {0}")]
+    SystemLimit(crate::runtime::SystemLimit),
     /// Shutdown could not join every thread in time: these workers' threads were still
     /// running user code (a thread cannot be pre-empted), and are left detached.
     #[error("shutdown timed out; threads still running user code for {0:?}")]

@@ -232,7 +232,7 @@ pub use exit::{Down, Exit, ExitReason};
 pub use monitor::Monitor;
 pub use pid::{MonitorRef, NodeName, Pid, TimerRef};
 pub use registry::{KeyedRegistry, RegisteredName};
-pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
+pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, SystemLimit};
 pub use supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Supervisor, SupervisorError, SupervisorRef,
 };

@@ -4,6 +4,7 @@
 //! [`Runtime::shutdown`]) stops every worker and joins every thread. [`RuntimeHandle`]
 //! is a cheap, cloneable handle to the same runtime for workers and other threads.
 
+mod limits;
 mod pool;
 
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ use crate::timer::deadline_after;
 use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
 use crate::{Down, monitor};
 
+pub use limits::SystemLimit;
+pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};
 pub(crate) use pool::{HANDOFF_SPIN, Pool, ThreadSlot, spin_recv};
 
 /// Settings of a [`Runtime`], built with [`Runtime::builder`].
@@ -37,6 +40,7 @@ pub struct RuntimeBuilder {
     idle_thread_timeout: Duration,
     shutdown_timeout: Duration,
     clock: Clock,
+    max_workers: usize,
 }
 
 impl Default for RuntimeBuilder {
@@ -49,6 +53,7 @@ impl Default for RuntimeBuilder {
             idle_thread_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(5),
             clock: Clock::Real,
+            max_workers: usize::MAX,
         }
     }
 }
@@ -105,6 +110,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The most workers the runtime runs at once (default: no limit of its own, only the
+    /// OS's). A spawn beyond it fails at once with
+    /// [`Error::SystemLimit`]`(`[`SystemLimit::MaxWorkers`]`)`, starting nothing. A
+    /// worker counts until its thread is free again (a killed worker still running its
+    /// code counts). Plain-thread processes do not count: they bring their own thread.
+    ///
+    /// The OS's ceiling comes first on most machines: each thread takes four memory
+    /// mappings, and `vm.max_map_count` (65,530 by default) allows about 16,000 threads
+    /// per process; see [`SystemLimit`] for what to raise.
+    pub fn max_workers(mut self, max_workers: usize) -> Self {
+        self.max_workers = max_workers;
+        self
+    }
+
     /// Checks the settings and starts the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
         validate_node_name(&self.node)?;
@@ -126,6 +145,9 @@ impl RuntimeBuilder {
                 "must be greater than zero".into(),
             ));
         }
+        if self.max_workers == 0 {
+            return Err(invalid("max_workers", "must be at least 1".into()));
+        }
         let node = NodeName::new(&self.node);
         let creation = next_creation();
         let inner = Arc::new(RuntimeInner {
@@ -145,6 +167,7 @@ impl RuntimeBuilder {
             emptied: (Mutex::new(()), Condvar::new()),
             call_timeout: self.call_timeout,
             clock: self.clock,
+            worker_slots: WorkerSlots::new(self.max_workers),
         });
         Ok(Runtime {
             handle: RuntimeHandle { inner },
@@ -185,6 +208,8 @@ pub(crate) struct RuntimeInner {
     emptied: (Mutex<()>, Condvar),
     pub(crate) call_timeout: Duration,
     pub(crate) clock: Clock,
+    /// Workers counted against the `max_workers` setting.
+    pub(crate) worker_slots: WorkerSlots,
 }
 
 impl RuntimeInner {

@@ -141,6 +141,8 @@ pub(crate) fn spawn<W: Worker>(
     {
         return Err(Error::NoProc);
     }
+    // Checked before anything exists, so that a refusal leaves nothing behind.
+    let slot = rt.worker_slots.acquire().map_err(Error::SystemLimit)?;
     let pid = rt.new_pid();
     let parent_pid = options.parent.as_ref().map_or(rt.root, |parent| parent.pid);
     let (mailbox, inbox) = crossbeam_channel::unbounded::<Envelope<W>>();
@@ -167,8 +169,11 @@ pub(crate) fn spawn<W: Worker>(
     let job_mailbox = mailbox.clone();
     let runtime = RuntimeHandle { inner: rt.clone() };
     let linked_parent = options.link.then_some(parent_pid);
-    let job = Box::new(move |slot: &ThreadSlot| {
-        slot.set_running(Some(job_cell.pid));
+    let job = Box::new(move |thread: &ThreadSlot| {
+        // Given back once the worker's code has returned and the thread is free (or
+        // when the job is dropped unrun).
+        let _slot = slot;
+        thread.set_running(Some(job_cell.pid));
         run(
             worker,
             job_cell,
@@ -178,15 +183,16 @@ pub(crate) fn spawn<W: Worker>(
             runtime,
             linked_parent,
         );
-        slot.set_running(None);
+        thread.set_running(None);
     });
-    if let Err((_job, error)) = rt.pool.execute(job) {
-        log::error!("cannot start a worker thread: {error}");
-        return abandon(if rt.is_stopping() {
-            Error::RuntimeStopped
-        } else {
-            Error::InitFailed(ExitReason::error(error))
-        });
+    if let Err((job, error)) = rt.pool.execute(job) {
+        drop(job);
+        if rt.is_stopping() {
+            return abandon(Error::RuntimeStopped);
+        }
+        let limit = crate::runtime::diagnose_thread_failure(&error);
+        log::error!("cannot start a worker thread: {limit}");
+        return abandon(Error::SystemLimit(limit));
     }
     let ack = match crate::runtime::spin_recv(&acked, crate::runtime::HANDOFF_SPIN) {
         Ok(ack) => Ok(ack),
