@@ -83,19 +83,30 @@
 #![forbid(unsafe_code)]
 
 pub mod acknowledger;
+pub mod backoff;
 pub mod config;
 pub mod consumer;
 mod context;
-mod crashes;
+pub mod dead_letter;
 pub mod error;
+pub mod events;
+mod failures;
 pub mod handler;
+pub mod lifecycle;
 mod manager;
 mod membership;
 mod partition;
+mod partition_lock;
+mod slot;
+pub mod status;
 
 pub use acknowledger::{AckOutcome, Acknowledger, Generation};
+pub use backoff::RestartDelay;
 pub use config::{BeginOffset, GroupConfig};
 pub use consumer::GroupConsumer;
-pub use error::GroupError;
+pub use dead_letter::{DeadLetter, DeadLetterAction};
+pub use error::{GroupError, HookError};
+pub use events::MemberEvent;
 pub use handler::{Ack, Assignment, Handler, Message, OwnedMessage};
-pub use membership::WorkerInfo;
+pub use lifecycle::{AssignedPartition, Lifecycle, RefusalError};
+pub use status::{MemberStatus, WorkerInfo};

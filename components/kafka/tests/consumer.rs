@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kafka::*;
 use otp_threads::Runtime;
-use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, GroupError, WorkerInfo};
+use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, WorkerInfo};
 
 fn partitions_of(consumer: &GroupConsumer) -> Vec<i32> {
     consumer.workers().iter().map(|w| w.partition).collect()
@@ -298,49 +298,6 @@ fn an_ack_from_a_stale_generation_is_ignored() {
         ends,
         "the stale ack was not committed"
     );
-    runtime.shutdown(PATIENCE).unwrap();
-}
-
-/// A handler that keeps failing exceeds the worker restart intensity: the member stops
-/// with an error naming the partition.
-#[test]
-fn repeated_crashes_stop_the_consumer_naming_the_partition() {
-    init_logging();
-    let topic = create_topic("group-crash");
-    let group = unique("group-crash");
-    produce(&topic, &all_partitions(), 50);
-    let decide: Decide = Arc::new(|assignment, _| {
-        if assignment.partition == 2 {
-            panic!("partition 2 is poisoned");
-        }
-        Ack::Ack
-    });
-    let runtime = Runtime::new();
-    let record = Arc::new(Record::default());
-    let config = test_config(&group, &topic, Recorder::factory("a", record, decide))
-        .worker_restart_intensity(3, Duration::from_secs(30));
-    let consumer = GroupConsumer::start(&runtime, config).unwrap();
-    let outcome = consumer.wait(PATIENCE).expect("the consumer stops");
-    match outcome {
-        Err(GroupError::HandlerKeptFailing {
-            topic: failing,
-            partition,
-            max_restarts,
-            last_reason,
-            ..
-        }) => {
-            assert_eq!((failing.as_str(), partition), (topic.as_str(), 2));
-            assert_eq!(max_restarts, 3);
-            assert!(
-                last_reason.to_string().contains("poisoned"),
-                "{last_reason}"
-            );
-        }
-        other => panic!("expected HandlerKeptFailing, got {other:?}"),
-    }
-    assert!(!consumer.is_alive());
-    let message = consumer.stop(PATIENCE).unwrap_err().to_string();
-    assert!(message.contains(&format!("{topic}/2")), "{message}");
     runtime.shutdown(PATIENCE).unwrap();
 }
 
