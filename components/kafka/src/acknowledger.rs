@@ -222,11 +222,30 @@ impl Acknowledger {
         }
     }
 
-    /// Whether anything of the partition was committed or delivered in `generation`
-    /// (else a reset to the begin offset is the first positioning, not a recovery).
-    pub(crate) fn has_position(&self, topic: &str, partition: i32, generation: Generation) -> bool {
+    /// The partition was moved to `offset` (its offset was out of range): the latest
+    /// offset becomes `offset`, committed at the next commit, and delivery counts from
+    /// there.
+    pub(crate) fn reset(&self, topic: &str, partition: i32, generation: Generation, offset: i64) {
+        let mut table = self.table.lock();
+        if let Some(entry) = table.get_mut(topic).and_then(|p| p.get_mut(&partition))
+            && entry.generation == generation
+        {
+            entry.latest = Some(offset);
+            entry.first_delivered = None;
+            entry.consumed = None;
+            entry.delivered_end = None;
+        }
+    }
+
+    /// Whether anything of the partition was delivered in `generation`.
+    pub(crate) fn has_delivered(
+        &self,
+        topic: &str,
+        partition: i32,
+        generation: Generation,
+    ) -> bool {
         self.with_entry(topic, partition, |e| {
-            e.generation == generation && (e.committed.is_some() || e.first_delivered.is_some())
+            e.generation == generation && e.first_delivered.is_some()
         })
         .unwrap_or(false)
     }
@@ -365,6 +384,19 @@ mod tests {
         assert!(acks.uncommitted().is_empty());
         assert_eq!(acks.ack("t", 0, Generation(0), 19), AckOutcome::Accepted);
         assert_eq!(acks.latest_offset("t", 0), Some(20));
+    }
+
+    #[test]
+    fn a_reset_moves_the_latest_offset_even_backwards_and_it_is_committed() {
+        let acks = Acknowledger::default();
+        let topic: Arc<str> = "t".into();
+        acks.assign(&topic, 0, Generation(0), Some(5_000));
+        acks.reset("t", 0, Generation(0), 20);
+        assert_eq!(acks.latest_offset("t", 0), Some(20));
+        assert_eq!(acks.uncommitted(), [(topic.clone(), 0, Generation(0), 20)]);
+        acks.delivered("t", 0, Generation(0), 20, 30);
+        assert_eq!(acks.ack("t", 0, Generation(0), 29), AckOutcome::Accepted);
+        assert_eq!(acks.resume_offset("t", 0, Generation(0)), Some(30));
     }
 
     #[test]

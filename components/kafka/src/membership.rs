@@ -39,6 +39,10 @@ use otp_threads::supervisor::{ChildSpec, DynamicSupervisorRef, Restart, Shutdown
 
 type Key = (Arc<str>, i32);
 
+/// The shortest time a start must stay beyond the high watermark to count as out of
+/// range: beyond librdkafka's default `fetch.wait.max.ms` (500 ms) with room to spare.
+const OUT_OF_RANGE_CONFIRM_MIN: Duration = Duration::from_secs(2);
+
 /// The member's assignment, shared by the manager, the rebalance callbacks, the
 /// workers' child specs and the [`GroupConsumer`](super::GroupConsumer) handle.
 pub(crate) struct Membership {
@@ -70,6 +74,10 @@ impl Membership {
             dead_letter: config.dead_letter.clone(),
             events: Arc::new(EventSink::new(config.event_capacity)),
             lock_bound: config.worker_shutdown,
+            out_of_range_confirm: config
+                .statistics_interval
+                .saturating_mul(3)
+                .max(OUT_OF_RANGE_CONFIRM_MIN),
         };
         Membership {
             runtime,
@@ -562,7 +570,7 @@ impl Membership {
         for (name, topic) in &statistics.topics {
             for (partition, figures) in &topic.partitions {
                 if let Some(slot) = slots.get(&(Arc::from(name.as_str()), *partition)) {
-                    slot.set_high_watermark(figures.hi_offset);
+                    slot.set_watermarks(figures.lo_offset, figures.hi_offset);
                 }
             }
         }

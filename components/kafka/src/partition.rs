@@ -15,8 +15,9 @@
 //!
 //! A restarted worker first seeks back to where its predecessor's acknowledgements
 //! end; if the dead-letter handler is due, it hands it the failing batch before the
-//! handler sees anything. A fetch out of range moves the partition to the configured
-//! begin offset (clamped into the log) and is reported.
+//! handler sees anything. An offset out of range — a fetch error, or a start found
+//! beyond the high watermark while nothing arrives — moves the partition to the
+//! configured begin offset (clamped into the log) and is reported.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +66,10 @@ pub(crate) struct PartitionWorker {
     dead_letter: Option<DeadLetterRead>,
     handler: Option<Box<dyn Handler>>,
     lock_wait_since: Option<Instant>,
+    /// The start was found in range, or handled: no more beyond-the-end checks.
+    start_settled: bool,
+    /// Since when the start has been seen beyond the high watermark.
+    beyond_end_since: Option<Instant>,
     me: Option<WorkerRef<PartitionWorker>>,
 }
 
@@ -78,6 +83,8 @@ impl PartitionWorker {
             dead_letter: None,
             handler: None,
             lock_wait_since: None,
+            start_settled: false,
+            beyond_end_since: None,
             me: None,
         }
     }
@@ -213,10 +220,12 @@ impl PartitionWorker {
                 });
             }
         }
+        let idle = batch.is_empty();
         drop(batch);
         drop(guard);
         match error {
             Some(error) => self.fetch_failed(error),
+            None if idle => self.check_beyond_end(),
             None => Ok(()),
         }
     }
@@ -380,43 +389,89 @@ impl PartitionWorker {
             log::warn!("fetching {}/{} failed: {error}", slot.topic, slot.partition);
             return Ok(());
         }
-        let (low, high) = slot
-            .consumer
+        let (low, high) = self.watermarks()?;
+        self.start_settled = true;
+        self.reset_to_begin(low, high)
+    }
+
+    fn watermarks(&self) -> Result<(i64, i64), ExitReason> {
+        let slot = &self.slot;
+        slot.consumer
             .fetch_watermarks(&slot.topic, slot.partition, SEEK_TIMEOUT)
             .map_err(|e| {
                 ExitReason::error(format!(
                     "reading the watermarks of {}/{} failed: {e}",
                     slot.topic, slot.partition
                 ))
-            })?;
+            })
+    }
+
+    /// While nothing was delivered, checks the start (the committed offset, else an
+    /// integer begin offset) against the high watermark of librdkafka's statistics:
+    /// not every broker answers a fetch beyond the log's end with an error (Tansu 0.6.0
+    /// answers with nothing, for ever). Only a start found beyond the end for
+    /// [`Shared::out_of_range_confirm`](super::slot::Shared) in a row counts, so that
+    /// a watermark from before the assignment's first fetch cannot trigger it.
+    fn check_beyond_end(&mut self) -> Result<(), ExitReason> {
+        if self.start_settled {
+            return Ok(());
+        }
+        let slot = self.slot.clone();
+        let acks = slot.acknowledger();
+        if acks.has_delivered(&slot.topic, slot.partition, slot.generation) {
+            self.start_settled = true;
+            return Ok(());
+        }
+        let committed = acks.committed_offset(&slot.topic, slot.partition);
+        let start = match (committed, slot.shared.begin_offset) {
+            (Some(committed), _) => committed,
+            (None, BeginOffset::Offset(offset)) => offset,
+            (None, _) => {
+                self.start_settled = true;
+                return Ok(());
+            }
+        };
+        let Some(high) = slot.high_watermark() else {
+            return Ok(());
+        };
+        if start <= high {
+            self.beyond_end_since = None;
+            return Ok(());
+        }
+        let since = *self.beyond_end_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < slot.shared.out_of_range_confirm {
+            return Ok(());
+        }
+        self.start_settled = true;
+        let low = slot.low_watermark().unwrap_or(0).min(high);
+        self.reset_to_begin(low, high)
+    }
+
+    /// Moves the partition to the begin offset, clamped into the log `low..=high`, and
+    /// reports it; acknowledgements then count from there (the committed offset that
+    /// was out of range is replaced at the next commit).
+    fn reset_to_begin(&mut self, low: i64, high: i64) -> Result<(), ExitReason> {
+        let slot = &self.slot;
         let target = match slot.shared.begin_offset {
             BeginOffset::Earliest => low,
             BeginOffset::Latest => high,
             BeginOffset::Offset(offset) => offset.clamp(low, high.max(low)),
         };
-        let recovery =
-            slot.acknowledger()
-                .has_position(&slot.topic, slot.partition, slot.generation);
-        if recovery {
-            log::warn!(
-                "{}/{}: offset out of range (log {low}..{high}): resuming at the begin \
-                 offset {target}",
-                slot.topic,
-                slot.partition
-            );
-            slot.shared.events.emit(MemberEvent::OffsetOutOfRange {
-                topic: slot.topic.clone(),
-                partition: slot.partition,
-                resumed_at: target,
-            });
-        } else {
-            log::info!(
-                "{}/{}: the begin offset is outside the log {low}..{high}: starting at {target}",
-                slot.topic,
-                slot.partition
-            );
-        }
-        self.seek(target)
+        log::warn!(
+            "{}/{}: offset out of range (log {low}..{high}): resuming at the begin offset \
+             {target}",
+            slot.topic,
+            slot.partition
+        );
+        self.seek(target)?;
+        slot.acknowledger()
+            .reset(&slot.topic, slot.partition, slot.generation, target);
+        slot.shared.events.emit(MemberEvent::OffsetOutOfRange {
+            topic: slot.topic.clone(),
+            partition: slot.partition,
+            resumed_at: target,
+        });
+        Ok(())
     }
 }
 

@@ -32,9 +32,12 @@ pub(crate) struct Shared {
     pub(crate) events: Arc<EventSink>,
     /// How long a worker waits for its partition's lock before abandoning it.
     pub(crate) lock_bound: Duration,
+    /// How long a start must be seen beyond the high watermark to count as out of
+    /// range (a few statistics intervals, at least 2 s: longer than a fetch takes).
+    pub(crate) out_of_range_confirm: Duration,
 }
 
-/// High watermark not known yet.
+/// Watermark not known yet.
 const UNKNOWN: i64 = -1;
 
 /// One assigned partition in one generation.
@@ -60,6 +63,8 @@ pub(crate) struct Slot {
     pub(crate) failures: Mutex<Failures>,
     /// The latest high watermark librdkafka reported, or [`UNKNOWN`].
     high_watermark: AtomicI64,
+    /// The latest log start offset librdkafka reported, or [`UNKNOWN`].
+    low_watermark: AtomicI64,
 }
 
 impl Slot {
@@ -86,6 +91,7 @@ impl Slot {
             in_hand: Mutex::new(None),
             failures: Mutex::new(Failures::default()),
             high_watermark: AtomicI64::new(UNKNOWN),
+            low_watermark: AtomicI64::new(UNKNOWN),
         }
     }
 
@@ -97,13 +103,21 @@ impl Slot {
         self.revoked.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_high_watermark(&self, offset: i64) {
-        if offset >= 0 {
-            self.high_watermark.store(offset, Ordering::Release);
+    /// Records librdkafka's figures; negative ones mean "not known".
+    pub(crate) fn set_watermarks(&self, low: i64, high: i64) {
+        if high >= 0 {
+            self.high_watermark.store(high, Ordering::Release);
+        }
+        if low >= 0 {
+            self.low_watermark.store(low, Ordering::Release);
         }
     }
 
     pub(crate) fn high_watermark(&self) -> Option<i64> {
         Some(self.high_watermark.load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    pub(crate) fn low_watermark(&self) -> Option<i64> {
+        Some(self.low_watermark.load(Ordering::Acquire)).filter(|o| *o >= 0)
     }
 }
