@@ -15,6 +15,10 @@
 //!    final commit takes those acks). Keep it shorter than librdkafka's
 //!    `max.poll.interval.ms` (5 minutes by default), or the group drops the member.
 //!
+//! A panic in a hook crashes the member's manager, which then leaves the group (its
+//! workers stop, acknowledged offsets are committed), as a crash of Elsa's manager
+//! takes its group supervisor down.
+//!
 //! The same steps are also reported as [`MemberEvent`](super::MemberEvent)s.
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kafka::*;
 use otp_threads::Runtime;
-use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, WorkerInfo};
+use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, GroupError, MemberEvent, WorkerInfo};
 
 fn partitions_of(consumer: &GroupConsumer) -> Vec<i32> {
     consumer.workers().iter().map(|w| w.partition).collect()
@@ -340,11 +340,115 @@ fn ack_at_commits_up_to_its_offset_and_no_ack_and_continue_commit_nothing() {
             *latest == [Some(100), None, Some(50), None] && *consumed == [Some(100); 4]
         },
     );
+    // The lag per partition: high watermark (100) minus what was committed.
+    let status = poll_until(
+        "lags 0, unknown, 50, unknown",
+        || consumer.status(),
+        |s| {
+            s.partitions.iter().map(|w| w.lag).collect::<Vec<_>>()
+                == [Some(0), None, Some(50), None]
+        },
+    );
+    assert!(
+        status
+            .partitions
+            .iter()
+            .all(|w| w.high_watermark == Some(100))
+    );
+    assert_eq!(status.total_lag(), 50);
     consumer.stop(PATIENCE).unwrap();
     let committed = committed(&group, &topic);
     assert_eq!(
         committed.values().copied().collect::<Vec<_>>(),
         [Some(100), None, Some(50), None]
+    );
+    runtime.shutdown(PATIENCE).unwrap();
+}
+
+/// `AckAt` naming an offset outside the batch it answers — the next, never delivered
+/// offset; `i64::MAX`; an offset of an earlier batch — is refused: a typed error on
+/// the member's events, and nothing committed changes.
+#[test]
+fn an_ack_at_outside_the_batch_is_refused_and_commits_nothing() {
+    init_logging();
+    let topic = create_topic("group-ack-outside");
+    let group = unique("group-ack-outside");
+    produce(&topic, &all_partitions(), 100);
+    let decide: Decide = Arc::new(|assignment, messages| {
+        let (first, last) = (messages[0].offset, messages.last().unwrap().offset);
+        match assignment.partition {
+            0 => Ack::Ack,
+            1 => Ack::AckAt(last + 1),
+            2 => Ack::AckAt(i64::MAX),
+            _ => Ack::AckAt(first - 1),
+        }
+    });
+    let runtime = Runtime::new();
+    let record = Arc::new(Record::default());
+    let consumer = GroupConsumer::start(
+        &runtime,
+        test_config(
+            &group,
+            &topic,
+            Recorder::factory("a", record.clone(), decide),
+        ),
+    )
+    .unwrap();
+    let mut events = Events::of(&consumer);
+    poll_until("400 messages handled", || record.distinct(), |n| *n == 400);
+    let refused = |events: &[MemberEvent]| -> Vec<GroupError> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                MemberEvent::AckRefused { error } => Some(error.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let seen = events.until("refusals for partitions 1, 2 and 3", |e| {
+        let partitions: std::collections::BTreeSet<i32> = refused(e)
+            .iter()
+            .filter_map(|r| match r {
+                GroupError::AckOutsideBatch { partition, .. } => Some(*partition),
+                _ => None,
+            })
+            .collect();
+        partitions.len() == 3
+    });
+    for error in refused(seen) {
+        match error {
+            GroupError::AckOutsideBatch {
+                topic: t,
+                partition,
+                offset,
+                first,
+                last,
+            } => {
+                assert_eq!(&*t, topic.as_str());
+                assert!([1, 2, 3].contains(&partition));
+                assert!(
+                    !(first..=last).contains(&offset),
+                    "{offset} in {first}..={last}"
+                );
+            }
+            other => panic!("unexpected refusal {other:?}"),
+        }
+    }
+    poll_until(
+        "partition 0 committed, the others not",
+        || {
+            let workers = consumer.workers();
+            workers.iter().map(|w| w.latest_offset).collect::<Vec<_>>()
+        },
+        |latest| *latest == [Some(100), None, None, None],
+    );
+    consumer.stop(PATIENCE).unwrap();
+    assert_eq!(
+        committed(&group, &topic)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        [Some(100), None, None, None]
     );
     runtime.shutdown(PATIENCE).unwrap();
 }
