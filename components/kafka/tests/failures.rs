@@ -163,6 +163,9 @@ fn a_poison_message_stalls_only_its_partition_which_retries_with_growing_delay()
     runtime.shutdown(PATIENCE).unwrap();
 }
 
+/// What the dead-letter handler was given: its attempts and offsets.
+type Letter = (u32, Vec<i64>);
+
 /// With a dead-letter handler after 3 attempts: the first time it answers `Retry`, and
 /// nothing moves (the handler gets the batch again and fails again); the second time
 /// `Skip`, and the partition goes on after the batch, to the end.
@@ -174,7 +177,7 @@ fn the_dead_letter_handler_moves_past_a_poison_batch_only_when_it_skips() {
     produce(&topic, &[0, 1, 2, 3], 100);
     let runtime = Runtime::new();
     let record = Arc::new(Record::default());
-    let letters: Arc<Mutex<Vec<(u32, Vec<i64>)>>> = Arc::default();
+    let letters: Arc<Mutex<Vec<Letter>>> = Arc::default();
     let config = test_config(
         &group,
         &topic,
