@@ -340,6 +340,11 @@ fn a_handler_that_never_returns_does_not_wedge_later_generations() {
     assert_eq!(hangs.load(Ordering::SeqCst), 1);
 
     drop(release);
+    poll_until(
+        "the released thread left the handler",
+        || runtime.zombies(),
+        |z| z.is_empty(),
+    );
     a.stop(PATIENCE).unwrap();
     let ends: BTreeMap<i32, Option<i64>> = (0..PARTITIONS).map(|p| (p, Some(100))).collect();
     assert_eq!(committed(&group, &topic), ends);
