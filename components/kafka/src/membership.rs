@@ -382,9 +382,13 @@ impl Membership {
             Some((first, last)) => format!("in the batch of offsets {first}..={last}"),
             None => "outside a batch".to_owned(),
         };
+        let resume = match resume_offset {
+            Some(offset) => format!("at offset {offset}"),
+            None => "where it started".to_owned(),
+        };
         log::warn!(
             "worker of {}/{} ({}) failed {at} (attempt {attempt}): {reason}; restarting it \
-             at offset {resume_offset:?} in {retry_in:?}; the other partitions go on",
+             {resume} in {retry_in:?}; the other partitions go on",
             slot.topic,
             slot.partition,
             slot.generation
