@@ -158,8 +158,8 @@ impl Membership {
                     failures: failures.attempts,
                     restart_in: failures
                         .retry_at
-                        .filter(|_| failures.attempts > 0)
-                        .map(|at| at.saturating_duration_since(now)),
+                        .filter(|at| failures.attempts > 0 && *at > now)
+                        .map(|at| at.duration_since(now)),
                 }
             })
             .collect();
