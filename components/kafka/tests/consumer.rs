@@ -452,3 +452,65 @@ fn an_ack_at_outside_the_batch_is_refused_and_commits_nothing() {
     );
     runtime.shutdown(PATIENCE).unwrap();
 }
+
+/// With the cooperative-sticky assignor the rebalances are incremental: when a second
+/// member joins, the partitions the first keeps stay in their generation (their workers
+/// are not stopped), and every message is handled exactly once through both moves.
+#[test]
+fn cooperative_rebalances_keep_the_partitions_that_stay_and_lose_nothing() {
+    init_logging();
+    let topic = create_topic("group-coop");
+    let group = unique("group-coop");
+    produce_spread(&topic, 400);
+    let runtime = Runtime::new();
+    let record = Arc::new(Record::default());
+    let config = |member| {
+        test_config(
+            &group,
+            &topic,
+            Recorder::factory(member, record.clone(), ack_all()),
+        )
+        .assignment_strategy("cooperative-sticky")
+    };
+    let a = GroupConsumer::start(&runtime, config("a")).unwrap();
+    poll_until("400 messages handled", || record.distinct(), |n| *n == 400);
+    let before: BTreeMap<i32, (u64, Option<otp_threads::Pid>)> = a
+        .workers()
+        .iter()
+        .map(|w| (w.partition, (w.generation.0, w.pid)))
+        .collect();
+    let b = GroupConsumer::start(&runtime, config("b")).unwrap();
+    let (kept, _) = poll_until(
+        "the partitions split between a and b",
+        || (partitions_of(&a), partitions_of(&b)),
+        |(pa, pb)| !pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == 4,
+    );
+    for worker in a.workers() {
+        assert_eq!(
+            before[&worker.partition],
+            (worker.generation.0, worker.pid),
+            "a kept {} with its worker",
+            worker.partition
+        );
+    }
+    produce_spread(&topic, 400);
+    poll_until("800 messages handled", || record.distinct(), |n| *n == 800);
+    b.stop(PATIENCE).unwrap();
+    poll_until(
+        "a owns all partitions again",
+        || partitions_of(&a),
+        |p| *p == all_partitions(),
+    );
+    a.stop(PATIENCE).unwrap();
+    assert_eq!(
+        record.total(),
+        800,
+        "each message handled once ({kept:?} kept)"
+    );
+    let ends: BTreeMap<i32, Option<i64>> = all_partitions()
+        .into_iter()
+        .map(|p| (p, Some(200)))
+        .collect();
+    assert_eq!(committed(&group, &topic), ends);
+    runtime.shutdown(PATIENCE).unwrap();
+}
