@@ -1,7 +1,7 @@
 //! [`Manager`]: the worker that is the group member (Elsa's `Elsa.Group.Manager`).
 //!
 //! It owns the librdkafka consumer and polls it (rebalances are served inside that
-//! poll, see [`GroupContext`](super::context::GroupContext)), commits acknowledged
+//! poll, see [`super::context::GroupContext`]), commits acknowledged
 //! offsets every commit interval, restarts failed partition workers once their delay
 //! has passed, and starts the dynamic supervisor of the partition workers, linked
 //! (its workers are temporary: no restart intensity of theirs can stop the member).
