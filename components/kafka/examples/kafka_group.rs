@@ -2,8 +2,9 @@
 //!
 //! Produces a few hundred messages to a new topic of 4 partitions, consumes them with a
 //! `GroupConsumer` whose handler crashes once on a "poison" message (its worker is
-//! restarted and the message redelivered from the last acknowledgement), prints the
-//! member's workers, and leaves the group.
+//! restarted after the restart delay and the message redelivered from the last
+//! acknowledgement, while the other partitions go on), prints the member's events and
+//! status, and leaves the group.
 //!
 //! Needs a Kafka-API broker:
 //!
@@ -156,15 +157,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "handled {} of {total} messages",
         handled.load(Ordering::SeqCst)
     );
-    for worker in consumer.workers() {
+    for event in consumer.events().try_iter() {
+        println!("event: {event:?}");
+    }
+    for worker in consumer.status().partitions {
         println!(
-            "worker {}/{}: {}, pid {:?}, restarts {}, latest acknowledged offset {:?}",
+            "worker {}/{}: {}, pid {:?}, restarts {}, latest acknowledged offset {:?}, lag {:?}",
             worker.topic,
             worker.partition,
             worker.generation,
             worker.pid,
             worker.restarts,
-            worker.latest_offset
+            worker.latest_offset,
+            worker.lag
         );
     }
     consumer.stop(Duration::from_secs(30))?;

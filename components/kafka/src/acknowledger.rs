@@ -45,6 +45,15 @@ pub enum AckOutcome {
         /// The latest offset (the next offset to consume).
         latest: i64,
     },
+    /// Refused: the offset was never delivered in this generation (an ack there would
+    /// make the next commit skip messages). `delivered_end` is the next offset after
+    /// the furthest delivered one, if any was delivered.
+    NotDelivered {
+        /// The next offset after the furthest delivered one.
+        delivered_end: Option<i64>,
+    },
+    /// Refused: the offset is negative or `i64::MAX` (it has no next offset).
+    InvalidOffset,
 }
 
 #[derive(Debug)]
@@ -56,6 +65,8 @@ struct Entry {
     first_delivered: Option<i64>,
     /// The next offset after the latest batch the handler finished (whatever it answered).
     consumed: Option<i64>,
+    /// The next offset after the furthest batch delivered in this generation.
+    delivered_end: Option<i64>,
     /// The latest offset handed to a commit.
     committed: Option<i64>,
 }
@@ -82,7 +93,9 @@ impl Acknowledger {
     /// Acknowledges `offset` (and all before it) of `topic`/`partition` for a worker of
     /// `generation`: the group's offset for the partition becomes `offset + 1` at the
     /// next commit. Acks of another generation than the partition's current one are
-    /// ignored (and logged), as are acks behind the latest one.
+    /// ignored (and logged), as are acks behind the latest one; an offset never
+    /// delivered in the generation, or without a next offset (`i64::MAX`, negative),
+    /// is refused and changes nothing.
     pub fn ack(
         &self,
         topic: &str,
@@ -104,9 +117,14 @@ impl Acknowledger {
             );
             return AckOutcome::StaleGeneration { current };
         };
-        let next = offset + 1;
+        let Some(next) = offset.checked_add(1).filter(|_| offset >= 0) else {
+            return AckOutcome::InvalidOffset;
+        };
         match entry.latest {
             Some(latest) if latest >= next => AckOutcome::Behind { latest },
+            _ if entry.delivered_end.is_none_or(|end| next > end) => AckOutcome::NotDelivered {
+                delivered_end: entry.delivered_end,
+            },
             _ => {
                 entry.latest = Some(next);
                 AckOutcome::Accepted
@@ -128,6 +146,12 @@ impl Acknowledger {
     /// The next offset after the latest batch handled, whatever the handler answered.
     pub fn consumed_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         self.with_entry(topic, partition, |e| e.consumed).flatten()
+    }
+
+    /// The group's committed offset as far as this member knows: found at assignment,
+    /// then each offset this member committed.
+    pub fn committed_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.with_entry(topic, partition, |e| e.committed).flatten()
     }
 
     fn with_entry<T>(&self, topic: &str, partition: i32, f: impl FnOnce(&Entry) -> T) -> Option<T> {
@@ -156,6 +180,7 @@ impl Acknowledger {
                 latest: committed,
                 first_delivered: None,
                 consumed: None,
+                delivered_end: None,
                 committed,
             },
         );
@@ -193,7 +218,36 @@ impl Acknowledger {
         {
             entry.first_delivered.get_or_insert(first);
             entry.consumed = Some(next);
+            entry.delivered_end = Some(entry.delivered_end.map_or(next, |end| end.max(next)));
         }
+    }
+
+    /// The partition was moved to `offset` (its offset was out of range): the latest
+    /// offset becomes `offset`, committed at the next commit, and delivery counts from
+    /// there.
+    pub(crate) fn reset(&self, topic: &str, partition: i32, generation: Generation, offset: i64) {
+        let mut table = self.table.lock();
+        if let Some(entry) = table.get_mut(topic).and_then(|p| p.get_mut(&partition))
+            && entry.generation == generation
+        {
+            entry.latest = Some(offset);
+            entry.first_delivered = None;
+            entry.consumed = None;
+            entry.delivered_end = None;
+        }
+    }
+
+    /// Whether anything of the partition was delivered in `generation`.
+    pub(crate) fn has_delivered(
+        &self,
+        topic: &str,
+        partition: i32,
+        generation: Generation,
+    ) -> bool {
+        self.with_entry(topic, partition, |e| {
+            e.generation == generation && e.first_delivered.is_some()
+        })
+        .unwrap_or(false)
     }
 
     /// Where a restarted worker of `generation` resumes: the latest acknowledged offset,
@@ -255,6 +309,7 @@ mod tests {
         let acks = Acknowledger::default();
         let topic: Arc<str> = "t".into();
         acks.assign(&topic, 0, Generation(1), None);
+        acks.delivered("t", 0, Generation(1), 0, 5);
         assert_eq!(acks.ack("t", 0, Generation(1), 4), AckOutcome::Accepted);
         assert_eq!(
             acks.ack("t", 0, Generation(0), 9),
@@ -288,12 +343,60 @@ mod tests {
         let acks = Acknowledger::default();
         let topic: Arc<str> = "t".into();
         acks.assign(&topic, 0, Generation(0), None);
+        acks.delivered("t", 0, Generation(0), 0, 11);
         assert_eq!(acks.ack("t", 0, Generation(0), 10), AckOutcome::Accepted);
         assert_eq!(
             acks.ack("t", 0, Generation(0), 3),
             AckOutcome::Behind { latest: 11 }
         );
         assert_eq!(acks.latest_offset("t", 0), Some(11));
+    }
+
+    #[test]
+    fn acks_beyond_what_was_delivered_or_without_a_next_offset_are_refused() {
+        let acks = Acknowledger::default();
+        let topic: Arc<str> = "t".into();
+        acks.assign(&topic, 0, Generation(0), None);
+        assert_eq!(
+            acks.ack("t", 0, Generation(0), 0),
+            AckOutcome::NotDelivered {
+                delivered_end: None
+            }
+        );
+        acks.delivered("t", 0, Generation(0), 10, 20);
+        // A restart re-delivers from 10: the furthest delivered offset stays 19.
+        acks.delivered("t", 0, Generation(0), 10, 12);
+        assert_eq!(
+            acks.ack("t", 0, Generation(0), 20),
+            AckOutcome::NotDelivered {
+                delivered_end: Some(20)
+            }
+        );
+        assert_eq!(
+            acks.ack("t", 0, Generation(0), i64::MAX),
+            AckOutcome::InvalidOffset
+        );
+        assert_eq!(
+            acks.ack("t", 0, Generation(0), -2),
+            AckOutcome::InvalidOffset
+        );
+        assert_eq!(acks.latest_offset("t", 0), None, "nothing moved");
+        assert!(acks.uncommitted().is_empty());
+        assert_eq!(acks.ack("t", 0, Generation(0), 19), AckOutcome::Accepted);
+        assert_eq!(acks.latest_offset("t", 0), Some(20));
+    }
+
+    #[test]
+    fn a_reset_moves_the_latest_offset_even_backwards_and_it_is_committed() {
+        let acks = Acknowledger::default();
+        let topic: Arc<str> = "t".into();
+        acks.assign(&topic, 0, Generation(0), Some(5_000));
+        acks.reset("t", 0, Generation(0), 20);
+        assert_eq!(acks.latest_offset("t", 0), Some(20));
+        assert_eq!(acks.uncommitted(), [(topic.clone(), 0, Generation(0), 20)]);
+        acks.delivered("t", 0, Generation(0), 20, 30);
+        assert_eq!(acks.ack("t", 0, Generation(0), 29), AckOutcome::Accepted);
+        assert_eq!(acks.resume_offset("t", 0, Generation(0)), Some(30));
     }
 
     #[test]
@@ -315,6 +418,8 @@ mod tests {
         let topic: Arc<str> = "t".into();
         acks.assign(&topic, 0, Generation(0), None);
         acks.assign(&topic, 1, Generation(0), None);
+        acks.delivered("t", 0, Generation(0), 0, 2);
+        acks.delivered("t", 1, Generation(0), 0, 3);
         acks.ack("t", 0, Generation(0), 1);
         acks.ack("t", 1, Generation(0), 2);
         let mut pending = acks.uncommitted();

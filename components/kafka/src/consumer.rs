@@ -10,8 +10,11 @@ use super::acknowledger::{Acknowledger, Generation};
 use super::config::GroupConfig;
 use super::context::GroupContext;
 use super::error::GroupError;
+use super::events::MemberEvent;
 use super::manager::Manager;
-use super::membership::{Membership, WorkerInfo};
+use super::membership::Membership;
+use super::status::{MemberStatus, WorkerInfo};
+use crossbeam_channel::Receiver;
 use otp_threads::Error;
 use otp_threads::ExitReason;
 use otp_threads::Pid;
@@ -96,6 +99,19 @@ impl GroupConsumer {
         self.membership.workers()
     }
 
+    /// The member's status: generation, partitions (offsets, lag, failures) and
+    /// dropped events.
+    pub fn status(&self) -> MemberStatus {
+        self.membership.status()
+    }
+
+    /// The member's events (failures, dead letters, refused acks, lifecycle steps).
+    /// Every call returns a handle to the same bounded channel: each event goes to one
+    /// reader.
+    pub fn events(&self) -> Receiver<MemberEvent> {
+        self.membership.events()
+    }
+
     /// The latest generation assigned to this member, if any.
     pub fn generation(&self) -> Option<Generation> {
         self.membership.generation()
@@ -103,7 +119,7 @@ impl GroupConsumer {
 
     /// The member's acknowledger: its table of acknowledged offsets.
     pub fn acknowledger(&self) -> &Acknowledger {
-        &self.membership.acknowledger
+        self.membership.acknowledger()
     }
 
     /// Leaves the group in order — each worker finishes its batch, acknowledged offsets
@@ -120,7 +136,7 @@ impl GroupConsumer {
 
     /// Waits up to `timeout` for the member to stop; `None` if it still runs. `Ok(())`
     /// for an orderly stop, else the error it stopped with (such as
-    /// [`GroupError::HandlerKeptFailing`]).
+    /// [`GroupError::AssignmentRefused`]).
     pub fn wait(&self, timeout: Duration) -> Option<Result<(), GroupError>> {
         let down = self.manager.runtime().monitor(&self.manager.pid());
         down.wait(timeout)?;

@@ -1,12 +1,17 @@
-//! [`GroupError`], the errors of the group consumer.
+//! [`GroupError`], the errors of the group consumer, and [`HookError`], the error a
+//! user hook returned (kept typed).
+
+use std::fmt;
+use std::sync::Arc;
 
 use rdkafka::error::KafkaError;
 
+use super::acknowledger::Generation;
 use otp_threads::Error;
 use otp_threads::ExitReason;
 
 /// Errors of the group consumer: invalid settings (naming the option), Kafka client
-/// failures, a handler that kept failing, and a consumer that stopped otherwise.
+/// failures, refused assignments and acknowledgements, and a consumer that stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GroupError {
     /// A setting of [`GroupConfig`](super::GroupConfig) is invalid.
@@ -25,24 +30,47 @@ pub enum GroupError {
         /// The client's error.
         source: KafkaError,
     },
-    /// Worker crashes exceeded the restart intensity: the consumer stopped. Names the
-    /// partition whose handler failed most often within the period (the last to fail on
-    /// a tie).
-    #[error(
-        "the handler of {topic}/{partition} kept failing: more than {max_restarts} worker \
-         restarts within {period:?}; last failure: {last_reason}"
-    )]
-    HandlerKeptFailing {
-        /// The topic of the failing partition.
-        topic: String,
-        /// The failing partition.
+    /// The `assignment_received` hook refused a partition: no worker of that
+    /// assignment started and the member stopped (as Elsa's manager does).
+    #[error("the assignment of {topic}/{partition} ({generation}) was refused: {source}")]
+    AssignmentRefused {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
         partition: i32,
-        /// The restart intensity: at most this many restarts...
-        max_restarts: u32,
-        /// ...within this period.
-        period: std::time::Duration,
-        /// The exit reason of the partition's last failed worker.
-        last_reason: ExitReason,
+        /// The generation of the assignment.
+        generation: Generation,
+        /// The hook's error.
+        source: HookError,
+    },
+    /// `Ack::AckAt(offset)` named an offset outside the batch it answered; nothing
+    /// was acknowledged.
+    #[error(
+        "ack of {topic}/{partition} at offset {offset} refused: the batch held offsets \
+         {first}..={last}"
+    )]
+    AckOutsideBatch {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The offset the handler acknowledged.
+        offset: i64,
+        /// The first offset of the batch.
+        first: i64,
+        /// The last offset of the batch.
+        last: i64,
+    },
+    /// An acknowledged offset has no next offset (`i64::MAX`); nothing was
+    /// acknowledged.
+    #[error("ack of {topic}/{partition} at offset {offset} refused: the next offset overflows")]
+    AckOverflow {
+        /// The topic.
+        topic: Arc<str>,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
     },
     /// The consumer's manager could not be started (the runtime is stopping, ...).
     #[error("the group consumer failed to start: {0}")]
@@ -53,4 +81,40 @@ pub enum GroupError {
     /// The consumer did not stop within the given time.
     #[error("the group consumer did not stop in time")]
     Timeout,
+}
+
+/// The error a user hook returned, shared (so that [`GroupError`] stays `Clone`);
+/// equal only to itself.
+#[derive(Clone)]
+pub struct HookError(pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl HookError {
+    /// Wraps a hook's error.
+    pub fn new(error: Box<dyn std::error::Error + Send + Sync>) -> HookError {
+        HookError(Arc::from(error))
+    }
+}
+
+impl PartialEq for HookError {
+    fn eq(&self, other: &HookError) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HookError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }

@@ -62,8 +62,10 @@ pub enum Ack {
     /// last message.
     Ack,
     /// Acknowledge up to and including this offset (`{:ack, offset, state}`); the group's
-    /// offset becomes `offset + 1`. An offset below the latest acknowledged one is
-    /// ignored: acknowledging never rewinds the stream.
+    /// offset becomes `offset + 1`. The offset must be one of the batch's: one outside
+    /// it is refused ([`GroupError::AckOutsideBatch`](super::GroupError::AckOutsideBatch)
+    /// on the member's events and in the log) and changes nothing. An offset below the
+    /// latest acknowledged one is ignored: acknowledging never rewinds the stream.
     AckAt(i64),
     /// Acknowledge nothing (`{:no_ack, state}`): the next batch is delivered, but the
     /// group's offset stays where it was, so a restarted worker or the partition's next
@@ -99,11 +101,12 @@ pub struct Assignment {
 ///
 /// One handler value is made per worker by the consumer's handler factory, so a
 /// restarted worker starts from a fresh handler. Every callback runs on the worker's own
-/// thread and may block; a panic in any of them crashes the worker, which its supervisor
-/// restarts from the latest acknowledged offset.
+/// thread and may block; a panic in any of them crashes the worker, which the member
+/// restarts after its restart delay from the latest acknowledged offset. Only that
+/// partition waits.
 pub trait Handler: Send + 'static {
     /// Runs on the worker's thread before the first batch. An error crashes the worker
-    /// (and counts against the restart intensity), as a failing `init` does in Elsa.
+    /// (it is restarted after its delay), as a failing `init` does in Elsa.
     fn init(&mut self, assignment: &Assignment) -> Result<(), Box<dyn std::error::Error>> {
         let _ = assignment;
         Ok(())

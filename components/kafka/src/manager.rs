@@ -1,12 +1,14 @@
 //! [`Manager`]: the worker that is the group member (Elsa's `Elsa.Group.Manager`).
 //!
 //! It owns the librdkafka consumer and polls it (rebalances are served inside that
-//! poll, see [`GroupContext`](super::context::GroupContext)), commits acknowledged
-//! offsets every commit interval, and starts the dynamic supervisor of the partition
-//! workers, linked: when that supervisor gives up (its restart intensity exceeded) the
-//! manager stops with [`GroupError::HandlerKeptFailing`]. On stop it leaves the group:
-//! unsubscribe, serve the revocation (workers finish their batches, offsets are
-//! committed), then close the consumer.
+//! poll, see [`super::context::GroupContext`]), commits acknowledged
+//! offsets every commit interval, restarts failed partition workers once their delay
+//! has passed, and starts the dynamic supervisor of the partition workers, linked
+//! (its workers are temporary: no restart intensity of theirs can stop the member).
+//! It stops when an `assignment_received` hook refuses an assignment
+//! ([`GroupError::AssignmentRefused`]) or the supervisor dies. On stop it leaves the
+//! group: unsubscribe, serve the revocation (workers finish their batches, offsets
+//! are committed), then close the consumer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use rdkafka::topic_partition_list::Offset;
 use super::config::GroupConfig;
 use super::context::GroupContext;
 use super::error::GroupError;
-use super::membership::Membership;
+use super::membership::{Membership, far_future};
 use otp_threads::ExitReason;
 use otp_threads::supervisor::{DynamicSupervisor, DynamicSupervisorRef};
 use otp_threads::{Context, Info, Step, Worker, WorkerRef};
@@ -37,8 +39,6 @@ pub(crate) struct Manager {
     membership: Arc<Membership>,
     supervisor: Option<DynamicSupervisorRef>,
     outcome: Arc<Mutex<Option<GroupError>>>,
-    max_restarts: u32,
-    restart_period: Duration,
     worker_shutdown: Duration,
     commit_interval: Duration,
     last_commit: Instant,
@@ -57,8 +57,6 @@ impl Manager {
             membership,
             supervisor: None,
             outcome,
-            max_restarts: config.max_restarts,
-            restart_period: config.restart_period,
             worker_shutdown: config.worker_shutdown,
             commit_interval: config.commit_interval,
             last_commit: Instant::now(),
@@ -93,7 +91,13 @@ impl Manager {
             Some(Err(error)) => log::warn!("group consumer: {error}"),
             None => {}
         }
+        if let Some(error) = self.membership.take_refusal() {
+            let exit = ExitReason::error(&error);
+            *self.outcome.lock() = Some(error);
+            return Step::Stop(exit);
+        }
         self.membership.drain_downs();
+        self.membership.restart_due();
         if self.last_commit.elapsed() >= self.commit_interval {
             self.last_commit = Instant::now();
             self.membership.commit(&consumer, CommitMode::Async);
@@ -104,21 +108,13 @@ impl Manager {
         Step::Next
     }
 
-    /// The worker supervisor exited: its restart intensity was exceeded.
-    fn supervisor_gave_up(&mut self, reason: ExitReason) -> Step<Self> {
+    /// The worker supervisor exited (it has no restart intensity to exceed: its
+    /// workers are temporary), so the member cannot go on.
+    fn supervisor_died(&mut self, reason: ExitReason) -> Step<Self> {
         self.supervisor = None;
         self.membership.set_supervisor(None);
-        let error = match self.membership.culprit() {
-            Some(crash) => GroupError::HandlerKeptFailing {
-                topic: crash.topic.to_string(),
-                partition: crash.partition,
-                max_restarts: self.max_restarts,
-                period: self.restart_period,
-                last_reason: crash.reason,
-            },
-            None => GroupError::Stopped(reason),
-        };
-        log::error!("group consumer stops: {error}");
+        let error = GroupError::Stopped(reason);
+        log::error!("group consumer stops: its worker supervisor exited: {error}");
         let exit = ExitReason::error(&error);
         *self.outcome.lock() = Some(error);
         Step::Stop(exit)
@@ -133,10 +129,9 @@ impl Manager {
         };
         consumer.unsubscribe();
         // A huge shutdown timeout means "as long as it takes", not an overflow.
-        let now = Instant::now();
-        let deadline = now
+        let deadline = Instant::now()
             .checked_add(self.worker_shutdown.saturating_add(LEAVE_MARGIN))
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600));
+            .unwrap_or_else(far_future);
         while self.membership.has_slots() && Instant::now() < deadline {
             if let Some(Err(error)) = consumer.poll(TICK) {
                 log::debug!("group consumer while leaving: {error}");
@@ -146,7 +141,10 @@ impl Manager {
         self.membership.revoke_all(&consumer);
         self.membership.commit(&consumer, CommitMode::Sync);
         if let Some(supervisor) = self.supervisor.take() {
-            let _ = supervisor.stop(ExitReason::Shutdown, self.worker_shutdown + LEAVE_MARGIN);
+            let _ = supervisor.stop(
+                ExitReason::Shutdown,
+                self.worker_shutdown.saturating_add(LEAVE_MARGIN),
+            );
         }
         self.membership.clear();
         // The slots held the other references: closing happens here, on this thread.
@@ -164,16 +162,13 @@ impl Worker for Manager {
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
-        let supervisor = DynamicSupervisor::new()
-            .intensity(self.max_restarts, self.restart_period)
-            .start_link(ctx)
-            .map_err(|error| {
-                let reason = ExitReason::error(&error);
-                *self.outcome.lock() = Some(GroupError::Start(otp_threads::Error::InitFailed(
-                    reason.clone(),
-                )));
-                reason
-            })?;
+        let supervisor = DynamicSupervisor::new().start_link(ctx).map_err(|error| {
+            let reason = ExitReason::error(&error);
+            *self.outcome.lock() = Some(GroupError::Start(otp_threads::Error::InitFailed(
+                reason.clone(),
+            )));
+            reason
+        })?;
         self.membership.set_supervisor(Some(supervisor.clone()));
         self.supervisor = Some(supervisor);
         let me = ctx.handle();
@@ -191,7 +186,7 @@ impl Worker for Manager {
                     .as_ref()
                     .is_some_and(|s| s.pid() == exit.from) =>
             {
-                self.supervisor_gave_up(exit.reason)
+                self.supervisor_died(exit.reason)
             }
             Info::Exit(_) | Info::Down(_) => Step::Next,
         }

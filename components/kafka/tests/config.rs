@@ -46,8 +46,24 @@ fn invalid_options_are_rejected_naming_the_option() {
         "brokers"
     );
     assert_eq!(
-        option_rejected(config().worker_restart_intensity(30, Duration::ZERO)),
-        "worker_restart_intensity"
+        option_rejected(config().restart_delay(Duration::ZERO, Duration::from_secs(5))),
+        "restart_delay"
+    );
+    assert_eq!(
+        option_rejected(config().begin_offset(otp_threads_kafka::BeginOffset::Offset(-3))),
+        "begin_offset"
+    );
+    assert_eq!(
+        option_rejected(config().dead_letter(0, |_| otp_threads_kafka::DeadLetterAction::Skip)),
+        "dead_letter"
+    );
+    assert_eq!(
+        option_rejected(config().statistics_interval(Duration::ZERO)),
+        "statistics_interval"
+    );
+    assert_eq!(
+        option_rejected(config().event_capacity(0)),
+        "event_capacity"
     );
     assert_eq!(
         option_rejected(config().worker_shutdown_timeout(Duration::ZERO)),

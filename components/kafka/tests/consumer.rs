@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kafka::*;
 use otp_threads::Runtime;
-use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, GroupError, WorkerInfo};
+use otp_threads_kafka::{Ack, AckOutcome, GroupConsumer, GroupError, MemberEvent, WorkerInfo};
 
 fn partitions_of(consumer: &GroupConsumer) -> Vec<i32> {
     consumer.workers().iter().map(|w| w.partition).collect()
@@ -301,49 +301,6 @@ fn an_ack_from_a_stale_generation_is_ignored() {
     runtime.shutdown(PATIENCE).unwrap();
 }
 
-/// A handler that keeps failing exceeds the worker restart intensity: the member stops
-/// with an error naming the partition.
-#[test]
-fn repeated_crashes_stop_the_consumer_naming_the_partition() {
-    init_logging();
-    let topic = create_topic("group-crash");
-    let group = unique("group-crash");
-    produce(&topic, &all_partitions(), 50);
-    let decide: Decide = Arc::new(|assignment, _| {
-        if assignment.partition == 2 {
-            panic!("partition 2 is poisoned");
-        }
-        Ack::Ack
-    });
-    let runtime = Runtime::new();
-    let record = Arc::new(Record::default());
-    let config = test_config(&group, &topic, Recorder::factory("a", record, decide))
-        .worker_restart_intensity(3, Duration::from_secs(30));
-    let consumer = GroupConsumer::start(&runtime, config).unwrap();
-    let outcome = consumer.wait(PATIENCE).expect("the consumer stops");
-    match outcome {
-        Err(GroupError::HandlerKeptFailing {
-            topic: failing,
-            partition,
-            max_restarts,
-            last_reason,
-            ..
-        }) => {
-            assert_eq!((failing.as_str(), partition), (topic.as_str(), 2));
-            assert_eq!(max_restarts, 3);
-            assert!(
-                last_reason.to_string().contains("poisoned"),
-                "{last_reason}"
-            );
-        }
-        other => panic!("expected HandlerKeptFailing, got {other:?}"),
-    }
-    assert!(!consumer.is_alive());
-    let message = consumer.stop(PATIENCE).unwrap_err().to_string();
-    assert!(message.contains(&format!("{topic}/2")), "{message}");
-    runtime.shutdown(PATIENCE).unwrap();
-}
-
 /// `AckAt` commits up to the given offset; `NoAck` and `Continue` commit nothing while
 /// delivery goes on.
 #[test]
@@ -383,11 +340,177 @@ fn ack_at_commits_up_to_its_offset_and_no_ack_and_continue_commit_nothing() {
             *latest == [Some(100), None, Some(50), None] && *consumed == [Some(100); 4]
         },
     );
+    // The lag per partition: high watermark (100) minus what was committed.
+    let status = poll_until(
+        "lags 0, unknown, 50, unknown",
+        || consumer.status(),
+        |s| {
+            s.partitions.iter().map(|w| w.lag).collect::<Vec<_>>()
+                == [Some(0), None, Some(50), None]
+        },
+    );
+    assert!(
+        status
+            .partitions
+            .iter()
+            .all(|w| w.high_watermark == Some(100))
+    );
+    assert_eq!(status.total_lag(), 50);
     consumer.stop(PATIENCE).unwrap();
     let committed = committed(&group, &topic);
     assert_eq!(
         committed.values().copied().collect::<Vec<_>>(),
         [Some(100), None, Some(50), None]
     );
+    runtime.shutdown(PATIENCE).unwrap();
+}
+
+/// `AckAt` naming an offset outside the batch it answers — the next, never delivered
+/// offset; `i64::MAX`; an offset of an earlier batch — is refused: a typed error on
+/// the member's events, and nothing committed changes.
+#[test]
+fn an_ack_at_outside_the_batch_is_refused_and_commits_nothing() {
+    init_logging();
+    let topic = create_topic("group-ack-outside");
+    let group = unique("group-ack-outside");
+    produce(&topic, &all_partitions(), 100);
+    let decide: Decide = Arc::new(|assignment, messages| {
+        let (first, last) = (messages[0].offset, messages.last().unwrap().offset);
+        match assignment.partition {
+            0 => Ack::Ack,
+            1 => Ack::AckAt(last + 1),
+            2 => Ack::AckAt(i64::MAX),
+            _ => Ack::AckAt(first - 1),
+        }
+    });
+    let runtime = Runtime::new();
+    let record = Arc::new(Record::default());
+    let consumer = GroupConsumer::start(
+        &runtime,
+        test_config(
+            &group,
+            &topic,
+            Recorder::factory("a", record.clone(), decide),
+        ),
+    )
+    .unwrap();
+    let mut events = Events::of(&consumer);
+    poll_until("400 messages handled", || record.distinct(), |n| *n == 400);
+    let refused = |events: &[MemberEvent]| -> Vec<GroupError> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                MemberEvent::AckRefused { error } => Some(error.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let seen = events.until("refusals for partitions 1, 2 and 3", |e| {
+        let partitions: std::collections::BTreeSet<i32> = refused(e)
+            .iter()
+            .filter_map(|r| match r {
+                GroupError::AckOutsideBatch { partition, .. } => Some(*partition),
+                _ => None,
+            })
+            .collect();
+        partitions.len() == 3
+    });
+    for error in refused(seen) {
+        match error {
+            GroupError::AckOutsideBatch {
+                topic: t,
+                partition,
+                offset,
+                first,
+                last,
+            } => {
+                assert_eq!(&*t, topic.as_str());
+                assert!([1, 2, 3].contains(&partition));
+                assert!(
+                    !(first..=last).contains(&offset),
+                    "{offset} in {first}..={last}"
+                );
+            }
+            other => panic!("unexpected refusal {other:?}"),
+        }
+    }
+    poll_until(
+        "partition 0 committed, the others not",
+        || {
+            let workers = consumer.workers();
+            workers.iter().map(|w| w.latest_offset).collect::<Vec<_>>()
+        },
+        |latest| *latest == [Some(100), None, None, None],
+    );
+    consumer.stop(PATIENCE).unwrap();
+    assert_eq!(
+        committed(&group, &topic)
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        [Some(100), None, None, None]
+    );
+    runtime.shutdown(PATIENCE).unwrap();
+}
+
+/// With the cooperative-sticky assignor the rebalances are incremental: when a second
+/// member joins, the partitions the first keeps stay in their generation (their workers
+/// are not stopped), and every message is handled exactly once through both moves.
+#[test]
+fn cooperative_rebalances_keep_the_partitions_that_stay_and_lose_nothing() {
+    init_logging();
+    let topic = create_topic("group-coop");
+    let group = unique("group-coop");
+    produce_spread(&topic, 400);
+    let runtime = Runtime::new();
+    let record = Arc::new(Record::default());
+    let config = |member| {
+        test_config(
+            &group,
+            &topic,
+            Recorder::factory(member, record.clone(), ack_all()),
+        )
+        .assignment_strategy("cooperative-sticky")
+    };
+    let a = GroupConsumer::start(&runtime, config("a")).unwrap();
+    poll_until("400 messages handled", || record.distinct(), |n| *n == 400);
+    let before: BTreeMap<i32, (u64, Option<otp_threads::Pid>)> = a
+        .workers()
+        .iter()
+        .map(|w| (w.partition, (w.generation.0, w.pid)))
+        .collect();
+    let b = GroupConsumer::start(&runtime, config("b")).unwrap();
+    let (kept, _) = poll_until(
+        "the partitions split between a and b",
+        || (partitions_of(&a), partitions_of(&b)),
+        |(pa, pb)| !pa.is_empty() && !pb.is_empty() && pa.len() + pb.len() == 4,
+    );
+    for worker in a.workers() {
+        assert_eq!(
+            before[&worker.partition],
+            (worker.generation.0, worker.pid),
+            "a kept {} with its worker",
+            worker.partition
+        );
+    }
+    produce_spread(&topic, 400);
+    poll_until("800 messages handled", || record.distinct(), |n| *n == 800);
+    b.stop(PATIENCE).unwrap();
+    poll_until(
+        "a owns all partitions again",
+        || partitions_of(&a),
+        |p| *p == all_partitions(),
+    );
+    a.stop(PATIENCE).unwrap();
+    assert_eq!(
+        record.total(),
+        800,
+        "each message handled once ({kept:?} kept)"
+    );
+    let ends: BTreeMap<i32, Option<i64>> = all_partitions()
+        .into_iter()
+        .map(|p| (p, Some(200)))
+        .collect();
+    assert_eq!(committed(&group, &topic), ends);
     runtime.shutdown(PATIENCE).unwrap();
 }

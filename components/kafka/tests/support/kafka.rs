@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use otp_threads_kafka::{Ack, Assignment, BeginOffset, GroupConfig, Handler, Message};
+use otp_threads_kafka::{
+    Ack, Assignment, BeginOffset, GroupConfig, GroupConsumer, Handler, MemberEvent, Message,
+};
 use otp_threads_testkit::Patience;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -170,6 +172,69 @@ pub fn committed(group: &str, topic: &str) -> BTreeMap<i32, Option<i64>> {
         .collect()
 }
 
+/// Commits `offset` for each listed partition in `group`, from an independent client
+/// that does not join the group (as an operator's tool would).
+pub fn commit_from_outside(group: &str, topic: &str, partitions: &[i32], offset: i64) {
+    let consumer: BaseConsumer = client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("offsets client");
+    let mut list = TopicPartitionList::new();
+    for &p in partitions {
+        list.add_partition_offset(topic, p, Offset::Offset(offset))
+            .expect("offset");
+    }
+    consumer
+        .commit(&list, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit from outside");
+}
+
+/// Events seen so far on a member's event channel, kept for later assertions.
+pub struct Events {
+    receiver: crossbeam_channel::Receiver<MemberEvent>,
+    pub seen: Vec<MemberEvent>,
+}
+
+impl Events {
+    pub fn of(consumer: &GroupConsumer) -> Events {
+        Events {
+            receiver: consumer.events(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded by [`PATIENCE`]) until the events seen satisfy `pred`; returns them.
+    pub fn until(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&[MemberEvent]) -> bool,
+    ) -> &[MemberEvent] {
+        let receiver = self.receiver.clone();
+        let seen = &mut self.seen;
+        otp_threads_testkit::poll_until(
+            what,
+            Patience::new(PATIENCE, POLL),
+            || {
+                seen.extend(receiver.try_iter());
+                pred(seen)
+            },
+            |held| *held,
+        );
+        &self.seen
+    }
+}
+
+/// The first offset handled per partition, from a [`Record`].
+pub fn first_handled(record: &Record) -> BTreeMap<i32, i64> {
+    let mut firsts = BTreeMap::new();
+    for &(partition, offset) in record.handled.lock().unwrap().keys() {
+        let first = firsts.entry(partition).or_insert(offset);
+        *first = (*first).min(offset);
+    }
+    firsts
+}
+
 /// Samples a value until `pred` holds or [`PATIENCE`] runs out; returns the last value.
 pub fn poll_until<T: std::fmt::Debug>(
     what: &str,
@@ -190,6 +255,8 @@ pub fn test_config<H: Handler>(
         .session_timeout(Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(500))
         .commit_interval(Duration::from_millis(200))
+        .statistics_interval(Duration::from_millis(200))
+        .restart_delay(Duration::from_millis(50), Duration::from_millis(400))
 }
 
 /// A handler start's first batch: (partition, restarts, begin offset, first offset).
