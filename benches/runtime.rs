@@ -14,6 +14,8 @@
 //! - W4 kill -> DOWN at a separate watcher: median; raw: the victim sends a message just
 //!   before it exits (second line: the watcher joins it)
 //! - W5 10,000 idle workers: resident memory per worker
+//! - W7 shutdown of a runtime holding 10,000 idle workers, every thread joined; raw: as
+//!   many parked threads told to finish and joined (the OS's floor)
 //!
 //! `cargo bench --bench runtime` runs everything; `cargo bench --bench runtime -- report`
 //! runs only the ratio report; `-- --quick` shortens it.
@@ -158,8 +160,19 @@ fn report(quick: bool) {
     );
     runtime.shutdown(Duration::from_secs(30)).unwrap();
 
-    // W5
+    // W7
     let idle = 10_000 / scale;
+    let shutdown = otp_shutdown_idle(idle);
+    let raw = raw_shutdown_idle(idle);
+    println!(
+        "{:<34} otp {:>9.2?} | raw {:>9.2?} for {idle} idle workers, every thread joined | ratio {:.2} (target <= 200 ms)",
+        "W7 shutdown",
+        shutdown,
+        raw,
+        ratio(shutdown, raw)
+    );
+
+    // W5
     let otp = otp_idle_workers_rss(idle);
     let raw = raw_idle_threads_rss(idle);
     println!(

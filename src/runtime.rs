@@ -539,6 +539,8 @@ impl Runtime {
     fn stop(&self, timeout: Duration) -> Result<(), Error> {
         let inner = &self.handle.inner;
         inner.stopping.store(true, Ordering::Release);
+        // No spawn succeeds from here on: threads freed by exiting workers can leave.
+        inner.pool.begin_close();
         let deadline = deadline_after(timeout);
         // Plain threads' own processes first: their threads cannot answer an EXIT (one
         // of them may be the thread running this), so they end at once with

@@ -447,6 +447,40 @@ pub fn raw_idle_threads_rss(count: usize) -> u64 {
     (after.saturating_sub(before)) / count as u64
 }
 
+/// Starts `count` idle workers, then times the runtime's shutdown (every thread joined).
+pub fn otp_shutdown_idle(count: usize) -> Duration {
+    let runtime = Runtime::builder().stack_size(W5_STACK).build().unwrap();
+    let workers: Vec<_> = (0..count)
+        .map(|_| runtime.spawn_worker(Idle).unwrap())
+        .collect();
+    drop(workers);
+    let start = Instant::now();
+    runtime.shutdown(Duration::from_secs(30)).unwrap();
+    start.elapsed()
+}
+
+/// The raw floor of W7: `count` parked threads are told to finish, then joined.
+pub fn raw_shutdown_idle(count: usize) -> Duration {
+    let (stop, stopped) = unbounded::<()>();
+    let threads: Vec<_> = (0..count)
+        .map(|_| {
+            let stopped = stopped.clone();
+            thread::Builder::new()
+                .stack_size(W5_STACK)
+                .spawn(move || {
+                    let _ = stopped.recv();
+                })
+                .unwrap()
+        })
+        .collect();
+    let start = Instant::now();
+    drop(stop);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    start.elapsed()
+}
+
 // ---------------------------------------------------------------- W6: restart
 
 fn supervised_child(supervisor: &SupervisorRef) -> Pid {

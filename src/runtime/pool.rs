@@ -8,15 +8,18 @@
 //! turns reuse off for users who need a fresh thread per worker.
 //!
 //! Idle threads leave after `idle_thread_timeout`. The pool joins every thread it
-//! started when the runtime shuts down.
+//! started when the runtime shuts down: once shutdown has begun, a thread whose worker
+//! exits leaves at once instead of waiting for the next job, and the joining waits for
+//! the count of running threads to reach zero (one wake-up) rather than polling each
+//! thread in turn.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, unbounded};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::pid::Pid;
 
@@ -40,8 +43,31 @@ struct PoolThread {
     slot: Arc<ThreadSlot>,
 }
 
+/// The number of pool threads still running, and a condvar signalled when one ends.
+#[derive(Default)]
+struct Running {
+    count: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// Counts its thread in [`Running`] until the thread's closure ends, however it ends.
+struct RunningGuard(Arc<Running>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.0.ended.notify_all();
+        }
+    }
+}
+
 pub(crate) struct Pool {
     jobs: Mutex<Option<Sender<Job>>>,
+    /// Set when shutdown begins: threads whose worker exits then leave at once.
+    closing: Arc<AtomicBool>,
+    running: Arc<Running>,
     job_queue: Receiver<Job>,
     /// Idle threads not yet claimed by a spawn.
     idle: Arc<AtomicUsize>,
@@ -56,6 +82,8 @@ impl Pool {
         let (sender, receiver) = unbounded();
         Pool {
             jobs: Mutex::new(Some(sender)),
+            closing: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(Running::default()),
             job_queue: receiver,
             idle: Arc::new(AtomicUsize::new(0)),
             threads: Mutex::new(Vec::new()),
@@ -91,6 +119,9 @@ impl Pool {
         let queue = self.job_queue.clone();
         let idle = self.idle.clone();
         let idle_timeout = self.idle_timeout;
+        let closing = self.closing.clone();
+        *self.running.count.lock() += 1;
+        let running = RunningGuard(self.running.clone());
         // The job moves into the thread only once it has started, so that a failed
         // thread creation can give it back to the caller.
         let (start, started) = crossbeam_channel::bounded::<Job>(1);
@@ -98,11 +129,12 @@ impl Pool {
             .name("otp-worker".into())
             .stack_size(self.stack_size)
             .spawn(move || {
+                let _running = running;
                 if let Ok(job) = started.recv() {
                     job(&thread_slot);
                 }
                 if reuse {
-                    serve(&queue, &idle, idle_timeout, &thread_slot);
+                    serve(&queue, &idle, idle_timeout, &closing, &thread_slot);
                 }
             });
         match spawned {
@@ -138,15 +170,34 @@ impl Pool {
             .count()
     }
 
+    /// Tells threads whose worker exits from now on to leave instead of waiting for
+    /// the next job: shutdown has begun, and no new job will come.
+    pub(crate) fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
     /// Closes the pool and joins its threads until `deadline`. Returns the pids whose
     /// threads were still running user code then (those threads are left detached).
     pub(crate) fn close_and_join(&self, deadline: Instant) -> Vec<Pid> {
+        self.begin_close();
         // Dropping the only sender wakes every idle thread with `Disconnected`.
         self.jobs.lock().take();
+        {
+            let mut count = self.running.count.lock();
+            while *count > 0
+                && !self
+                    .running
+                    .ended
+                    .wait_until(&mut count, deadline)
+                    .timed_out()
+            {}
+        }
         let threads = std::mem::take(&mut *self.threads.lock());
         let mut stuck = Vec::new();
         for thread in threads {
-            let mut pause = Duration::from_micros(50);
+            // A thread's count ends just before its closure returns: wait out that
+            // instant rather than call it stuck.
+            let mut pause = Duration::from_micros(10);
             while !thread.handle.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(10));
@@ -192,9 +243,19 @@ pub(crate) fn spin_recv<T>(receiver: &Receiver<T>, spin: Duration) -> Result<T, 
     }
 }
 
-/// The loop of a reusable thread: wait for the next job, leave when idle too long.
-fn serve(queue: &Receiver<Job>, idle: &AtomicUsize, idle_timeout: Duration, slot: &ThreadSlot) {
+/// The loop of a reusable thread: wait for the next job, leave when idle too long or
+/// when shutdown has begun.
+fn serve(
+    queue: &Receiver<Job>,
+    idle: &AtomicUsize,
+    idle_timeout: Duration,
+    closing: &AtomicBool,
+    slot: &ThreadSlot,
+) {
     loop {
+        if closing.load(Ordering::Acquire) {
+            return;
+        }
         idle.fetch_add(1, Ordering::AcqRel);
         if let Ok(job) = spin_recv(queue, HANDOFF_SPIN) {
             job(slot);
