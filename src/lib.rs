@@ -118,6 +118,10 @@ mod runtime;
 mod timer;
 mod worker;
 
+// ---- dist (Erlang distribution) ----
+#[cfg(feature = "dist")]
+pub mod dist;
+// ---- end dist ----
 #[cfg(feature = "kafka")]
 pub mod group;
 #[cfg(feature = "postgres")]
