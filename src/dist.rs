@@ -34,5 +34,6 @@ pub mod frame;
 pub mod handshake;
 pub mod term;
 
+pub use eetf;
 pub use error::DistError;
 pub use term::{Atom, FromTerm, Term, ToTerm};
