@@ -44,8 +44,72 @@ pub fn decode(bytes: &[u8]) -> Result<Term, DistError> {
 
 /// Encodes a term (with its version byte), appending to `out`.
 pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
-    term.encode(out)?;
-    Ok(())
+    out.push(VERSION);
+    encode_body(term, out)
+}
+
+/// Encodes containers ourselves and leaves to eetf.
+///
+/// eetf writes a list whose elements are all small integers as `STRING_EXT` bytes,
+/// which turns negative elements into 256 - n (found by the BEAM echo test). Lists are
+/// therefore always written as `LIST_EXT` here, and so are the containers that may
+/// hold them; everything else is eetf's encoding without its version byte.
+fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
+    match term {
+        Term::List(list) => encode_list(&list.elements, None, out),
+        Term::ImproperList(list) => encode_list(&list.elements, Some(&list.last), out),
+        Term::Tuple(tuple) => {
+            match u8::try_from(tuple.elements.len()) {
+                Ok(arity) => out.extend_from_slice(&[104, arity]),
+                Err(_) => {
+                    out.push(105);
+                    out.extend_from_slice(&length(tuple.elements.len())?.to_be_bytes());
+                }
+            }
+            tuple.elements.iter().try_for_each(|e| encode_body(e, out))
+        }
+        Term::Map(map) => {
+            out.push(116);
+            out.extend_from_slice(&length(map.map.len())?.to_be_bytes());
+            map.map.iter().try_for_each(|(k, v)| {
+                encode_body(k, out)?;
+                encode_body(v, out)
+            })
+        }
+        leaf => {
+            let start = out.len();
+            leaf.encode(&mut *out)?;
+            // eetf wrote the version byte first: drop it.
+            out.remove(start);
+            Ok(())
+        }
+    }
+}
+
+fn encode_list(elements: &[Term], tail: Option<&Term>, out: &mut Vec<u8>) -> Result<(), DistError> {
+    if elements.is_empty() {
+        return match tail {
+            None => {
+                out.push(106);
+                Ok(())
+            }
+            Some(tail) => encode_body(tail, out),
+        };
+    }
+    out.push(108);
+    out.extend_from_slice(&length(elements.len())?.to_be_bytes());
+    elements.iter().try_for_each(|e| encode_body(e, out))?;
+    match tail {
+        None => {
+            out.push(106);
+            Ok(())
+        }
+        Some(tail) => encode_body(tail, out),
+    }
+}
+
+fn length(len: usize) -> Result<u32, DistError> {
+    u32::try_from(len).map_err(|_| DistError::malformed("term", "more than 2^32 elements"))
 }
 
 /// Encodes a term (with its version byte).
