@@ -24,6 +24,7 @@
 //! never panics; `tests/dist_fuzz.rs` drives them with random and mutated inputs.
 
 mod error;
+pub(crate) mod hooks;
 mod wire;
 
 pub mod control;
@@ -32,8 +33,10 @@ pub mod epmd;
 pub mod flags;
 pub mod frame;
 pub mod handshake;
+pub mod node;
 pub mod term;
 
 pub use eetf;
 pub use error::DistError;
+pub use node::{Destination, Node, NodeBuilder, NodeDownReason, NodeEvent};
 pub use term::{Atom, FromTerm, Term, ToTerm};

@@ -299,6 +299,12 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
         }
     }
     for linked in links {
+        // ---- dist: a link to a process on another node (src/dist/hooks.rs) ----
+        #[cfg(feature = "dist")]
+        if crate::dist::hooks::link_exit_to_remote(rt, pid, linked, &reason) {
+            continue;
+        }
+        // ---- end dist ----
         if let Some(death) = exit_signal(rt, pid, linked, reason.clone(), true) {
             pending.push_back(death);
         }

@@ -109,6 +109,21 @@ pub enum DistError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// No connection to the node could be made, or it was lost.
+    #[error("no connection to node {node}")]
+    NoConnection {
+        /// The node.
+        node: String,
+    },
+    /// The called process does not exist.
+    #[error("no such process")]
+    NoProc,
+    /// The called process exited before it replied.
+    #[error("the called process exited: {0}")]
+    Exited(crate::exit::ExitReason),
+    /// No reply in time.
+    #[error("call timed out")]
+    Timeout,
     /// An option has an invalid value.
     #[error("invalid option `{option}`: {reason}")]
     InvalidOption {
