@@ -369,9 +369,13 @@ fn drive_frames(input: &[u8]) -> bool {
     accepted
 }
 
+/// A target group: its name, its corpus of valid inputs, and its driver (`true` when
+/// the input was accepted).
+type Group = (&'static str, Vec<Vec<u8>>, fn(&[u8]) -> bool);
+
 #[test]
 fn a_million_random_and_mutated_inputs_cause_no_panic() {
-    let groups: [(&str, Vec<Vec<u8>>, fn(&[u8]) -> bool); 4] = [
+    let groups: [Group; 4] = [
         ("term", term_corpus(), drive_terms),
         ("control", control_corpus(), drive_control),
         ("handshake", handshake_corpus(), drive_handshake),

@@ -672,10 +672,9 @@ impl NodeInner {
         if let Term::Tuple(tuple) = message
             && tuple.elements.len() == 2
             && let Term::Reference(reference) = &tuple.elements[0]
+            && let Some(waiting) = self.calls.lock().remove(reference.as_ref())
         {
-            if let Some(waiting) = self.calls.lock().remove(reference.as_ref()) {
-                let _ = waiting.send(CallEnd::Reply(tuple.elements[1].clone()));
-            }
+            let _ = waiting.send(CallEnd::Reply(tuple.elements[1].clone()));
         }
     }
 
