@@ -24,6 +24,7 @@
 //! * [`Node::shutdown`] (or drop) closes every connection and joins every thread it
 //!   started.
 
+mod call_pool;
 mod connection;
 pub(crate) use connection::Connection as ConnectionRef;
 pub mod cookie;
@@ -256,6 +257,7 @@ impl NodeBuilder {
             remote_monitors: Mutex::new(HashMap::new()),
             monitor_downs: crossbeam_channel::unbounded(),
             local_monitors: Mutex::new(HashMap::new()),
+            calls_in: call_pool::CallPool::new(),
         });
         super::hooks::register_node(&inner);
         let accepting = inner.clone();
@@ -371,9 +373,18 @@ pub(crate) struct NodeInner {
     monitor_downs: (Sender<crate::Down>, Receiver<crate::Down>),
     /// Monitors our processes hold on processes of other nodes, by wire reference.
     pub(crate) local_monitors: Mutex<HashMap<WireRef, LocalMonitor>>,
+    calls_in: call_pool::CallPool,
 }
 
 impl NodeInner {
+    /// Runs a call from another node into a local worker on a pool thread.
+    pub(crate) fn run_call(self: &Arc<Self>, job: call_pool::Job) {
+        if self.calls_in.submit(job) {
+            let node = self.clone();
+            self.spawn_tracked("dist-call", move || node.calls_in.work());
+        }
+    }
+
     /// Milliseconds since the node started.
     pub(crate) fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
@@ -564,6 +575,8 @@ impl NodeInner {
         self.spawn_tracked("dist-read", move || {
             connection::read_loop(node, reading, stream)
         });
+        let writing = connection.clone();
+        self.spawn_tracked("dist-write", move || writing.write_loop());
         log::info!("node {} is up", name);
         self.publish(NodeEvent::Up { node: name });
         Ok(connection)
@@ -792,6 +805,7 @@ impl NodeInner {
 
     fn shut_down(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.calls_in.shut_down();
         let connections: Vec<Arc<Connection>> = self
             .connections
             .lock()
@@ -1141,9 +1155,10 @@ impl Node {
             request.to_term(),
         )
             .to_term();
-        let sent = connection
-            .send(inner.now(), &monitor, None)
-            .and_then(|()| connection.send(inner.now(), &control_for, Some(&message)));
+        let sent = connection.send_all(
+            inner.now(),
+            &[(&monitor, None), (&control_for, Some(&message))],
+        );
         if let Err(error) = sent {
             inner.calls.lock().remove(&reference);
             return Err(error);

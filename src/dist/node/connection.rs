@@ -1,13 +1,20 @@
-//! One connection to another node: a writer shared by every sender (one frame per
-//! `write_all` under a mutex), and a reader thread that decodes frames and hands them
-//! to the dispatcher.
+//! One connection to another node: an outbox shared by every sender, and a reader
+//! thread that decodes frames and hands them to the dispatcher.
+//!
+//! A sender writes its frame to the socket itself when nobody else is writing and the
+//! connection is not in a burst, so a call costs no thread hand-off. In a burst (more
+//! than [`BURST_SENDS`] frames within [`BURST_WINDOW`], as a cast loop makes) or while
+//! another write is under way, frames are appended to the outbox and the connection's
+//! writer thread sends them in batches: one system call for many frames. The outbox
+//! is bounded ([`MAX_PENDING`]); a sender waits while it is full.
 
 use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::NodeInner;
 use super::events::NodeDownReason;
@@ -17,10 +24,27 @@ use crate::dist::frame::{self, Frame};
 use crate::dist::handshake::PeerInfo;
 use crate::dist::term::Term;
 
+/// A burst: more than this many frames within [`BURST_WINDOW`].
+pub(crate) const BURST_SENDS: u32 = 8;
+/// See [`BURST_SENDS`].
+pub(crate) const BURST_WINDOW: Duration = Duration::from_micros(100);
+/// The most bytes waiting in an outbox before senders wait.
+pub(crate) const MAX_PENDING: usize = 16 * 1024 * 1024;
+
+struct Outbox {
+    pending: Vec<u8>,
+    writing: bool,
+    closed: bool,
+    window_start: Instant,
+    window_sends: u32,
+}
+
 pub(crate) struct Connection {
     pub(crate) id: u64,
     pub(crate) peer: PeerInfo,
-    writer: Mutex<TcpStream>,
+    outbox: Mutex<Outbox>,
+    /// Wakes the writer thread (frames pending) and senders waiting for room.
+    outbox_changed: Condvar,
     socket: TcpStream,
     /// Milliseconds (node clock) of the last frame received / sent.
     last_received: AtomicU64,
@@ -41,7 +65,14 @@ impl Connection {
         Ok(Connection {
             id,
             peer,
-            writer: Mutex::new(stream.try_clone()?),
+            outbox: Mutex::new(Outbox {
+                pending: Vec::new(),
+                writing: false,
+                closed: false,
+                window_start: Instant::now(),
+                window_sends: 0,
+            }),
+            outbox_changed: Condvar::new(),
             socket: stream.try_clone()?,
             last_received: AtomicU64::new(now),
             last_sent: AtomicU64::new(now),
@@ -57,21 +88,97 @@ impl Connection {
         control: &Control,
         payload: Option<&Term>,
     ) -> Result<(), DistError> {
-        // Length placeholder, pass-through tag, then the terms: one buffer, one write.
-        let mut frame = vec![0, 0, 0, 0, control::PASS_THROUGH];
-        control::encode_into(control, payload, &mut frame)?;
-        let len = u32::try_from(frame.len() - 4)
-            .map_err(|_| DistError::malformed("frame", "body longer than 4 GiB"))?;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
-        let result = self.writer.lock().write_all(&frame);
+        self.send_all(now, &[(control, payload)])
+    }
+
+    /// Sends control messages back to back (one write when possible).
+    pub(crate) fn send_all(
+        &self,
+        now: u64,
+        messages: &[(&Control, Option<&Term>)],
+    ) -> Result<(), DistError> {
+        let mut bytes = Vec::new();
+        for (control, payload) in messages {
+            // Length placeholder, pass-through tag, then the terms.
+            let start = bytes.len();
+            bytes.extend_from_slice(&[0, 0, 0, 0, control::PASS_THROUGH]);
+            control::encode_into(control, *payload, &mut bytes)?;
+            let len = u32::try_from(bytes.len() - start - 4)
+                .map_err(|_| DistError::malformed("frame", "body longer than 4 GiB"))?;
+            bytes[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        self.bytes_sent
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.last_sent.store(now, Ordering::Relaxed);
+        self.push(bytes)
+    }
+
+    fn push(&self, bytes: Vec<u8>) -> Result<(), DistError> {
+        let mut out = self.outbox.lock();
+        while out.pending.len() > MAX_PENDING && !out.closed {
+            self.outbox_changed.wait(&mut out);
+        }
+        if out.closed {
+            return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+        }
+        let now = Instant::now();
+        if now.duration_since(out.window_start) > BURST_WINDOW {
+            out.window_start = now;
+            out.window_sends = 0;
+        }
+        out.window_sends += 1;
+        let burst = out.window_sends > BURST_SENDS;
+        if out.writing || !out.pending.is_empty() || burst {
+            out.pending.extend_from_slice(&bytes);
+            if !out.writing {
+                self.outbox_changed.notify_all();
+            }
+            return Ok(());
+        }
+        out.writing = true;
+        drop(out);
+        let result = (&self.socket).write_all(&bytes);
+        self.finish_writing(result)
+    }
+
+    /// After a write: sends whatever was queued meanwhile, then lets others write.
+    fn finish_writing(&self, mut result: std::io::Result<()>) -> Result<(), DistError> {
+        let mut out = self.outbox.lock();
+        while result.is_ok() && !out.pending.is_empty() {
+            let batch = std::mem::take(&mut out.pending);
+            self.outbox_changed.notify_all();
+            drop(out);
+            result = (&self.socket).write_all(&batch);
+            out = self.outbox.lock();
+        }
+        out.writing = false;
+        drop(out);
         if let Err(error) = result {
             self.close(NodeDownReason::Closed);
             return Err(error.into());
         }
-        self.bytes_sent
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        self.last_sent.store(now, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The writer thread's body: batches of queued frames until the connection closes.
+    pub(crate) fn write_loop(&self) {
+        loop {
+            let mut out = self.outbox.lock();
+            while (out.pending.is_empty() || out.writing) && !out.closed {
+                self.outbox_changed.wait(&mut out);
+            }
+            if out.closed {
+                return;
+            }
+            out.writing = true;
+            let batch = std::mem::take(&mut out.pending);
+            self.outbox_changed.notify_all();
+            drop(out);
+            let result = (&self.socket).write_all(&batch);
+            if self.finish_writing(result).is_err() {
+                return;
+            }
+        }
     }
 
     /// Sends a tick if nothing was sent since `idle_since`.
@@ -79,8 +186,7 @@ impl Connection {
         if self.last_sent.load(Ordering::Relaxed) > idle_since {
             return;
         }
-        let mut writer = self.writer.lock();
-        if frame::write_tick(&mut *writer).is_ok() {
+        if self.push(vec![0, 0, 0, 0]).is_ok() {
             self.last_sent.store(now, Ordering::Relaxed);
         }
     }
@@ -101,6 +207,11 @@ impl Connection {
             if down.is_none() {
                 *down = Some(reason);
             }
+        }
+        {
+            let mut out = self.outbox.lock();
+            out.closed = true;
+            self.outbox_changed.notify_all();
         }
         let _ = self.socket.shutdown(Shutdown::Both);
     }
@@ -147,6 +258,6 @@ pub(crate) fn read_loop(node: Arc<NodeInner>, connection: Arc<Connection>, strea
             }
         }
     };
-    let _ = connection.socket.shutdown(Shutdown::Both);
+    connection.close(reason.clone());
     node.connection_down(&connection, reason);
 }

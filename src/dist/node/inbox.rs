@@ -99,9 +99,9 @@ where
                 let worker = self.worker.clone();
                 let timeout = node.config.served_call_timeout;
                 let replying = node.clone();
-                // The call blocks until the worker answers: on its own thread, so the
+                // The call blocks until the worker answers: on a pool thread, so the
                 // connection's reader never waits for a handler.
-                node.spawn_tracked("dist-call", move || {
+                node.run_call(Box::new(move || {
                     match worker.call_timeout(request, timeout) {
                         Ok(reply) => replying.reply_gen_call(worker.pid(), &from, reply.to_term()),
                         // As gen_server: a caller whose server died or timed out gets no reply
@@ -111,7 +111,7 @@ where
                             worker.pid()
                         ),
                     }
-                });
+                }));
                 Ok(())
             }
         }
