@@ -657,13 +657,12 @@ impl NodeInner {
     pub(crate) fn deliver_to(self: &Arc<Self>, pid: Pid, message: Term) {
         let inbox = self.inboxes.read().get(&pid).cloned();
         match inbox {
-            Some(inbox) => match inbox.deliver(self, message.clone()) {
+            Some(inbox) => match inbox.deliver(self, message) {
                 Ok(()) => {}
                 Err(inbox::Undelivered::Decode(error)) => {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
-                    log::warn!(
-                        "distribution: dropped message {message} to {pid}: it does not decode ({error})"
-                    );
+                    // The error carries the term (or the part) that did not decode.
+                    log::warn!("distribution: dropped a message to {pid}: {error}");
                 }
                 Err(inbox::Undelivered::Dead) => {
                     self.inboxes.write().remove(&pid);

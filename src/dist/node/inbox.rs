@@ -57,21 +57,24 @@ enum GenMessage {
 }
 
 fn classify(term: Term) -> GenMessage {
-    if let Term::Tuple(tuple) = &term
-        && let Some(Term::Atom(tag)) = tuple.elements.first()
-    {
-        match (tag.name.as_str(), tuple.elements.len()) {
-            ("$gen_call", 3) => {
-                let mut elements = tuple.elements.clone().into_iter().skip(1);
-                if let (Some(from), Some(request)) = (elements.next(), elements.next()) {
-                    return GenMessage::Call { from, request };
-                }
-            }
-            ("$gen_cast", 2) => return GenMessage::Cast(tuple.elements[1].clone()),
-            _ => {}
-        }
+    let Term::Tuple(tuple) = term else {
+        return GenMessage::Plain(term);
+    };
+    let tag = match tuple.elements.first() {
+        Some(Term::Atom(tag)) => tag.name.as_str(),
+        _ => "",
+    };
+    match (tag, tuple.elements.len()) {
+        ("$gen_call", 3) | ("$gen_cast", 2) => {}
+        _ => return GenMessage::Plain(Term::from(tuple)),
     }
-    GenMessage::Plain(term)
+    // Taken apart by value: no copy of the request.
+    let mut elements = tuple.elements.into_iter().skip(1);
+    match (elements.next(), elements.next()) {
+        (Some(from), Some(request)) => GenMessage::Call { from, request },
+        (Some(message), None) => GenMessage::Cast(message),
+        _ => GenMessage::Plain(Term::from(eetf::List::nil())),
+    }
 }
 
 impl<W: Worker> Inbox for ServerInbox<W>
