@@ -417,3 +417,94 @@ fn a_pid_of_a_node_without_distribution_is_no_connection() {
     assert_eq!(down.reason, otp_threads::ExitReason::NoConnection);
     runtime.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn rpc_to_a_beam_node_through_rex() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    let beam = erlang::beam_node(
+        &alive,
+        "sesame",
+        server.address().port(),
+        "io:format(\"ready~n\"), receive stop -> ok end",
+    );
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let reversed = ours
+        .node()
+        .rpc(
+            &peer,
+            "lists",
+            "reverse",
+            vec![vec![1i32, 2, 3].to_term()],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    // BEAM sends a list of small integers as STRING_EXT: compare as Rust values.
+    let reversed: Vec<i32> = otp_threads::dist::FromTerm::from_term(reversed).unwrap();
+    assert_eq!(reversed, vec![3, 2, 1]);
+    let node = ours
+        .node()
+        .rpc(&peer, "erlang", "node", vec![], Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(node, Atom::new(peer.clone()).to_term());
+    // A failing call comes back as rex's {badrpc, Reason}.
+    let failed = ours
+        .node()
+        .rpc(
+            &peer,
+            "no_such_module",
+            "f",
+            vec![],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let Term::Tuple(failed) = failed else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(failed.elements[0], Atom::from("badrpc").to_term());
+}
+
+#[test]
+fn gen_server_cast_to_a_beam_process() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    let beam = erlang::beam_node(
+        &alive,
+        "sesame",
+        server.address().port(),
+        "register(srv, self()), io:format(\"ready~n\"), \
+         receive {'$gen_cast', M} -> io:format(\"cast ~p~n\", [M]) end",
+    );
+    beam.expect_line("ready");
+    ours.node()
+        .cast(
+            ("srv", beam_name(&alive).as_str()),
+            &(Atom::from("hello"), 1i32),
+        )
+        .unwrap();
+    assert_eq!(beam.expect_line("cast "), "cast {hello,1}");
+}
+
+#[test]
+fn a_hidden_node_is_not_in_beam_nodes_but_in_nodes_hidden() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start_with(&erlang::unique_name("rs"), server.address(), |b| {
+        b.cookie("sesame").hidden(true)
+    });
+    let beam = erlang::beam_node(
+        &erlang::unique_name("beam"),
+        "sesame",
+        server.address().port(),
+        &format!(
+            "pong = net_adm:ping('{0}'), io:format(\"visible ~p hidden ~p~n\", [nodes(), nodes(hidden)])",
+            ours.name()
+        ),
+    );
+    assert_eq!(
+        beam.expect_line("visible "),
+        format!("visible [] hidden [{}]", ours.name())
+    );
+}

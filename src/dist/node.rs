@@ -20,7 +20,8 @@
 //!   `global_name_server` traffic is tolerated (logged at debug level, not answered).
 //! * [`Node::call`] calls a `gen_server` on another node by pid or `{name, node}`:
 //!   monitored like `gen_server:call`, so a missing server fails at once (`NoProc`),
-//!   a lost connection gives `NoConnection`.
+//!   a lost connection gives `NoConnection`. [`Node::cast`] is `gen_server:cast`;
+//!   [`Node::rpc`] is `rpc:call` through the peer's `rex`.
 //! * [`Node::shutdown`] (or drop) closes every connection and joins every thread it
 //!   started.
 
@@ -1182,6 +1183,34 @@ impl Node {
                 Err(DistError::Timeout)
             }
         }
+    }
+
+    /// `gen_server:cast(To, Message)`: sends `{'$gen_cast', Message}` from the root pid.
+    pub fn cast(&self, to: impl Into<Destination>, message: &impl ToTerm) -> Result<(), DistError> {
+        let envelope = (Atom::from("$gen_cast"), message.to_term());
+        self.send(self.inner.runtime.root_pid(), to, &envelope)
+    }
+
+    /// `rpc:call(Node, Module, Function, Args, Timeout)` on a BEAM node, through its
+    /// `rex` server. The result is `Module:Function(Args...)`'s value, or the
+    /// `{badrpc, Reason}` term rex answers with when the call fails there.
+    pub fn rpc(
+        &self,
+        node: &str,
+        module: &str,
+        function: &str,
+        args: Vec<Term>,
+        timeout: Duration,
+    ) -> Result<Term, DistError> {
+        let request = (
+            Atom::from("call"),
+            Atom::new(module),
+            Atom::new(function),
+            args,
+            // The group leader for the call's output: our root pid (output is dropped).
+            self.inner.runtime.root_pid(),
+        );
+        self.call(("rex", node), &request, timeout)
     }
 
     /// Closes every connection, unregisters from EPMD and joins every thread the node
