@@ -34,6 +34,8 @@ pub(crate) const MAX_PENDING: usize = 16 * 1024 * 1024;
 struct Outbox {
     pending: Vec<u8>,
     writing: bool,
+    /// The writer thread is asleep waiting for frames (one wake-up per batch).
+    writer_asleep: bool,
     closed: bool,
     window_start: Instant,
     window_sends: u32,
@@ -68,6 +70,7 @@ impl Connection {
             outbox: Mutex::new(Outbox {
                 pending: Vec::new(),
                 writing: false,
+                writer_asleep: false,
                 closed: false,
                 window_start: Instant::now(),
                 window_sends: 0,
@@ -130,7 +133,8 @@ impl Connection {
         let burst = out.window_sends > BURST_SENDS;
         if out.writing || !out.pending.is_empty() || burst {
             out.pending.extend_from_slice(&bytes);
-            if !out.writing {
+            if out.writer_asleep && !out.writing {
+                out.writer_asleep = false;
                 self.outbox_changed.notify_all();
             }
             return Ok(());
@@ -165,7 +169,9 @@ impl Connection {
         loop {
             let mut out = self.outbox.lock();
             while (out.pending.is_empty() || out.writing) && !out.closed {
+                out.writer_asleep = true;
                 self.outbox_changed.wait(&mut out);
+                out.writer_asleep = false;
             }
             if out.closed {
                 return;
