@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs and starts every real service the
-# tests need, on loopback only (PostgreSQL primary + hot standby, a Kafka-API broker),
+# tests need, on loopback only (PostgreSQL primary + hot standby, a Kafka-API broker,
+# Erlang/OTP for the distribution tests),
 # runs every test with every feature, and stops the services again, whatever happens.
 #
 #   bash scripts/test.sh [extra cargo test arguments]
@@ -25,6 +26,11 @@ set -a
 # shellcheck disable=SC1091
 . "$state/kafka/env"
 set +a
+
+# ---- dist: Erlang for the distribution tests (they start their own nodes and epmd) ----
+echo "== Erlang (erl, epmd)"
+bash scripts/services/erlang.sh ensure
+# ---- end dist ----
 
 echo "== cargo test --all-features"
 cargo test --all-features "$@"
