@@ -508,3 +508,62 @@ fn a_hidden_node_is_not_in_beam_nodes_but_in_nodes_hidden() {
         format!("visible [] hidden [{}]", ours.name())
     );
 }
+
+#[test]
+fn a_malformed_frame_from_a_peer_closes_only_that_connection() {
+    #[path = "support/dist.rs"]
+    #[allow(dead_code)]
+    mod dist_support;
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let events = ours.node().events();
+    let peer = dist_support::Manual::new(&erlang::unique_name("raw"), "sesame");
+    let (mut stream, _) = peer.connect(server.address(), &ours.name()).unwrap();
+    wait_event(&events, |e| matches!(e, NodeEvent::Up { .. }));
+    // A pass-through frame whose control term announces a 4 GiB list.
+    otp_threads::dist::frame::write_frame(&mut stream, &[112, 131, 108, 0xff, 0xff, 0xff, 0xff])
+        .unwrap();
+    let down = wait_event(&events, |e| matches!(e, NodeEvent::Down { .. }));
+    assert!(
+        matches!(&down, NodeEvent::Down { node, reason: NodeDownReason::ProtocolError(_) } if *node == peer.name),
+        "{down:?}"
+    );
+    // The node still serves others.
+    let (worker, seen) = probe(&ours, Some("still_here"));
+    let again = dist_support::Manual::new(&erlang::unique_name("raw"), "sesame");
+    let (mut stream, _) = again.connect(server.address(), &ours.name()).unwrap();
+    dist_support::send(
+        &mut stream,
+        &otp_threads::dist::control::Control::RegSend {
+            from: again.pid(1),
+            to: Atom::from("still_here"),
+        },
+        Some(&Atom::from("hello").to_term()),
+    );
+    assert!(matches!(next_seen(&seen), Seen::Message(t) if t == Atom::from("hello").to_term()));
+    drop(worker);
+}
+
+#[test]
+fn simultaneous_connects_between_two_nodes_make_one_connection() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    for _ in 0..5 {
+        let a = OurNode::start(&erlang::unique_name("a"), "c", server.address());
+        let b = OurNode::start(&erlang::unique_name("b"), "c", server.address());
+        let (a_name, b_name) = (a.name(), b.name());
+        std::thread::scope(|scope| {
+            let from_a = scope.spawn(|| a.node().connect(&b_name));
+            let from_b = scope.spawn(|| b.node().connect(&a_name));
+            from_a.join().unwrap().expect("a connects");
+            from_b.join().unwrap().expect("b connects");
+        });
+        assert_eq!(a.node().nodes(), vec![b_name.clone()]);
+        assert_eq!(b.node().nodes(), vec![a_name.clone()]);
+        // And it carries traffic.
+        let (_worker, seen) = probe(&b, Some("inbox"));
+        a.node()
+            .send(a.runtime().root_pid(), ("inbox", b_name.as_str()), &1i32)
+            .unwrap();
+        assert!(matches!(next_seen(&seen), Seen::Message(_)));
+    }
+}

@@ -3,6 +3,8 @@
 //! EPMD-compatible name server, with no Erlang at all. `harness = false`: `main` runs
 //! the scenarios in order and fails (panics) on the first broken one.
 //!
+//! Sequential, so it also checks that stopping nodes joins every thread they started.
+//!
 //! Ports the cross-node rules checked against BEAM in `dist_node.rs` and
 //! `dist_links_monitors.rs` (gen_server call both ways, a monitor's `noconnection`
 //! DOWN on SIGKILL, nodedown) to a Rust-only cluster.
@@ -143,13 +145,55 @@ fn a_monitor_across_os_processes_gets_noconnection_on_sigkill() {
     );
 }
 
+/// OS threads of this process now.
+fn os_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn stopping_nodes_joins_every_thread_they_started() {
+    let before = os_threads();
+    {
+        let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let a = OurNode::start(&erlang::unique_name("a"), "c", server.address());
+        let b = OurNode::start(&erlang::unique_name("b"), "c", server.address());
+        let (_calc, _seen) = probe(&b, Some("calc"));
+        for i in 0..20i32 {
+            let _: Term = a
+                .node()
+                .call(("calc", b.name().as_str()), &i, Duration::from_secs(30))
+                .unwrap();
+        }
+        for i in 0..1000i32 {
+            a.node()
+                .send(a.runtime().root_pid(), ("calc", b.name().as_str()), &i)
+                .unwrap();
+        }
+        assert!(os_threads() > before);
+        drop(b);
+        drop(a);
+        server.shutdown();
+    }
+    assert_eq!(os_threads(), before, "threads left behind");
+}
+
 fn main() {
     if let Ok(role) = std::env::var(PEER_ROLE) {
         let parts: Vec<&str> = role.split(' ').collect();
         peer_main(parts[0], parts[1].parse().unwrap(), parts[2]);
         return;
     }
-    let scenarios: [(&str, fn()); 2] = [
+    let scenarios: [(&str, fn()); 3] = [
+        (
+            "stopping_nodes_joins_every_thread_they_started",
+            stopping_nodes_joins_every_thread_they_started,
+        ),
         (
             "gen_server_calls_both_ways_between_rust_nodes_in_separate_os_processes",
             gen_server_calls_both_ways_between_rust_nodes_in_separate_os_processes,
