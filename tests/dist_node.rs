@@ -567,3 +567,24 @@ fn simultaneous_connects_between_two_nodes_make_one_connection() {
         assert!(matches!(next_seen(&seen), Seen::Message(_)));
     }
 }
+
+#[test]
+fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
+    #[path = "support/dist.rs"]
+    #[allow(dead_code)]
+    mod dist_support;
+    let logs = dist_support::logs();
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "mine", server.address());
+    let alive = erlang::unique_name("beam");
+    let beam = erlang::beam_node(&alive, "theirs", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    match ours.node().connect(&peer) {
+        Err(DistError::WrongCookie { peer: named }) => assert_eq!(named, peer),
+        other => panic!("{other:?}"),
+    }
+    let lines = logs.errors_mentioning(&peer);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(ours.node().nodes().is_empty());
+}

@@ -516,7 +516,13 @@ impl NodeInner {
                         }
                     }
                 }
-                log::warn!("distribution: cannot connect to {node}: {error}");
+                // The handshake already logged cookie and flag refusals (one line each).
+                if !matches!(
+                    error,
+                    DistError::WrongCookie { .. } | DistError::MissingFlags { .. }
+                ) {
+                    log::warn!("distribution: cannot connect to {node}: {error}");
+                }
                 Err(error)
             }
         }
@@ -1214,7 +1220,9 @@ impl Node {
     }
 
     /// Closes every connection, unregisters from EPMD and joins every thread the node
-    /// started.
+    /// started. A call from another node still running in a local worker is waited for
+    /// (at most `served_call_timeout`): stop the node before the runtime, and workers
+    /// that never answer delay it.
     pub fn shutdown(mut self) {
         self.stop();
     }
