@@ -6,6 +6,8 @@
 //! `net_kernel:monitor_nodes/1` nodeup/nodedown and `net_ticktime` (a peer silent for
 //! the tick time is disconnected).
 
+#[path = "support/dist.rs"]
+mod dist_support;
 #[path = "support/erlang.rs"]
 mod erlang;
 #[path = "support/node.rs"]
@@ -511,9 +513,6 @@ fn a_hidden_node_is_not_in_beam_nodes_but_in_nodes_hidden() {
 
 #[test]
 fn a_malformed_frame_from_a_peer_closes_only_that_connection() {
-    #[path = "support/dist.rs"]
-    #[allow(dead_code)]
-    mod dist_support;
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
     let events = ours.node().events();
@@ -570,9 +569,6 @@ fn simultaneous_connects_between_two_nodes_make_one_connection() {
 
 #[test]
 fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
-    #[path = "support/dist.rs"]
-    #[allow(dead_code)]
-    mod dist_support;
     let logs = dist_support::logs();
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "mine", server.address());
