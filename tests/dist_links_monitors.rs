@@ -221,3 +221,26 @@ fn a_worker_monitoring_a_beam_process_gets_down_in_handle_info() {
         other => panic!("expected the DOWN, got {other:?}"),
     }
 }
+
+#[test]
+fn monitoring_a_name_on_a_beam_node_gives_a_down_naming_it() {
+    let scene = Scene::start();
+    let monitor = scene.ours.node().monitor_name("victim", &scene.peer);
+    // Sent after the MONITOR_P on the same connection.
+    scene.to_victim(
+        scene.ours.runtime().root_pid(),
+        &(Atom::from("die"), Atom::from("bye")),
+    );
+    let down = monitor.wait(node_support::WAIT).expect("DOWN");
+    assert_eq!(down.name.as_deref(), Some("victim"));
+    assert_eq!(down.reason, ExitReason::Error("bye".into()));
+}
+
+#[test]
+fn monitoring_an_unregistered_name_on_a_beam_node_gives_noproc() {
+    let scene = Scene::start();
+    let monitor = scene.ours.node().monitor_name("nobody_here", &scene.peer);
+    let down = monitor.wait(node_support::WAIT).expect("DOWN");
+    assert_eq!(down.name.as_deref(), Some("nobody_here"));
+    assert_eq!(down.reason, ExitReason::NoProc);
+}

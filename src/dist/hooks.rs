@@ -150,6 +150,7 @@ pub(crate) fn monitor_remote(
             peer: connection.peer.name.clone(),
             reference,
             watcher,
+            target: ProcessRef::Pid(node.wire_pid(target)),
         },
     );
     let monitor = Control::MonitorP {
@@ -184,7 +185,7 @@ pub(crate) fn demonitor_remote(rt: &RuntimeInner, reference: &MonitorRef) -> boo
     if let Some(connection) = node.existing(&monitor.peer) {
         let demonitor = Control::DemonitorP {
             from: node.wire_pid(node.runtime.root_pid()),
-            to: ProcessRef::Pid(node.wire_pid(reference.target)),
+            to: monitor.target,
             reference: wire,
         };
         let _ = connection.send(node.now(), &demonitor, None);

@@ -340,6 +340,8 @@ pub(crate) struct LocalMonitor {
     pub(crate) peer: String,
     pub(crate) reference: crate::pid::MonitorRef,
     pub(crate) watcher: crate::process::Watcher,
+    /// What the MONITOR_P named (a pid, or a registered name there).
+    pub(crate) target: ProcessRef,
 }
 
 /// How an outgoing call ends.
@@ -1189,6 +1191,53 @@ impl Node {
                 Err(DistError::Timeout)
             }
         }
+    }
+
+    /// Monitors the process registered as `name` on `node` (`monitor(process, {Name,
+    /// Node})`): one [`Down`](crate::Down) arrives on the returned monitor, naming
+    /// `name`, with the process's exit reason; `NoProc` if nothing is registered under
+    /// that name, `NoConnection` if the node is or becomes unreachable. The DOWN's
+    /// `pid` is a placeholder of that node (process number 0), as the name is what was
+    /// monitored.
+    pub fn monitor_name(&self, name: &str, node: &str) -> crate::Monitor {
+        let inner = &self.inner;
+        let runtime = &inner.runtime.inner;
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let placeholder = Pid::from_parts(NodeName::new(node), 0, 0, 0);
+        let reference = crate::pid::MonitorRef {
+            id: runtime.new_ref_id(),
+            target: placeholder,
+        };
+        let watcher = crate::process::Watcher::Channel {
+            sender,
+            name: Some(name.into()),
+        };
+        let monitor = crate::Monitor::new(reference, receiver, runtime);
+        let connection = match inner.connection(node) {
+            Ok(connection) => connection,
+            Err(_) => {
+                watcher.notify(reference, ExitReason::NoConnection);
+                return monitor;
+            }
+        };
+        let wire = inner.new_reference();
+        let target = ProcessRef::Name(Atom::new(name));
+        inner.local_monitors.lock().insert(
+            wire.clone(),
+            LocalMonitor {
+                peer: connection.peer.name.clone(),
+                reference,
+                watcher,
+                target: target.clone(),
+            },
+        );
+        let request = Control::MonitorP {
+            from: inner.wire_pid(inner.runtime.root_pid()),
+            to: target,
+            reference: wire,
+        };
+        let _ = connection.send(inner.now(), &request, None);
+        monitor
     }
 
     /// `gen_server:cast(To, Message)`: sends `{'$gen_cast', Message}` from the root pid.
