@@ -297,6 +297,10 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
         if let Some(target_cell) = rt.lookup(&target) {
             target_cell.state.lock().monitored_by.remove(&id);
         }
+        // ---- dist: a monitor of a process on another node (src/dist/hooks.rs) ----
+        #[cfg(feature = "dist")]
+        crate::dist::hooks::demonitor_remote(rt, &MonitorRef { id, target });
+        // ---- end dist ----
     }
     for linked in links {
         // ---- dist: a link to a process on another node (src/dist/hooks.rs) ----

@@ -24,6 +24,7 @@ const VICTIM: &str = "Main = self(), spawn(fun() -> register(victim, self()), pr
     io:format(\"ready~n\"), \
     Loop = fun L() -> receive \
         {From, whoami} -> From ! {self(), me}, L(); \
+        {From, monitored_by} -> {monitored_by, M} = process_info(self(), monitored_by), From ! {self(), M}, L(); \
         {die, R} -> exit(R); \
         {link, P} -> link(P), P ! done, L(); \
         {monitor, P} -> monitor(process, P), P ! done, L(); \
@@ -243,4 +244,31 @@ fn monitoring_an_unregistered_name_on_a_beam_node_gives_noproc() {
     let down = monitor.wait(node_support::WAIT).expect("DOWN");
     assert_eq!(down.name.as_deref(), Some("nobody_here"));
     assert_eq!(down.reason, ExitReason::NoProc);
+}
+
+#[test]
+fn a_dying_worker_removes_its_monitors_on_other_nodes() {
+    let scene = Scene::start();
+    let victim = scene.victim_pid();
+    let (worker, _seen) = probe(&scene.ours, None);
+    worker.call(Order::Monitor(victim)).unwrap();
+    let monitored_by = || {
+        let (asker, seen) = probe(&scene.ours, None);
+        scene.to_victim(asker.pid(), &(asker.pid(), Atom::from("monitored_by")));
+        let Seen::Message(reply) = next_seen(&seen) else {
+            panic!("no answer")
+        };
+        let (_, pids): (Pid, Vec<Pid>) = FromTerm::from_term(reply).unwrap();
+        pids
+    };
+    assert_eq!(monitored_by(), vec![worker.pid()]);
+    worker.call(Order::Stop(ExitReason::Normal)).unwrap();
+    let deadline = std::time::Instant::now() + node_support::WAIT;
+    while !monitored_by().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor stayed on the other node"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
