@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs and starts every real service the
-# tests need, on loopback only (PostgreSQL primary + hot standby, a Kafka-API broker),
+# tests need, on loopback only (PostgreSQL primary + hot standby, a Kafka-API broker,
+# Erlang/OTP for the distribution tests),
 # runs every test with every feature, and stops the services again, whatever happens.
 #
 #   bash scripts/test.sh [extra cargo test arguments]
@@ -25,6 +26,9 @@ set -a
 # shellcheck disable=SC1091
 . "$state/kafka/env"
 set +a
+
+echo "== Erlang (erl, epmd): the distribution tests start their own nodes and epmd"
+bash scripts/services/erlang.sh ensure
 
 echo "== cargo test --workspace --all-features"
 cargo test --workspace --all-features "$@"

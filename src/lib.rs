@@ -224,6 +224,8 @@ mod thread_process;
 mod timer;
 mod worker;
 
+#[cfg(feature = "dist")]
+pub mod dist;
 pub mod supervisor;
 
 pub use clock::ManualClock;

@@ -55,6 +55,17 @@ pub(crate) fn monitor(
         }
         None => watcher,
     };
+    // ---- dist: a process on another node (src/dist/hooks.rs) ----
+    #[cfg(feature = "dist")]
+    let Some(watcher) = crate::dist::hooks::monitor_remote(
+        rt,
+        reference,
+        watcher,
+        owner.map_or(rt.root, |owner| owner.pid),
+    ) else {
+        return reference;
+    };
+    // ---- end dist ----
     let reason = if rt.is_local(&target) || target.node() == rt.node {
         ExitReason::NoProc
     } else {
@@ -80,6 +91,11 @@ pub(crate) fn demonitor(
             .monitored_by
             .remove(&reference.id)
             .is_some(),
+        // ---- dist: a process on another node (src/dist/hooks.rs) ----
+        #[cfg(feature = "dist")]
+        None => crate::dist::hooks::demonitor_remote(rt, reference),
+        // ---- end dist ----
+        #[cfg(not(feature = "dist"))]
         None => false,
     }
 }

@@ -154,8 +154,22 @@ impl fmt::Display for Pid {
 
 /// Hands out creation numbers: one per runtime started in this OS process.
 pub(crate) fn next_creation() -> u32 {
-    static NEXT: AtomicU32 = AtomicU32::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    // ---- dist: creations start at a per-OS-process point ----
+    // Distribution announces the creation to other nodes, which tell incarnations of
+    // a node name apart by it: a restarted program must not reuse its predecessor's
+    // (EPMD gives BEAM nodes fresh ones for the same reason).
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    NEXT.get_or_init(|| AtomicU32::new(creation_seed()))
+        .fetch_add(1, Ordering::Relaxed)
+}
+
+/// Clock and process id mixed; at least 4 (creations 0..3 are special in old formats).
+fn creation_seed() -> u32 {
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+    ((clock ^ std::process::id().rotate_left(16)) & 0x3fff_ffff) | 4
+    // ---- end dist ----
 }
 
 /// A monitor reference: names one monitor, and comes back in its [`Down`](crate::Down).

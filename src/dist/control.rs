@@ -1,0 +1,535 @@
+//! Control messages: the operations one node asks of another (send, link, exit,
+//! monitor …), as frame bodies.
+//!
+//! A frame body without a distribution header (we never negotiate the atom cache) is
+//! the pass-through tag 112, the control tuple as a term, and for some operations a
+//! second term: the message of a send, or the reason of a `PAYLOAD_*` exit. Trace
+//! token variants (`*_TT`) decode as their plain forms (the token is dropped: we do
+//! not trace). Operations we do not handle decode as [`Control::Other`], so the
+//! connection can log and drop them rather than fail.
+
+use eetf::{FixInteger, Tuple};
+
+use super::error::DistError;
+use super::term::{self, Atom, FromTerm, Term, ToTerm};
+
+/// The pass-through frame tag.
+pub const PASS_THROUGH: u8 = 112;
+
+const LINK: i32 = 1;
+const SEND: i32 = 2;
+const EXIT: i32 = 3;
+const REG_SEND: i32 = 6;
+const EXIT2: i32 = 8;
+const SEND_TT: i32 = 12;
+const EXIT_TT: i32 = 13;
+const REG_SEND_TT: i32 = 16;
+const EXIT2_TT: i32 = 18;
+const MONITOR_P: i32 = 19;
+const DEMONITOR_P: i32 = 20;
+const MONITOR_P_EXIT: i32 = 21;
+const SEND_SENDER: i32 = 22;
+const SEND_SENDER_TT: i32 = 23;
+const PAYLOAD_EXIT: i32 = 24;
+const PAYLOAD_EXIT_TT: i32 = 25;
+const PAYLOAD_EXIT2: i32 = 26;
+const PAYLOAD_EXIT2_TT: i32 = 27;
+const PAYLOAD_MONITOR_P_EXIT: i32 = 28;
+const SPAWN_REQUEST: i32 = 29;
+const SPAWN_REQUEST_TT: i32 = 30;
+const ALIAS_SEND: i32 = 33;
+const ALIAS_SEND_TT: i32 = 34;
+const UNLINK_ID: i32 = 35;
+const UNLINK_ID_ACK: i32 = 36;
+
+/// A pid on the wire (eetf's form: the node name is not interned until it is needed).
+pub type WirePid = eetf::Pid;
+/// A reference on the wire.
+pub type WireRef = eetf::Reference;
+
+/// The target of a monitor: a pid or a registered name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProcessRef {
+    /// A pid.
+    Pid(WirePid),
+    /// A registered name on the receiving (or sending) node.
+    Name(Atom),
+}
+
+/// A control message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Control {
+    /// `{1, From, To}`: link.
+    Link {
+        /// The linking process.
+        from: WirePid,
+        /// The process linked to.
+        to: WirePid,
+    },
+    /// `{2, '', To}` + message.
+    Send {
+        /// The receiver.
+        to: WirePid,
+    },
+    /// `{3, From, To, Reason}`: a link broke.
+    Exit {
+        /// The exiting process.
+        from: WirePid,
+        /// The linked process.
+        to: WirePid,
+        /// The exit reason.
+        reason: Term,
+    },
+    /// `{6, From, '', ToName}` + message.
+    RegSend {
+        /// The sender.
+        from: WirePid,
+        /// The registered name on the receiving node.
+        to: Atom,
+    },
+    /// `{8, From, To, Reason}`: `exit/2`.
+    Exit2 {
+        /// The sender.
+        from: WirePid,
+        /// The receiver.
+        to: WirePid,
+        /// The reason.
+        reason: Term,
+    },
+    /// `{19, From, ToProc, Ref}`: monitor.
+    MonitorP {
+        /// The monitoring process.
+        from: WirePid,
+        /// The monitored process (pid or name).
+        to: ProcessRef,
+        /// The monitor reference.
+        reference: WireRef,
+    },
+    /// `{20, From, ToProc, Ref}`: demonitor.
+    DemonitorP {
+        /// The monitoring process.
+        from: WirePid,
+        /// The monitored process (pid or name).
+        to: ProcessRef,
+        /// The monitor reference.
+        reference: WireRef,
+    },
+    /// `{21, FromProc, To, Ref, Reason}`: a monitored process died.
+    MonitorPExit {
+        /// The monitored process (pid or name).
+        from: ProcessRef,
+        /// The monitoring process.
+        to: WirePid,
+        /// The monitor reference.
+        reference: WireRef,
+        /// The exit reason.
+        reason: Term,
+    },
+    /// `{22, From, To}` + message.
+    SendSender {
+        /// The sender.
+        from: WirePid,
+        /// The receiver.
+        to: WirePid,
+    },
+    /// `{24, From, To}` + reason: a link broke.
+    PayloadExit {
+        /// The exiting process.
+        from: WirePid,
+        /// The linked process.
+        to: WirePid,
+    },
+    /// `{26, From, To}` + reason: `exit/2`.
+    PayloadExit2 {
+        /// The sender.
+        from: WirePid,
+        /// The receiver.
+        to: WirePid,
+    },
+    /// `{28, FromProc, To, Ref}` + reason: a monitored process died.
+    PayloadMonitorPExit {
+        /// The monitored process (pid or name).
+        from: ProcessRef,
+        /// The monitoring process.
+        to: WirePid,
+        /// The monitor reference.
+        reference: WireRef,
+    },
+    /// `{33, From, Alias}` + message: send to a process alias.
+    AliasSend {
+        /// The sender.
+        from: WirePid,
+        /// The alias.
+        alias: WireRef,
+    },
+    /// `{35, Id, From, To}`: unlink (new link protocol).
+    UnlinkId {
+        /// The unlink operation's id (1 ..= 2^64-1).
+        id: u64,
+        /// The unlinking process.
+        from: WirePid,
+        /// The process unlinked from.
+        to: WirePid,
+    },
+    /// `{36, Id, From, To}`: unlink acknowledged.
+    UnlinkIdAck {
+        /// The id of the acknowledged `UNLINK_ID`.
+        id: u64,
+        /// The acknowledging process.
+        from: WirePid,
+        /// The process that sent the `UNLINK_ID`.
+        to: WirePid,
+    },
+    /// Any other operation, with its tuple elements after the operation number.
+    Other {
+        /// The operation number.
+        op: i32,
+        /// The remaining tuple elements.
+        elements: Vec<Term>,
+    },
+}
+
+/// A decoded frame body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DistMessage {
+    /// The control message.
+    pub control: Control,
+    /// The message of a send, or the reason of a `PAYLOAD_*` exit.
+    pub payload: Option<Term>,
+}
+
+fn int(value: i32) -> Term {
+    Term::from(FixInteger::from(value))
+}
+
+fn pid(p: &WirePid) -> Term {
+    Term::from(p.clone())
+}
+
+fn reference(r: &WireRef) -> Term {
+    Term::from(r.clone())
+}
+
+fn empty_atom() -> Term {
+    Term::from(eetf::Atom::from(""))
+}
+
+fn process_ref(target: &ProcessRef) -> Term {
+    match target {
+        ProcessRef::Pid(p) => pid(p),
+        ProcessRef::Name(name) => name.to_term(),
+    }
+}
+
+impl Control {
+    /// Whether a second term (message or reason) follows this control message.
+    pub fn has_payload(&self) -> bool {
+        matches!(
+            self,
+            Control::Send { .. }
+                | Control::RegSend { .. }
+                | Control::SendSender { .. }
+                | Control::PayloadExit { .. }
+                | Control::PayloadExit2 { .. }
+                | Control::PayloadMonitorPExit { .. }
+                | Control::AliasSend { .. }
+        )
+    }
+
+    /// The control tuple.
+    pub fn to_tuple(&self) -> Term {
+        let elements = match self {
+            Control::Link { from, to } => vec![int(LINK), pid(from), pid(to)],
+            Control::Send { to } => vec![int(SEND), empty_atom(), pid(to)],
+            Control::Exit { from, to, reason } => {
+                vec![int(EXIT), pid(from), pid(to), reason.clone()]
+            }
+            Control::RegSend { from, to } => {
+                vec![int(REG_SEND), pid(from), empty_atom(), to.to_term()]
+            }
+            Control::Exit2 { from, to, reason } => {
+                vec![int(EXIT2), pid(from), pid(to), reason.clone()]
+            }
+            Control::MonitorP {
+                from,
+                to,
+                reference: r,
+            } => vec![int(MONITOR_P), pid(from), process_ref(to), reference(r)],
+            Control::DemonitorP {
+                from,
+                to,
+                reference: r,
+            } => vec![int(DEMONITOR_P), pid(from), process_ref(to), reference(r)],
+            Control::MonitorPExit {
+                from,
+                to,
+                reference: r,
+                reason,
+            } => vec![
+                int(MONITOR_P_EXIT),
+                process_ref(from),
+                pid(to),
+                reference(r),
+                reason.clone(),
+            ],
+            Control::SendSender { from, to } => vec![int(SEND_SENDER), pid(from), pid(to)],
+            Control::PayloadExit { from, to } => vec![int(PAYLOAD_EXIT), pid(from), pid(to)],
+            Control::PayloadExit2 { from, to } => vec![int(PAYLOAD_EXIT2), pid(from), pid(to)],
+            Control::PayloadMonitorPExit {
+                from,
+                to,
+                reference: r,
+            } => vec![
+                int(PAYLOAD_MONITOR_P_EXIT),
+                process_ref(from),
+                pid(to),
+                reference(r),
+            ],
+            Control::AliasSend { from, alias } => {
+                vec![int(ALIAS_SEND), pid(from), reference(alias)]
+            }
+            Control::UnlinkId { id, from, to } => {
+                vec![int(UNLINK_ID), id.to_term(), pid(from), pid(to)]
+            }
+            Control::UnlinkIdAck { id, from, to } => {
+                vec![int(UNLINK_ID_ACK), id.to_term(), pid(from), pid(to)]
+            }
+            Control::Other { op, elements } => {
+                let mut all = vec![int(*op)];
+                all.extend(elements.iter().cloned());
+                all
+            }
+        };
+        Term::from(Tuple::from(elements))
+    }
+
+    /// Reads a control tuple.
+    pub fn from_tuple(term: Term) -> Result<Control, DistError> {
+        let Term::Tuple(tuple) = term else {
+            return Err(DistError::mismatch("a control tuple", term));
+        };
+        let mut elements = tuple.elements.into_iter();
+        let op = match elements.next() {
+            Some(Term::FixInteger(op)) => op.value,
+            Some(other) => return Err(DistError::mismatch("a control operation number", other)),
+            None => return Err(DistError::malformed("control message", "empty tuple")),
+        };
+        let mut fields = Fields {
+            elements: elements.collect(),
+            next: 0,
+        };
+        let control = match op {
+            LINK => Control::Link {
+                from: fields.pid()?,
+                to: fields.pid()?,
+            },
+            SEND | SEND_TT => {
+                fields.skip()?;
+                Control::Send { to: fields.pid()? }
+            }
+            EXIT | EXIT_TT => {
+                let from = fields.pid()?;
+                let to = fields.pid()?;
+                if op == EXIT_TT {
+                    fields.skip()?;
+                }
+                Control::Exit {
+                    from,
+                    to,
+                    reason: fields.term()?,
+                }
+            }
+            REG_SEND | REG_SEND_TT => {
+                let from = fields.pid()?;
+                fields.skip()?;
+                Control::RegSend {
+                    from,
+                    to: fields.atom()?,
+                }
+            }
+            EXIT2 | EXIT2_TT => {
+                let from = fields.pid()?;
+                let to = fields.pid()?;
+                if op == EXIT2_TT {
+                    fields.skip()?;
+                }
+                Control::Exit2 {
+                    from,
+                    to,
+                    reason: fields.term()?,
+                }
+            }
+            MONITOR_P => Control::MonitorP {
+                from: fields.pid()?,
+                to: fields.process()?,
+                reference: fields.reference()?,
+            },
+            DEMONITOR_P => Control::DemonitorP {
+                from: fields.pid()?,
+                to: fields.process()?,
+                reference: fields.reference()?,
+            },
+            MONITOR_P_EXIT => Control::MonitorPExit {
+                from: fields.process()?,
+                to: fields.pid()?,
+                reference: fields.reference()?,
+                reason: fields.term()?,
+            },
+            SEND_SENDER | SEND_SENDER_TT => Control::SendSender {
+                from: fields.pid()?,
+                to: fields.pid()?,
+            },
+            PAYLOAD_EXIT | PAYLOAD_EXIT_TT => Control::PayloadExit {
+                from: fields.pid()?,
+                to: fields.pid()?,
+            },
+            PAYLOAD_EXIT2 | PAYLOAD_EXIT2_TT => Control::PayloadExit2 {
+                from: fields.pid()?,
+                to: fields.pid()?,
+            },
+            PAYLOAD_MONITOR_P_EXIT => Control::PayloadMonitorPExit {
+                from: fields.process()?,
+                to: fields.pid()?,
+                reference: fields.reference()?,
+            },
+            ALIAS_SEND | ALIAS_SEND_TT => Control::AliasSend {
+                from: fields.pid()?,
+                alias: fields.reference()?,
+            },
+            UNLINK_ID | UNLINK_ID_ACK => {
+                let id = u64::from_term(fields.term()?)?;
+                if id == 0 {
+                    return Err(DistError::malformed("control message", "unlink id 0"));
+                }
+                let from = fields.pid()?;
+                let to = fields.pid()?;
+                if op == UNLINK_ID {
+                    Control::UnlinkId { id, from, to }
+                } else {
+                    Control::UnlinkIdAck { id, from, to }
+                }
+            }
+            _ => {
+                return Ok(Control::Other {
+                    op,
+                    elements: fields.elements,
+                });
+            }
+        };
+        Ok(control)
+    }
+}
+
+/// The elements of a control tuple, taken in order with typed errors.
+struct Fields {
+    elements: Vec<Term>,
+    next: usize,
+}
+
+impl Fields {
+    fn term(&mut self) -> Result<Term, DistError> {
+        let element = self
+            .elements
+            .get_mut(self.next)
+            .ok_or(DistError::malformed("control message", "too few elements"))?;
+        self.next += 1;
+        Ok(std::mem::replace(element, Term::from(eetf::List::nil())))
+    }
+
+    fn skip(&mut self) -> Result<(), DistError> {
+        self.term().map(|_| ())
+    }
+
+    fn pid(&mut self) -> Result<WirePid, DistError> {
+        match self.term()? {
+            Term::Pid(p) => Ok(p),
+            other => Err(DistError::mismatch("a pid", other)),
+        }
+    }
+
+    fn atom(&mut self) -> Result<Atom, DistError> {
+        Atom::from_term(self.term()?)
+    }
+
+    fn reference(&mut self) -> Result<WireRef, DistError> {
+        WireRef::from_term(self.term()?)
+    }
+
+    fn process(&mut self) -> Result<ProcessRef, DistError> {
+        match self.term()? {
+            Term::Pid(p) => Ok(ProcessRef::Pid(p)),
+            Term::Atom(name) => Ok(ProcessRef::Name(Atom::from(name))),
+            other => Err(DistError::mismatch("a pid or a registered name", other)),
+        }
+    }
+}
+
+/// Operations other than ours that carry a trailing term.
+fn other_has_payload(op: i32) -> bool {
+    matches!(op, SPAWN_REQUEST | SPAWN_REQUEST_TT)
+}
+
+/// Encodes a frame body: tag 112, the control tuple, and the payload if any.
+///
+/// The payload must be given exactly when [`Control::has_payload`] says so.
+pub fn encode(control: &Control, payload: Option<&Term>) -> Result<Vec<u8>, DistError> {
+    let mut body = vec![PASS_THROUGH];
+    encode_into(control, payload, &mut body)?;
+    Ok(body)
+}
+
+/// As [`encode`], appending the control tuple and payload (not the tag) to `out`.
+pub fn encode_into(
+    control: &Control,
+    payload: Option<&Term>,
+    out: &mut Vec<u8>,
+) -> Result<(), DistError> {
+    let wants_payload = match control {
+        Control::Other { op, .. } => other_has_payload(*op),
+        _ => control.has_payload(),
+    };
+    if wants_payload != payload.is_some() {
+        return Err(DistError::malformed(
+            "control message",
+            "payload given for an operation without one, or missing",
+        ));
+    }
+    term::encode_into(&control.to_tuple(), out)?;
+    if let Some(payload) = payload {
+        term::encode_into(payload, out)?;
+    }
+    Ok(())
+}
+
+/// Decodes a frame body.
+pub fn decode(body: &[u8]) -> Result<DistMessage, DistError> {
+    match body.first() {
+        Some(&PASS_THROUGH) => {}
+        Some(&131) => {
+            return Err(DistError::UnsupportedTerm(
+                "distribution header (atom cache was not negotiated)",
+            ));
+        }
+        Some(_) => return Err(DistError::malformed("frame", "unknown frame tag")),
+        None => return Err(DistError::Truncated { what: "frame" }),
+    }
+    let rest = &body[1..];
+    let (tuple, used) = term::decode_prefix(rest)?;
+    let control = Control::from_tuple(tuple)?;
+    let rest = &rest[used..];
+    let wants_payload = match &control {
+        Control::Other { op, .. } => other_has_payload(*op),
+        _ => control.has_payload(),
+    };
+    let payload = if wants_payload {
+        Some(term::decode(rest)?)
+    } else if rest.is_empty() {
+        None
+    } else {
+        return Err(DistError::malformed(
+            "control message",
+            "trailing bytes after a control message without payload",
+        ));
+    };
+    Ok(DistMessage { control, payload })
+}

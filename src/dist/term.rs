@@ -1,0 +1,120 @@
+//! The external term format: safe decoding of untrusted bytes, and conversions
+//! between Rust values and terms.
+//!
+//! Terms are [`eetf::Term`]s. Before eetf sees peer bytes, [`scan`] walks them once
+//! with hard bounds: every count must fit in the bytes that remain (so no allocation
+//! is larger than the input allows), nesting is limited to [`MAX_DEPTH`], and the
+//! encodings we never negotiate (atom cache references, distribution headers,
+//! compressed terms, which could inflate without bound) are rejected. Only a term
+//! that passes the scan is handed to eetf.
+
+mod atom;
+mod convert;
+mod scan;
+
+pub use atom::Atom;
+pub use convert::{FromTerm, ToTerm};
+pub use eetf::Term;
+pub use scan::{MAX_DEPTH, scan};
+
+use super::error::DistError;
+
+/// The version byte every top-level term starts with.
+pub const VERSION: u8 = 131;
+
+/// Decodes the one term at the start of `bytes` (version byte included); returns it
+/// and the number of bytes it took.
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Term, usize), DistError> {
+    let len = scan(bytes)?;
+    let term = Term::decode(&bytes[..len])?;
+    Ok((term, len))
+}
+
+/// Decodes `bytes`, which must hold exactly one term.
+pub fn decode(bytes: &[u8]) -> Result<Term, DistError> {
+    let (term, len) = decode_prefix(bytes)?;
+    if len != bytes.len() {
+        return Err(DistError::malformed(
+            "term",
+            "trailing bytes after the term",
+        ));
+    }
+    Ok(term)
+}
+
+/// Encodes a term (with its version byte), appending to `out`.
+pub fn encode_into(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
+    out.push(VERSION);
+    encode_body(term, out)
+}
+
+/// Encodes containers ourselves and leaves to eetf.
+///
+/// eetf writes a list whose elements are all small integers as `STRING_EXT` bytes,
+/// which turns negative elements into 256 - n (found by the BEAM echo test). Lists are
+/// therefore always written as `LIST_EXT` here, and so are the containers that may
+/// hold them; everything else is eetf's encoding without its version byte.
+fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
+    match term {
+        Term::List(list) => encode_list(&list.elements, None, out),
+        Term::ImproperList(list) => encode_list(&list.elements, Some(&list.last), out),
+        Term::Tuple(tuple) => {
+            match u8::try_from(tuple.elements.len()) {
+                Ok(arity) => out.extend_from_slice(&[104, arity]),
+                Err(_) => {
+                    out.push(105);
+                    out.extend_from_slice(&length(tuple.elements.len())?.to_be_bytes());
+                }
+            }
+            tuple.elements.iter().try_for_each(|e| encode_body(e, out))
+        }
+        Term::Map(map) => {
+            out.push(116);
+            out.extend_from_slice(&length(map.map.len())?.to_be_bytes());
+            map.map.iter().try_for_each(|(k, v)| {
+                encode_body(k, out)?;
+                encode_body(v, out)
+            })
+        }
+        leaf => {
+            let start = out.len();
+            leaf.encode(&mut *out)?;
+            // eetf wrote the version byte first: drop it.
+            out.remove(start);
+            Ok(())
+        }
+    }
+}
+
+fn encode_list(elements: &[Term], tail: Option<&Term>, out: &mut Vec<u8>) -> Result<(), DistError> {
+    if elements.is_empty() {
+        return match tail {
+            None => {
+                out.push(106);
+                Ok(())
+            }
+            Some(tail) => encode_body(tail, out),
+        };
+    }
+    out.push(108);
+    out.extend_from_slice(&length(elements.len())?.to_be_bytes());
+    elements.iter().try_for_each(|e| encode_body(e, out))?;
+    match tail {
+        None => {
+            out.push(106);
+            Ok(())
+        }
+        Some(tail) => encode_body(tail, out),
+    }
+}
+
+fn length(len: usize) -> Result<u32, DistError> {
+    u32::try_from(len).map_err(|_| DistError::malformed("term", "more than 2^32 elements"))
+}
+
+/// Encodes a term (with its version byte).
+pub fn encode(term: &Term) -> Result<Vec<u8>, DistError> {
+    let mut out = Vec::new();
+    encode_into(term, &mut out)?;
+    Ok(out)
+}

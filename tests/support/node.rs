@@ -1,0 +1,184 @@
+//! Test support: a runtime + distribution node of ours on loopback, and a probe worker
+//! that reports every message it gets from other nodes.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use otp_threads::dist::{Atom, Node, NodeEvent, Term};
+use otp_threads::{Context, Info, ReplyTo, Runtime, Step, Worker};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A runtime that is a node `alive@host` registered with the EPMD at `epmd`.
+pub struct OurNode {
+    pub node: Option<Node>,
+    pub runtime: Option<Runtime>,
+}
+
+impl OurNode {
+    pub fn start(alive: &str, cookie: &str, epmd: SocketAddr) -> OurNode {
+        Self::start_with(alive, epmd, |b| b.cookie(cookie))
+    }
+
+    pub fn start_with(
+        alive: &str,
+        epmd: SocketAddr,
+        settings: impl FnOnce(otp_threads::dist::NodeBuilder) -> otp_threads::dist::NodeBuilder,
+    ) -> OurNode {
+        let name = format!("{alive}@{}", super::erlang::short_host());
+        let runtime = Runtime::builder().node_name(&name).build().unwrap();
+        let node = settings(Node::builder().epmd(epmd))
+            .start(&runtime.handle())
+            .unwrap();
+        OurNode {
+            node: Some(node),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().unwrap()
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        self.runtime.as_ref().unwrap()
+    }
+
+    pub fn name(&self) -> String {
+        self.node().name().to_owned()
+    }
+}
+
+impl Drop for OurNode {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.shutdown();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown(Duration::from_secs(10)).unwrap();
+        }
+    }
+}
+
+/// What a probe saw.
+#[derive(Debug)]
+pub enum Seen {
+    Message(Term),
+    Cast(Term),
+    Exit(otp_threads::Exit),
+    Down(otp_threads::Down),
+}
+
+/// A worker that reports messages, casts, EXITs and DOWNs; answers calls with
+/// `{got, Request}`; can be told (by a local call) to trap exits, link, monitor or stop.
+pub struct Probe {
+    pub report: Sender<Seen>,
+}
+
+pub enum Order {
+    Term(Term),
+    TrapExit,
+    Link(otp_threads::Pid),
+    Monitor(otp_threads::Pid),
+    Stop(otp_threads::ExitReason),
+}
+
+impl otp_threads::dist::FromTerm for Order {
+    fn from_term(term: Term) -> Result<Self, otp_threads::dist::DistError> {
+        Ok(Order::Term(term))
+    }
+}
+
+impl Worker for Probe {
+    type Call = Order;
+    type Reply = Term;
+    type Cast = Term;
+    type Info = Term;
+    type Continue = ();
+
+    fn handle_call(
+        &mut self,
+        order: Order,
+        reply: ReplyTo<Term>,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
+        let ok = || otp_threads::dist::ToTerm::to_term(&Atom::from("ok"));
+        match order {
+            Order::Term(request) => {
+                reply.reply(otp_threads::dist::ToTerm::to_term(&(
+                    Atom::from("got"),
+                    request,
+                )));
+            }
+            Order::TrapExit => {
+                ctx.trap_exit(true);
+                reply.reply(ok());
+            }
+            Order::Link(pid) => {
+                let result = ctx.link(&pid);
+                reply.reply(otp_threads::dist::ToTerm::to_term(&result.is_ok()));
+            }
+            Order::Monitor(pid) => {
+                ctx.monitor(&pid);
+                reply.reply(ok());
+            }
+            Order::Stop(reason) => {
+                reply.reply(ok());
+                return Step::Stop(reason);
+            }
+        }
+        Step::Next
+    }
+
+    fn handle_cast(&mut self, message: Term, _: &mut Context<Self>) -> Step<Self> {
+        let _ = self.report.send(Seen::Cast(message));
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<Term>, _: &mut Context<Self>) -> Step<Self> {
+        let seen = match info {
+            Info::Message(term) | Info::Timer(_, term) => Seen::Message(term),
+            Info::Exit(exit) => Seen::Exit(exit),
+            Info::Down(down) => Seen::Down(down),
+        };
+        let _ = self.report.send(seen);
+        Step::Next
+    }
+}
+
+pub fn probe(
+    node: &OurNode,
+    name: Option<&str>,
+) -> (otp_threads::WorkerRef<Probe>, Receiver<Seen>) {
+    let (report, seen) = unbounded();
+    let handle = node.runtime().handle();
+    let worker = match name {
+        Some(name) => handle.spawn_named(name, Probe { report }).unwrap(),
+        None => handle.spawn_worker(Probe { report }).unwrap(),
+    };
+    node.node().serve(&worker);
+    (worker, seen)
+}
+
+pub fn next_seen(seen: &Receiver<Seen>) -> Seen {
+    seen.recv_timeout(WAIT)
+        .expect("the probe saw nothing in time")
+}
+
+/// Waits for the next event matching `wanted`.
+pub fn wait_event(
+    events: &Receiver<NodeEvent>,
+    mut wanted: impl FnMut(&NodeEvent) -> bool,
+) -> NodeEvent {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let event = events
+            .recv_deadline(deadline)
+            .expect("no matching node event in time");
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
