@@ -413,12 +413,42 @@ pub fn resident_bytes() -> u64 {
 /// The stack size W5 gives workers and raw threads alike.
 pub const W5_STACK: usize = 256 * 1024;
 
-pub fn otp_idle_workers_rss(count: usize) -> u64 {
+/// `count` idle workers on a runtime with the W5 stack size.
+fn idle_workers(count: usize) -> (Runtime, Vec<WorkerRef<Idle>>) {
     let runtime = Runtime::builder().stack_size(W5_STACK).build().unwrap();
-    let before = resident_bytes();
-    let workers: Vec<_> = (0..count)
+    let workers = (0..count)
         .map(|_| runtime.spawn_worker(Idle).unwrap())
         .collect();
+    (runtime, workers)
+}
+
+/// `count` raw threads parked on a channel; dropping the sender lets them finish.
+fn parked_threads(count: usize) -> (Sender<()>, Vec<thread::JoinHandle<()>>) {
+    let (stop, stopped) = unbounded::<()>();
+    let threads = (0..count)
+        .map(|_| {
+            let stopped = stopped.clone();
+            thread::Builder::new()
+                .stack_size(W5_STACK)
+                .spawn(move || {
+                    let _ = stopped.recv();
+                })
+                .unwrap()
+        })
+        .collect();
+    (stop, threads)
+}
+
+fn finish(stop: Sender<()>, threads: Vec<thread::JoinHandle<()>>) {
+    drop(stop);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+pub fn otp_idle_workers_rss(count: usize) -> u64 {
+    let before = resident_bytes();
+    let (runtime, workers) = idle_workers(count);
     let after = resident_bytes();
     drop(workers);
     runtime.shutdown(Duration::from_secs(30)).unwrap();
@@ -427,32 +457,15 @@ pub fn otp_idle_workers_rss(count: usize) -> u64 {
 
 pub fn raw_idle_threads_rss(count: usize) -> u64 {
     let before = resident_bytes();
-    let (stop, stopped) = unbounded::<()>();
-    let threads: Vec<_> = (0..count)
-        .map(|_| {
-            let stopped = stopped.clone();
-            thread::Builder::new()
-                .stack_size(W5_STACK)
-                .spawn(move || {
-                    let _ = stopped.recv();
-                })
-                .unwrap()
-        })
-        .collect();
+    let (stop, threads) = parked_threads(count);
     let after = resident_bytes();
-    drop(stop);
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    finish(stop, threads);
     (after.saturating_sub(before)) / count as u64
 }
 
 /// Starts `count` idle workers, then times the runtime's shutdown (every thread joined).
 pub fn otp_shutdown_idle(count: usize) -> Duration {
-    let runtime = Runtime::builder().stack_size(W5_STACK).build().unwrap();
-    let workers: Vec<_> = (0..count)
-        .map(|_| runtime.spawn_worker(Idle).unwrap())
-        .collect();
+    let (runtime, workers) = idle_workers(count);
     drop(workers);
     let start = Instant::now();
     runtime.shutdown(Duration::from_secs(30)).unwrap();
@@ -461,23 +474,9 @@ pub fn otp_shutdown_idle(count: usize) -> Duration {
 
 /// The raw floor of W7: `count` parked threads are told to finish, then joined.
 pub fn raw_shutdown_idle(count: usize) -> Duration {
-    let (stop, stopped) = unbounded::<()>();
-    let threads: Vec<_> = (0..count)
-        .map(|_| {
-            let stopped = stopped.clone();
-            thread::Builder::new()
-                .stack_size(W5_STACK)
-                .spawn(move || {
-                    let _ = stopped.recv();
-                })
-                .unwrap()
-        })
-        .collect();
+    let (stop, threads) = parked_threads(count);
     let start = Instant::now();
-    drop(stop);
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    finish(stop, threads);
     start.elapsed()
 }
 

@@ -48,6 +48,40 @@ pub(crate) struct Figures {
     pub(crate) w6_median: Option<Duration>,
 }
 
+impl Figures {
+    /// The figures measured in one process (W5 is measured in a fresh one, W6 only
+    /// where a supervisor exists).
+    pub(crate) fn in_process(
+        w1: Stats,
+        w1i: Stats,
+        casts: u64,
+        w2: Duration,
+        w3: Duration,
+        w4: Stats,
+    ) -> Figures {
+        Figures {
+            w1_median: Some(w1.median),
+            w1_mean: Some(w1.mean),
+            w1i_median: Some(w1i.median),
+            w2_rate: Some(casts as f64 / w2.as_secs_f64()),
+            w3: Some(w3),
+            w4_median: Some(w4.median),
+            w5_bytes: None,
+            w6_median: None,
+        }
+    }
+}
+
+/// The runtime ractor and kameo run on: two worker threads, as this machine has two
+/// cores.
+pub(crate) fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// How much of each workload to run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sizes {
@@ -98,14 +132,8 @@ fn otp_figures(sizes: Sizes) -> Figures {
     runtime.shutdown(Duration::from_secs(30)).unwrap();
     let w6 = stats(&mut otp_restart_to_answer(sizes.restarts));
     Figures {
-        w1_median: Some(w1.median),
-        w1_mean: Some(w1.mean),
-        w1i_median: Some(w1i.median),
-        w2_rate: Some(sizes.casts as f64 / w2.as_secs_f64()),
-        w3: Some(w3),
-        w4_median: Some(w4.median),
-        w5_bytes: None,
         w6_median: Some(w6.median),
+        ..Figures::in_process(w1, w1i, sizes.casts, w2, w3, w4)
     }
 }
 
@@ -128,16 +156,7 @@ fn raw_figures(sizes: Sizes) -> Figures {
     let w3 = pool.spawn_exit(sizes.spawns) / sizes.spawns as u32;
     pool.stop();
     let w4 = stats(&mut raw_signal_and_exit(sizes.kills, RawDeath::Message));
-    Figures {
-        w1_median: Some(w1.median),
-        w1_mean: Some(w1.mean),
-        w1i_median: Some(w1i.median),
-        w2_rate: Some(sizes.casts as f64 / w2.as_secs_f64()),
-        w3: Some(w3),
-        w4_median: Some(w4.median),
-        w5_bytes: None,
-        w6_median: None,
-    }
+    Figures::in_process(w1, w1i, sizes.casts, w2, w3, w4)
 }
 
 fn cell_duration(value: Option<Duration>) -> String {

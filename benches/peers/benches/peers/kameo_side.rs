@@ -12,7 +12,7 @@ use kameo::message::{Context, Message};
 use tokio::sync::mpsc;
 
 use crate::workloads::{resident_bytes, stats};
-use crate::{Figures, Sizes};
+use crate::{Figures, Sizes, tokio_runtime};
 
 #[derive(Actor)]
 struct Echo {
@@ -152,14 +152,6 @@ pub fn idle_rss(count: usize) -> f64 {
     tokio_runtime().block_on(idle_rss_async(count))
 }
 
-fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 pub fn figures(sizes: Sizes) -> Figures {
     tokio_runtime().block_on(async {
         let echo = Echo::spawn_with_mailbox(Echo { sum: 0 }, mailbox::unbounded());
@@ -174,15 +166,6 @@ pub fn figures(sizes: Sizes) -> Figures {
         spawn_exit(sizes.spawns / 10).await;
         let w3 = spawn_exit(sizes.spawns).await / sizes.spawns as u32;
         let w4 = stats(&mut kill_to_watcher(sizes.kills).await);
-        Figures {
-            w1_median: Some(w1.median),
-            w1_mean: Some(w1.mean),
-            w1i_median: Some(w1i.median),
-            w2_rate: Some(sizes.casts as f64 / w2.as_secs_f64()),
-            w3: Some(w3),
-            w4_median: Some(w4.median),
-            w5_bytes: None,
-            w6_median: None,
-        }
+        Figures::in_process(w1, w1i, sizes.casts, w2, w3, w4)
     })
 }
