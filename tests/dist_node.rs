@@ -584,3 +584,30 @@ fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(ours.node().nodes().is_empty());
 }
+
+#[test]
+fn a_call_to_a_beam_server_that_does_not_answer_times_out_and_its_late_reply_is_dropped() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    // `slow` answers each call after 1.5 s.
+    let beam = erlang::beam_node(
+        &alive,
+        "sesame",
+        server.address().port(),
+        "register(slow, self()), io:format(\"ready~n\"), \
+         Loop = fun L() -> receive {'$gen_call', From, Req} -> timer:sleep(1500), gen:reply(From, Req), L() end end, Loop()",
+    );
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let first: Result<i32, DistError> =
+        ours.node()
+            .call(("slow", peer.as_str()), &1i32, Duration::from_millis(200));
+    assert!(matches!(first, Err(DistError::Timeout)), "{first:?}");
+    // The next call gets its own reply, not the late one of the first call.
+    let second: i32 = ours
+        .node()
+        .call(("slow", peer.as_str()), &2i32, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(second, 2);
+}
