@@ -31,6 +31,16 @@ fn beam_name(alive: &str) -> String {
 
 #[test]
 fn node_settings_are_validated_with_typed_errors() {
+    // A runtime without a node name cannot be a node.
+    let unnamed = Runtime::new();
+    match Node::builder().cookie("c").start(&unnamed.handle()) {
+        Err(DistError::InvalidNodeName { name, .. }) => assert_eq!(name, "nonode@nohost"),
+        other => panic!(
+            "nonode@nohost accepted: {:?}",
+            other.map(|n| n.name().to_owned())
+        ),
+    }
+    unnamed.shutdown(Duration::from_secs(5)).unwrap();
     let runtime = Runtime::builder().node_name("a@h").build().unwrap();
     match Node::builder().cookie("").start(&runtime.handle()) {
         Err(DistError::InvalidOption { option, .. }) => assert_eq!(option, "cookie"),

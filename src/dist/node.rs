@@ -222,6 +222,7 @@ impl NodeBuilder {
         self.validate()?;
         let name = runtime.node().as_str().to_owned();
         validate_node_name(&name)?;
+        validate_not_default(&name)?;
         let cookie = self.resolve_cookie()?;
         let epmd_address = self.epmd_address();
         let listener = TcpListener::bind(self.listen)?;
@@ -294,6 +295,17 @@ pub(crate) fn validate_node_name(name: &str) -> Result<(), DistError> {
             reason: "not of the form name@host",
         }),
     }
+}
+
+/// A runtime left at `nonode@nohost` has no node name to distribute under.
+fn validate_not_default(name: &str) -> Result<(), DistError> {
+    if name == NodeName::DEFAULT {
+        return Err(DistError::InvalidNodeName {
+            name: name.to_owned(),
+            reason: "the runtime has no node name (set RuntimeBuilder::node_name)",
+        });
+    }
+    Ok(())
 }
 
 /// Registers with the EPMD at `address`; when none answers, starts our name server
@@ -851,7 +863,15 @@ fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
         if node.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Ok(stream) = stream else { continue };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                // Out of descriptors and the like: do not spin on a failing accept.
+                log::warn!("distribution: accept failed: {error}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
         let accepting = node.clone();
         node.spawn_tracked("dist-handshake", move || accept_one(accepting, stream));
     }
