@@ -376,12 +376,12 @@ fn disconnect_is_a_nodedown_and_the_next_send_reconnects() {
 
 #[test]
 fn ticks_keep_an_idle_connection_up_and_a_stalled_peer_is_declared_down() {
-    // net_ticktime 2 s on both sides: ticks every 0.5 s; idle for 4 tick times, the
+    // net_ticktime 3 s on both sides: ticks every 0.75 s; idle for 4 tick times, the
     // connection stays; then the BEAM node is stopped (SIGSTOP) and must be declared
     // down within the tick window.
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start_with(&erlang::unique_name("rs"), server.address(), |b| {
-        b.cookie("sesame").net_ticktime(Duration::from_secs(2))
+        b.cookie("sesame").net_ticktime(Duration::from_secs(3))
     });
     let events = ours.node().events();
     let alive = erlang::unique_name("beam");
@@ -392,15 +392,15 @@ fn ticks_keep_an_idle_connection_up_and_a_stalled_peer_is_declared_down() {
         &format!(
             "pong = net_adm:ping('{0}'), io:format(\"up~n\"), \
              ok = net_kernel:monitor_nodes(true), \
-             receive {{nodedown, N}} -> io:format(\"nodedown ~p~n\", [N]) after 8000 -> io:format(\"still up ~p~n\", [nodes()]) end, \
+             receive {{nodedown, N}} -> io:format(\"nodedown ~p~n\", [N]) after 12000 -> io:format(\"still up ~p~n\", [nodes()]) end, \
              receive stop -> ok end",
             ours.name()
         ),
-        &["-kernel", "net_ticktime", "2"],
+        &["-kernel", "net_ticktime", "3"],
     );
     beam.expect_line("up");
     wait_event(&events, |e| matches!(e, NodeEvent::Up { .. }));
-    // BEAM waited 8 s (4 tick times) on an idle connection without a nodedown.
+    // BEAM waited 12 s (4 tick times) on an idle connection without a nodedown.
     assert_eq!(
         beam.expect_line("still up"),
         format!("still up [{}]", ours.name())
