@@ -621,3 +621,39 @@ fn a_call_to_a_beam_server_that_does_not_answer_times_out_and_its_late_reply_is_
         .unwrap();
     assert_eq!(second, 2);
 }
+
+#[test]
+fn monitor_node_reports_one_nodedown_and_unreachable_nodes_at_once() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    let mut beam = erlang::beam_node(&alive, "sesame", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let nodedown = ours.node().monitor_node(&peer);
+    assert_eq!(
+        ours.node().nodes(),
+        vec![peer.clone()],
+        "monitor_node connects"
+    );
+    beam.signal("KILL");
+    beam.wait_exit();
+    match nodedown.recv_timeout(node_support::WAIT).expect("nodedown") {
+        NodeEvent::Down { node, reason } => {
+            assert_eq!(node, peer);
+            assert!(matches!(reason, NodeDownReason::Closed), "{reason:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let ghost = format!("ghost@{}", erlang::short_host());
+    let unreachable = ours.node().monitor_node(&ghost);
+    assert!(matches!(
+        unreachable
+            .recv_timeout(node_support::WAIT)
+            .expect("nodedown"),
+        NodeEvent::Down {
+            reason: NodeDownReason::Unreachable,
+            ..
+        }
+    ));
+}

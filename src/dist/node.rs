@@ -373,7 +373,7 @@ pub(crate) struct NodeInner {
     epoch: Instant,
     connections: Mutex<HashMap<String, Slot>>,
     connections_changed: Condvar,
-    subscribers: Mutex<Vec<Sender<NodeEvent>>>,
+    subscribers: Mutex<Vec<events::Subscriber>>,
     inboxes: RwLock<HashMap<Pid, Arc<dyn Inbox>>>,
     calls: Mutex<HashMap<WireRef, Sender<CallEnd>>>,
     /// The pid calls of this node are made from (replies and DOWNs come to it).
@@ -417,7 +417,7 @@ impl NodeInner {
     fn publish(&self, event: NodeEvent) {
         self.subscribers
             .lock()
-            .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+            .retain(|subscriber| subscriber.offer(&event));
     }
 
     pub(crate) fn wire_pid(&self, pid: Pid) -> WirePid {
@@ -1046,7 +1046,33 @@ impl Node {
     /// A receiver of node events from now on (`net_kernel:monitor_nodes(true)`).
     pub fn events(&self) -> Receiver<NodeEvent> {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        self.inner.subscribers.lock().push(sender);
+        self.inner.subscribers.lock().push(events::Subscriber {
+            sender,
+            nodedown_of: None,
+        });
+        receiver
+    }
+
+    /// `monitor_node(Node, true)`: connects to `node` if needed; the receiver gets one
+    /// [`NodeEvent::Down`] when the connection goes down, at once (reason
+    /// [`NodeDownReason::Unreachable`]) when no connection can be made.
+    pub fn monitor_node(&self, node: &str) -> Receiver<NodeEvent> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        // Subscribed before connecting, so a connection lost right after is seen.
+        self.inner.subscribers.lock().push(events::Subscriber {
+            sender: sender.clone(),
+            nodedown_of: Some(node.to_owned()),
+        });
+        if self.inner.connection(node).is_err() {
+            self.inner
+                .subscribers
+                .lock()
+                .retain(|subscriber| !subscriber.sender.same_channel(&sender));
+            let _ = sender.try_send(NodeEvent::Down {
+                node: node.to_owned(),
+                reason: NodeDownReason::Unreachable,
+            });
+        }
         receiver
     }
 

@@ -19,6 +19,9 @@ pub enum NodeDownReason {
     Replaced,
     /// This node is shutting down.
     Shutdown,
+    /// No connection could be made (for [`Node::monitor_node`](super::Node::monitor_node)
+    /// on a node that is not reachable).
+    Unreachable,
 }
 
 impl std::fmt::Display for NodeDownReason {
@@ -30,6 +33,7 @@ impl std::fmt::Display for NodeDownReason {
             NodeDownReason::ProtocolError(error) => write!(f, "protocol error: {error}"),
             NodeDownReason::Replaced => f.write_str("replaced"),
             NodeDownReason::Shutdown => f.write_str("shutdown"),
+            NodeDownReason::Unreachable => f.write_str("unreachable"),
         }
     }
 }
@@ -50,4 +54,25 @@ pub enum NodeEvent {
         /// Why.
         reason: NodeDownReason,
     },
+}
+
+/// Someone told of node events: every event, or one `nodedown` of one node.
+pub(crate) struct Subscriber {
+    pub(crate) sender: crossbeam_channel::Sender<NodeEvent>,
+    /// `Some(node)`: only that node's next nodedown, then the subscription ends.
+    pub(crate) nodedown_of: Option<String>,
+}
+
+impl Subscriber {
+    /// Delivers `event` if it is wanted; `false` when the subscription is over.
+    pub(crate) fn offer(&self, event: &NodeEvent) -> bool {
+        match (&self.nodedown_of, event) {
+            (None, _) => self.sender.send(event.clone()).is_ok(),
+            (Some(wanted), NodeEvent::Down { node, .. }) if wanted == node => {
+                let _ = self.sender.send(event.clone());
+                false
+            }
+            (Some(_), _) => true,
+        }
+    }
 }
