@@ -657,3 +657,55 @@ fn monitor_node_reports_one_nodedown_and_unreachable_nodes_at_once() {
         }
     ));
 }
+
+#[test]
+fn a_beam_caller_whose_rust_server_dies_mid_call_exits_with_its_reason() {
+    struct Fragile;
+    impl otp_threads::Worker for Fragile {
+        type Call = Atom;
+        type Reply = Atom;
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+        fn handle_call(
+            &mut self,
+            request: Atom,
+            reply: otp_threads::ReplyTo<Atom>,
+            _: &mut otp_threads::Context<Self>,
+        ) -> otp_threads::Step<Self> {
+            if request.as_str() == "crash" {
+                drop(reply);
+                return otp_threads::Step::Stop(otp_threads::ExitReason::error("crashed"));
+            }
+            reply.reply(request);
+            otp_threads::Step::Next
+        }
+    }
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let fragile = ours
+        .runtime()
+        .handle()
+        .spawn_named("fragile", Fragile)
+        .unwrap();
+    ours.node().serve(&fragile);
+    let beam = erlang::beam_node(
+        &erlang::unique_name("beam"),
+        "sesame",
+        server.address().port(),
+        &format!(
+            "S = {{fragile, '{0}'}}, io:format(\"first ~p~n\", [gen_server:call(S, hello)]), \
+             R = (catch gen_server:call(S, crash)), io:format(\"second ~p~n\", [element(1, element(2, R))]), \
+             R3 = (catch gen_server:call(S, again)), io:format(\"third ~p~n\", [element(1, element(2, R3))])",
+            ours.name()
+        ),
+    );
+    assert_eq!(beam.expect_line("first "), "first hello");
+    // The call's monitor fires with the server's reason: gen_server:call exits with it.
+    assert_eq!(
+        beam.expect_line("second "),
+        "second {error,<<\"crashed\">>}"
+    );
+    // The server is gone: the next call's monitor gets noproc at once.
+    assert_eq!(beam.expect_line("third "), "third noproc");
+}
