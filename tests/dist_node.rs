@@ -556,7 +556,7 @@ fn a_malformed_frame_from_a_peer_closes_only_that_connection() {
 #[test]
 fn simultaneous_connects_between_two_nodes_make_one_connection() {
     let server = NameServer::bind(loopback_any()).unwrap();
-    for _ in 0..5 {
+    for _ in 0..25 {
         let a = OurNode::start(&erlang::unique_name("a"), "c", server.address());
         let b = OurNode::start(&erlang::unique_name("b"), "c", server.address());
         let (a_name, b_name) = (a.name(), b.name());

@@ -247,6 +247,7 @@ impl NodeBuilder {
             epoch: Instant::now(),
             connections: Mutex::new(HashMap::new()),
             connections_changed: Condvar::new(),
+            superseded: Mutex::new(std::collections::HashSet::new()),
             subscribers: Mutex::new(Vec::new()),
             inboxes: RwLock::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
@@ -335,6 +336,10 @@ fn register(
 enum Slot {
     /// A connection attempt of ours (the token) is under way.
     Connecting(u64),
+    /// We are accepting a connection from the node (handshake under way): a connect of
+    /// ours waits for it rather than dialling a second one, as net_kernel's pending
+    /// table does.
+    Accepting(u64),
     Up(Arc<Connection>),
 }
 
@@ -373,6 +378,9 @@ pub(crate) struct NodeInner {
     epoch: Instant,
     connections: Mutex<HashMap<String, Slot>>,
     connections_changed: Condvar,
+    /// Our attempts (tokens) an acceptor of ours answered `ok_simultaneous` against:
+    /// the protocol says such an attempt is shut down in favour of the accepted one.
+    superseded: Mutex<std::collections::HashSet<u64>>,
     subscribers: Mutex<Vec<events::Subscriber>>,
     inboxes: RwLock<HashMap<Pid, Arc<dyn Inbox>>>,
     calls: Mutex<HashMap<WireRef, Sender<CallEnd>>>,
@@ -488,7 +496,7 @@ impl NodeInner {
                 }
                 match connections.get(node) {
                     Some(Slot::Up(connection)) => return Ok(connection.clone()),
-                    Some(Slot::Connecting(_)) => {
+                    Some(Slot::Connecting(_) | Slot::Accepting(_)) => {
                         if self
                             .connections_changed
                             .wait_until(&mut connections, deadline)
@@ -506,17 +514,25 @@ impl NodeInner {
                 }
             }
         }
-        let dialled = self.dial(node);
+        let dialled = self.dial(node, token);
+        let superseded = self.superseded.lock().remove(&token);
         match dialled {
-            Ok((stream, peer)) => self.install(stream, peer),
+            Ok((stream, peer)) if !superseded => self.install(stream, peer),
+            Ok(_) => {
+                // The peer's attempt to us won (we answered it `ok_simultaneous`): ours
+                // is dropped, and the accepted connection is the one.
+                self.wait_for_up(node, deadline)
+            }
             Err(error) => {
                 let mut connections = self.connections.lock();
                 if matches!(connections.get(node), Some(Slot::Connecting(t)) if *t == token) {
                     connections.remove(node);
                 }
                 self.connections_changed.notify_all();
-                // `nok`: the peer's own attempt to us wins; wait for it to come up.
-                if matches!(&error, DistError::Refused { status, .. } if status == "nok") {
+                // `nok`: the peer's own attempt to us wins; `alive` answered `false`: a
+                // connection is (being) set up the other way. Wait for it to come up.
+                if matches!(&error, DistError::Refused { status, .. } if status == "nok" || status == "alive")
+                {
                     loop {
                         if let Some(Slot::Up(connection)) = connections.get(node) {
                             return Ok(connection.clone());
@@ -542,7 +558,26 @@ impl NodeInner {
         }
     }
 
-    fn dial(&self, node: &str) -> Result<(TcpStream, PeerInfo), DistError> {
+    /// Waits until a connection to `node` is up (one being accepted), or `deadline`.
+    fn wait_for_up(&self, node: &str, deadline: Instant) -> Result<Arc<Connection>, DistError> {
+        let mut connections = self.connections.lock();
+        loop {
+            if let Some(Slot::Up(connection)) = connections.get(node) {
+                return Ok(connection.clone());
+            }
+            if self
+                .connections_changed
+                .wait_until(&mut connections, deadline)
+                .timed_out()
+            {
+                return Err(DistError::NoConnection {
+                    node: node.to_owned(),
+                });
+            }
+        }
+    }
+
+    fn dial(&self, node: &str, token: u64) -> Result<(TcpStream, PeerInfo), DistError> {
         let (alive, host) = node.split_once('@').unwrap_or((node, ""));
         let host_ip = (host, self.config.epmd_port)
             .to_socket_addrs()?
@@ -560,7 +595,13 @@ impl NodeInner {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(self.config.setup_timeout))?;
         stream.set_write_timeout(Some(self.config.setup_timeout))?;
-        let peer = handshake::initiate(&mut stream, &self.local(), node)?;
+        // To `alive`: continue only if we really have no connection to it (and did
+        // not give this attempt up for an accepted one).
+        let stale = || {
+            !self.superseded.lock().contains(&token)
+                && !matches!(self.connections.lock().get(node), Some(Slot::Up(_)))
+        };
+        let peer = handshake::initiate_with(&mut stream, &self.local(), node, stale)?;
         Ok((stream, peer))
     }
 
@@ -606,18 +647,25 @@ impl NodeInner {
     /// Called by a connection's reader when it ends.
     pub(crate) fn connection_down(&self, connection: &Arc<Connection>, reason: NodeDownReason) {
         let name = connection.peer.name.clone();
-        {
+        let current = {
             let mut connections = self.connections.lock();
-            if matches!(connections.get(&name), Some(Slot::Up(c)) if c.id == connection.id) {
+            let current =
+                matches!(connections.get(&name), Some(Slot::Up(c)) if c.id == connection.id);
+            if current {
                 connections.remove(&name);
             }
             self.connections_changed.notify_all();
+            current
+        };
+        // A connection already replaced by a newer one to the same node (simultaneous
+        // connect, or a peer that reconnected) takes nothing with it.
+        if !current {
+            log::debug!("an older connection to {name} closed: {reason}");
+            return;
         }
         log::info!("node {name} is down: {reason}");
         self.connection_lost(&name);
-        if !matches!(reason, NodeDownReason::Replaced) {
-            self.publish(NodeEvent::Down { node: name, reason });
-        }
+        self.publish(NodeEvent::Down { node: name, reason });
     }
 
     /// Everything that depended on the connection to `peer` ends with `noconnection`.
@@ -832,7 +880,7 @@ impl NodeInner {
             .values()
             .filter_map(|slot| match slot {
                 Slot::Up(connection) => Some(connection.clone()),
-                Slot::Connecting(_) => None,
+                Slot::Connecting(_) | Slot::Accepting(_) => None,
             })
             .collect();
         for connection in connections {
@@ -878,27 +926,52 @@ fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
 }
 
 fn accept_one(node: Arc<NodeInner>, mut stream: TcpStream) {
+    let token = node.next_connection.fetch_add(1, Ordering::Relaxed);
+    let mut peer_name = None;
     let mut setup = || -> Result<PeerInfo, DistError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(node.config.setup_timeout))?;
         stream.set_write_timeout(Some(node.config.setup_timeout))?;
         let local = node.local();
         handshake::accept(&mut stream, &local, |name| {
-            match node.connections.lock().get(&name.name) {
+            let mut connections = node.connections.lock();
+            let status = match connections.get(&name.name) {
                 None => Status::Ok,
-                Some(Slot::Connecting(_)) => handshake::simultaneous_status(&node.name, &name.name),
-                Some(Slot::Up(_)) => Status::Alive,
+                Some(Slot::Connecting(ours)) => {
+                    let status = handshake::simultaneous_status(&node.name, &name.name);
+                    if status == Status::OkSimultaneous {
+                        node.superseded.lock().insert(*ours);
+                    }
+                    status
+                }
+                Some(Slot::Accepting(_) | Slot::Up(_)) => Status::Alive,
+            };
+            if matches!(status, Status::Ok | Status::OkSimultaneous) {
+                connections.insert(name.name.clone(), Slot::Accepting(token));
+                peer_name = Some(name.name.clone());
             }
+            status
         })
     };
-    match setup() {
+    let result = setup();
+    match result {
         Ok(peer) => {
             if let Err(error) = node.install(stream, peer) {
                 log::debug!("distribution: accepted connection dropped: {error}");
             }
         }
-        Err(DistError::Refused { .. }) => {}
-        Err(error) => log::debug!("distribution: incoming handshake failed: {error}"),
+        Err(error) => {
+            if let Some(name) = peer_name {
+                let mut connections = node.connections.lock();
+                if matches!(connections.get(&name), Some(Slot::Accepting(t)) if *t == token) {
+                    connections.remove(&name);
+                }
+                node.connections_changed.notify_all();
+            }
+            if !matches!(error, DistError::Refused { .. }) {
+                log::debug!("distribution: incoming handshake failed: {error}");
+            }
+        }
     }
 }
 
@@ -930,7 +1003,7 @@ fn tick_loop(node: Arc<NodeInner>, stop: Receiver<()>) {
             .values()
             .filter_map(|slot| match slot {
                 Slot::Up(connection) => Some(connection.clone()),
-                Slot::Connecting(_) => None,
+                Slot::Connecting(_) | Slot::Accepting(_) => None,
             })
             .collect();
         for connection in connections {

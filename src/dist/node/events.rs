@@ -15,7 +15,8 @@ pub enum NodeDownReason {
     Disconnected,
     /// The peer sent data we could not accept (the error is logged too).
     ProtocolError(Arc<DistError>),
-    /// A newer connection from the same node replaced this one.
+    /// A newer connection from the same node replaced this one. Only logged: the
+    /// newer connection carries on, so no nodedown is reported for it.
     Replaced,
     /// This node is shutting down.
     Shutdown,
