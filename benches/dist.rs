@@ -235,7 +235,36 @@ fn criterion_benches(c: &mut Criterion, s: &Setup) {
     casts.finish();
 }
 
+/// Encode and decode of one cast frame (REG_SEND + `{'$gen_cast', I}`), no network.
+fn codec_figures() {
+    use otp_threads::dist::control::{self, Control};
+    use otp_threads::dist::eetf;
+    let from = eetf::Pid::new("ra@host", 1, 0, 7);
+    let control = Control::RegSend {
+        from,
+        to: Atom::from("calc"),
+    };
+    let payload = otp_threads::dist::ToTerm::to_term(&(Atom::from("$gen_cast"), 42i64));
+    const N: u32 = 100_000;
+    let started = Instant::now();
+    let mut body = Vec::new();
+    for _ in 0..N {
+        body = control::encode(&control, Some(&payload)).unwrap();
+    }
+    let encode = started.elapsed() / N;
+    let started = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(control::decode(&body).unwrap());
+    }
+    let decode = started.elapsed() / N;
+    println!(
+        "codec: cast frame of {} bytes: encode {encode:?}, decode {decode:?} (scan + eetf)",
+        body.len() + 4
+    );
+}
+
 fn report(s: &Setup) {
+    codec_figures();
     let b_name = s.b.name().to_owned();
     let root = s.a_runtime.handle().root_pid();
     println!("== dist report ({CALLS} calls, {CASTS} casts per side, loopback)");

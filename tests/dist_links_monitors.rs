@@ -272,3 +272,20 @@ fn a_dying_worker_removes_its_monitors_on_other_nodes() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn disconnecting_breaks_links_with_noconnection() {
+    let scene = Scene::start();
+    let victim = scene.victim_pid();
+    let (worker, seen) = probe(&scene.ours, None);
+    worker.call(Order::TrapExit).unwrap();
+    worker.call(Order::Link(victim)).unwrap();
+    assert!(scene.ours.node().disconnect(&scene.peer));
+    match next_seen(&seen) {
+        Seen::Exit(exit) => {
+            assert_eq!(exit.from, victim);
+            assert_eq!(exit.reason, ExitReason::NoConnection);
+        }
+        other => panic!("expected the EXIT, got {other:?}"),
+    }
+}

@@ -31,6 +31,16 @@ fn beam_name(alive: &str) -> String {
 
 #[test]
 fn node_settings_are_validated_with_typed_errors() {
+    // A runtime without a node name cannot be a node.
+    let unnamed = Runtime::new();
+    match Node::builder().cookie("c").start(&unnamed.handle()) {
+        Err(DistError::InvalidNodeName { name, .. }) => assert_eq!(name, "nonode@nohost"),
+        other => panic!(
+            "nonode@nohost accepted: {:?}",
+            other.map(|n| n.name().to_owned())
+        ),
+    }
+    unnamed.shutdown(Duration::from_secs(5)).unwrap();
     let runtime = Runtime::builder().node_name("a@h").build().unwrap();
     match Node::builder().cookie("").start(&runtime.handle()) {
         Err(DistError::InvalidOption { option, .. }) => assert_eq!(option, "cookie"),
@@ -366,12 +376,12 @@ fn disconnect_is_a_nodedown_and_the_next_send_reconnects() {
 
 #[test]
 fn ticks_keep_an_idle_connection_up_and_a_stalled_peer_is_declared_down() {
-    // net_ticktime 2 s on both sides: ticks every 0.5 s; idle for 4 tick times, the
+    // net_ticktime 3 s on both sides: ticks every 0.75 s; idle for 4 tick times, the
     // connection stays; then the BEAM node is stopped (SIGSTOP) and must be declared
     // down within the tick window.
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start_with(&erlang::unique_name("rs"), server.address(), |b| {
-        b.cookie("sesame").net_ticktime(Duration::from_secs(2))
+        b.cookie("sesame").net_ticktime(Duration::from_secs(3))
     });
     let events = ours.node().events();
     let alive = erlang::unique_name("beam");
@@ -382,15 +392,15 @@ fn ticks_keep_an_idle_connection_up_and_a_stalled_peer_is_declared_down() {
         &format!(
             "pong = net_adm:ping('{0}'), io:format(\"up~n\"), \
              ok = net_kernel:monitor_nodes(true), \
-             receive {{nodedown, N}} -> io:format(\"nodedown ~p~n\", [N]) after 8000 -> io:format(\"still up ~p~n\", [nodes()]) end, \
+             receive {{nodedown, N}} -> io:format(\"nodedown ~p~n\", [N]) after 12000 -> io:format(\"still up ~p~n\", [nodes()]) end, \
              receive stop -> ok end",
             ours.name()
         ),
-        &["-kernel", "net_ticktime", "2"],
+        &["-kernel", "net_ticktime", "3"],
     );
     beam.expect_line("up");
     wait_event(&events, |e| matches!(e, NodeEvent::Up { .. }));
-    // BEAM waited 8 s (4 tick times) on an idle connection without a nodedown.
+    // BEAM waited 12 s (4 tick times) on an idle connection without a nodedown.
     assert_eq!(
         beam.expect_line("still up"),
         format!("still up [{}]", ours.name())
@@ -546,7 +556,7 @@ fn a_malformed_frame_from_a_peer_closes_only_that_connection() {
 #[test]
 fn simultaneous_connects_between_two_nodes_make_one_connection() {
     let server = NameServer::bind(loopback_any()).unwrap();
-    for _ in 0..5 {
+    for _ in 0..25 {
         let a = OurNode::start(&erlang::unique_name("a"), "c", server.address());
         let b = OurNode::start(&erlang::unique_name("b"), "c", server.address());
         let (a_name, b_name) = (a.name(), b.name());
@@ -583,4 +593,119 @@ fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
     let lines = logs.errors_mentioning(&peer);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(ours.node().nodes().is_empty());
+}
+
+#[test]
+fn a_call_to_a_beam_server_that_does_not_answer_times_out_and_its_late_reply_is_dropped() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    // `slow` answers each call after 1.5 s.
+    let beam = erlang::beam_node(
+        &alive,
+        "sesame",
+        server.address().port(),
+        "register(slow, self()), io:format(\"ready~n\"), \
+         Loop = fun L() -> receive {'$gen_call', From, Req} -> timer:sleep(1500), gen:reply(From, Req), L() end end, Loop()",
+    );
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let first: Result<i32, DistError> =
+        ours.node()
+            .call(("slow", peer.as_str()), &1i32, Duration::from_millis(200));
+    assert!(matches!(first, Err(DistError::Timeout)), "{first:?}");
+    // The next call gets its own reply, not the late one of the first call.
+    let second: i32 = ours
+        .node()
+        .call(("slow", peer.as_str()), &2i32, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(second, 2);
+}
+
+#[test]
+fn monitor_node_reports_one_nodedown_and_unreachable_nodes_at_once() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    let mut beam = erlang::beam_node(&alive, "sesame", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let nodedown = ours.node().monitor_node(&peer);
+    assert_eq!(
+        ours.node().nodes(),
+        vec![peer.clone()],
+        "monitor_node connects"
+    );
+    beam.signal("KILL");
+    beam.wait_exit();
+    match nodedown.recv_timeout(node_support::WAIT).expect("nodedown") {
+        NodeEvent::Down { node, reason } => {
+            assert_eq!(node, peer);
+            assert!(matches!(reason, NodeDownReason::Closed), "{reason:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let ghost = format!("ghost@{}", erlang::short_host());
+    let unreachable = ours.node().monitor_node(&ghost);
+    assert!(matches!(
+        unreachable
+            .recv_timeout(node_support::WAIT)
+            .expect("nodedown"),
+        NodeEvent::Down {
+            reason: NodeDownReason::Unreachable,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_beam_caller_whose_rust_server_dies_mid_call_exits_with_its_reason() {
+    struct Fragile;
+    impl otp_threads::Worker for Fragile {
+        type Call = Atom;
+        type Reply = Atom;
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+        fn handle_call(
+            &mut self,
+            request: Atom,
+            reply: otp_threads::ReplyTo<Atom>,
+            _: &mut otp_threads::Context<Self>,
+        ) -> otp_threads::Step<Self> {
+            if request.as_str() == "crash" {
+                drop(reply);
+                return otp_threads::Step::Stop(otp_threads::ExitReason::error("crashed"));
+            }
+            reply.reply(request);
+            otp_threads::Step::Next
+        }
+    }
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let fragile = ours
+        .runtime()
+        .handle()
+        .spawn_named("fragile", Fragile)
+        .unwrap();
+    ours.node().serve(&fragile);
+    let beam = erlang::beam_node(
+        &erlang::unique_name("beam"),
+        "sesame",
+        server.address().port(),
+        &format!(
+            "S = {{fragile, '{0}'}}, io:format(\"first ~p~n\", [gen_server:call(S, hello)]), \
+             R = (catch gen_server:call(S, crash)), io:format(\"second ~p~n\", [element(1, element(2, R))]), \
+             R3 = (catch gen_server:call(S, again)), io:format(\"third ~p~n\", [element(1, element(2, R3))])",
+            ours.name()
+        ),
+    );
+    assert_eq!(beam.expect_line("first "), "first hello");
+    // The call's monitor fires with the server's reason: gen_server:call exits with it.
+    assert_eq!(
+        beam.expect_line("second "),
+        "second {error,<<\"crashed\">>}"
+    );
+    // The server is gone: the next call's monitor gets noproc at once.
+    assert_eq!(beam.expect_line("third "), "third noproc");
 }

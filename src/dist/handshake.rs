@@ -95,11 +95,24 @@ pub fn simultaneous_status(local: &str, peer: &str) -> Status {
     }
 }
 
-/// Runs the handshake as initiator (node A) after connecting to `expected_peer`.
+/// Runs the handshake as initiator (node A) after connecting to `expected_peer`. To
+/// the status `alive` (the peer still has a connection from us) it answers `true`.
 pub fn initiate<S: Read + Write>(
     stream: &mut S,
     local: &LocalNode<'_>,
     expected_peer: &str,
+) -> Result<PeerInfo, DistError> {
+    initiate_with(stream, local, expected_peer, || true)
+}
+
+/// As [`initiate`]; `continue_if_alive` decides the answer to `alive`: `true` when the
+/// peer's connection from us is a stale one (we have none), `false` when we do have
+/// one (then the handshake ends with [`DistError::Refused`]).
+pub fn initiate_with<S: Read + Write>(
+    stream: &mut S,
+    local: &LocalNode<'_>,
+    expected_peer: &str,
+    continue_if_alive: impl FnOnce() -> bool,
 ) -> Result<PeerInfo, DistError> {
     let name = SendName {
         flags: local.flags,
@@ -110,9 +123,16 @@ pub fn initiate<S: Read + Write>(
     match Status::decode(&receive(stream)?)? {
         Status::Ok | Status::OkSimultaneous => {}
         Status::Alive => {
-            // The peer still holds a connection from an earlier incarnation of ours
-            // (we have none, or we would not dial): tell it to drop that one.
-            send(stream, &Status::AliveAnswer(true).encode())?;
+            // `true`: the peer's connection from us is stale, it drops it; `false`: we
+            // have a live one (a simultaneous connect settled the other way).
+            let answer = continue_if_alive();
+            send(stream, &Status::AliveAnswer(answer).encode())?;
+            if !answer {
+                return Err(DistError::Refused {
+                    peer: expected_peer.to_owned(),
+                    status: Status::Alive.to_string(),
+                });
+            }
         }
         refused => {
             return Err(DistError::Refused {

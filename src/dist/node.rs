@@ -222,6 +222,7 @@ impl NodeBuilder {
         self.validate()?;
         let name = runtime.node().as_str().to_owned();
         validate_node_name(&name)?;
+        validate_not_default(&name)?;
         let cookie = self.resolve_cookie()?;
         let epmd_address = self.epmd_address();
         let listener = TcpListener::bind(self.listen)?;
@@ -246,6 +247,7 @@ impl NodeBuilder {
             epoch: Instant::now(),
             connections: Mutex::new(HashMap::new()),
             connections_changed: Condvar::new(),
+            superseded: Mutex::new(std::collections::HashSet::new()),
             subscribers: Mutex::new(Vec::new()),
             inboxes: RwLock::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
@@ -296,6 +298,17 @@ pub(crate) fn validate_node_name(name: &str) -> Result<(), DistError> {
     }
 }
 
+/// A runtime left at `nonode@nohost` has no node name to distribute under.
+fn validate_not_default(name: &str) -> Result<(), DistError> {
+    if name == NodeName::DEFAULT {
+        return Err(DistError::InvalidNodeName {
+            name: name.to_owned(),
+            reason: "the runtime has no node name (set RuntimeBuilder::node_name)",
+        });
+    }
+    Ok(())
+}
+
 /// Registers with the EPMD at `address`; when none answers, starts our name server
 /// there and registers with it.
 fn register(
@@ -323,6 +336,10 @@ fn register(
 enum Slot {
     /// A connection attempt of ours (the token) is under way.
     Connecting(u64),
+    /// We are accepting a connection from the node (handshake under way): a connect of
+    /// ours waits for it rather than dialling a second one, as net_kernel's pending
+    /// table does.
+    Accepting(u64),
     Up(Arc<Connection>),
 }
 
@@ -361,7 +378,10 @@ pub(crate) struct NodeInner {
     epoch: Instant,
     connections: Mutex<HashMap<String, Slot>>,
     connections_changed: Condvar,
-    subscribers: Mutex<Vec<Sender<NodeEvent>>>,
+    /// Our attempts (tokens) an acceptor of ours answered `ok_simultaneous` against:
+    /// the protocol says such an attempt is shut down in favour of the accepted one.
+    superseded: Mutex<std::collections::HashSet<u64>>,
+    subscribers: Mutex<Vec<events::Subscriber>>,
     inboxes: RwLock<HashMap<Pid, Arc<dyn Inbox>>>,
     calls: Mutex<HashMap<WireRef, Sender<CallEnd>>>,
     /// The pid calls of this node are made from (replies and DOWNs come to it).
@@ -405,7 +425,7 @@ impl NodeInner {
     fn publish(&self, event: NodeEvent) {
         self.subscribers
             .lock()
-            .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+            .retain(|subscriber| subscriber.offer(&event));
     }
 
     pub(crate) fn wire_pid(&self, pid: Pid) -> WirePid {
@@ -476,7 +496,7 @@ impl NodeInner {
                 }
                 match connections.get(node) {
                     Some(Slot::Up(connection)) => return Ok(connection.clone()),
-                    Some(Slot::Connecting(_)) => {
+                    Some(Slot::Connecting(_) | Slot::Accepting(_)) => {
                         if self
                             .connections_changed
                             .wait_until(&mut connections, deadline)
@@ -494,17 +514,25 @@ impl NodeInner {
                 }
             }
         }
-        let dialled = self.dial(node);
+        let dialled = self.dial(node, token);
+        let superseded = self.superseded.lock().remove(&token);
         match dialled {
-            Ok((stream, peer)) => self.install(stream, peer),
+            Ok((stream, peer)) if !superseded => self.install(stream, peer),
+            Ok(_) => {
+                // The peer's attempt to us won (we answered it `ok_simultaneous`): ours
+                // is dropped, and the accepted connection is the one.
+                self.wait_for_up(node, deadline)
+            }
             Err(error) => {
                 let mut connections = self.connections.lock();
                 if matches!(connections.get(node), Some(Slot::Connecting(t)) if *t == token) {
                     connections.remove(node);
                 }
                 self.connections_changed.notify_all();
-                // `nok`: the peer's own attempt to us wins; wait for it to come up.
-                if matches!(&error, DistError::Refused { status, .. } if status == "nok") {
+                // `nok`: the peer's own attempt to us wins; `alive` answered `false`: a
+                // connection is (being) set up the other way. Wait for it to come up.
+                if matches!(&error, DistError::Refused { status, .. } if status == "nok" || status == "alive")
+                {
                     loop {
                         if let Some(Slot::Up(connection)) = connections.get(node) {
                             return Ok(connection.clone());
@@ -530,7 +558,26 @@ impl NodeInner {
         }
     }
 
-    fn dial(&self, node: &str) -> Result<(TcpStream, PeerInfo), DistError> {
+    /// Waits until a connection to `node` is up (one being accepted), or `deadline`.
+    fn wait_for_up(&self, node: &str, deadline: Instant) -> Result<Arc<Connection>, DistError> {
+        let mut connections = self.connections.lock();
+        loop {
+            if let Some(Slot::Up(connection)) = connections.get(node) {
+                return Ok(connection.clone());
+            }
+            if self
+                .connections_changed
+                .wait_until(&mut connections, deadline)
+                .timed_out()
+            {
+                return Err(DistError::NoConnection {
+                    node: node.to_owned(),
+                });
+            }
+        }
+    }
+
+    fn dial(&self, node: &str, token: u64) -> Result<(TcpStream, PeerInfo), DistError> {
         let (alive, host) = node.split_once('@').unwrap_or((node, ""));
         let host_ip = (host, self.config.epmd_port)
             .to_socket_addrs()?
@@ -548,7 +595,13 @@ impl NodeInner {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(self.config.setup_timeout))?;
         stream.set_write_timeout(Some(self.config.setup_timeout))?;
-        let peer = handshake::initiate(&mut stream, &self.local(), node)?;
+        // To `alive`: continue only if we really have no connection to it (and did
+        // not give this attempt up for an accepted one).
+        let stale = || {
+            !self.superseded.lock().contains(&token)
+                && !matches!(self.connections.lock().get(node), Some(Slot::Up(_)))
+        };
+        let peer = handshake::initiate_with(&mut stream, &self.local(), node, stale)?;
         Ok((stream, peer))
     }
 
@@ -594,18 +647,25 @@ impl NodeInner {
     /// Called by a connection's reader when it ends.
     pub(crate) fn connection_down(&self, connection: &Arc<Connection>, reason: NodeDownReason) {
         let name = connection.peer.name.clone();
-        {
+        let current = {
             let mut connections = self.connections.lock();
-            if matches!(connections.get(&name), Some(Slot::Up(c)) if c.id == connection.id) {
+            let current =
+                matches!(connections.get(&name), Some(Slot::Up(c)) if c.id == connection.id);
+            if current {
                 connections.remove(&name);
             }
             self.connections_changed.notify_all();
+            current
+        };
+        // A connection already replaced by a newer one to the same node (simultaneous
+        // connect, or a peer that reconnected) takes nothing with it.
+        if !current {
+            log::debug!("an older connection to {name} closed: {reason}");
+            return;
         }
         log::info!("node {name} is down: {reason}");
         self.connection_lost(&name);
-        if !matches!(reason, NodeDownReason::Replaced) {
-            self.publish(NodeEvent::Down { node: name, reason });
-        }
+        self.publish(NodeEvent::Down { node: name, reason });
     }
 
     /// Everything that depended on the connection to `peer` ends with `noconnection`.
@@ -820,7 +880,7 @@ impl NodeInner {
             .values()
             .filter_map(|slot| match slot {
                 Slot::Up(connection) => Some(connection.clone()),
-                Slot::Connecting(_) => None,
+                Slot::Connecting(_) | Slot::Accepting(_) => None,
             })
             .collect();
         for connection in connections {
@@ -851,34 +911,67 @@ fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
         if node.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Ok(stream) = stream else { continue };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(error) => {
+                // Out of descriptors and the like: do not spin on a failing accept.
+                log::warn!("distribution: accept failed: {error}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
         let accepting = node.clone();
         node.spawn_tracked("dist-handshake", move || accept_one(accepting, stream));
     }
 }
 
 fn accept_one(node: Arc<NodeInner>, mut stream: TcpStream) {
+    let token = node.next_connection.fetch_add(1, Ordering::Relaxed);
+    let mut peer_name = None;
     let mut setup = || -> Result<PeerInfo, DistError> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(node.config.setup_timeout))?;
         stream.set_write_timeout(Some(node.config.setup_timeout))?;
         let local = node.local();
         handshake::accept(&mut stream, &local, |name| {
-            match node.connections.lock().get(&name.name) {
+            let mut connections = node.connections.lock();
+            let status = match connections.get(&name.name) {
                 None => Status::Ok,
-                Some(Slot::Connecting(_)) => handshake::simultaneous_status(&node.name, &name.name),
-                Some(Slot::Up(_)) => Status::Alive,
+                Some(Slot::Connecting(ours)) => {
+                    let status = handshake::simultaneous_status(&node.name, &name.name);
+                    if status == Status::OkSimultaneous {
+                        node.superseded.lock().insert(*ours);
+                    }
+                    status
+                }
+                Some(Slot::Accepting(_) | Slot::Up(_)) => Status::Alive,
+            };
+            if matches!(status, Status::Ok | Status::OkSimultaneous) {
+                connections.insert(name.name.clone(), Slot::Accepting(token));
+                peer_name = Some(name.name.clone());
             }
+            status
         })
     };
-    match setup() {
+    let result = setup();
+    match result {
         Ok(peer) => {
             if let Err(error) = node.install(stream, peer) {
                 log::debug!("distribution: accepted connection dropped: {error}");
             }
         }
-        Err(DistError::Refused { .. }) => {}
-        Err(error) => log::debug!("distribution: incoming handshake failed: {error}"),
+        Err(error) => {
+            if let Some(name) = peer_name {
+                let mut connections = node.connections.lock();
+                if matches!(connections.get(&name), Some(Slot::Accepting(t)) if *t == token) {
+                    connections.remove(&name);
+                }
+                node.connections_changed.notify_all();
+            }
+            if !matches!(error, DistError::Refused { .. }) {
+                log::debug!("distribution: incoming handshake failed: {error}");
+            }
+        }
     }
 }
 
@@ -910,7 +1003,7 @@ fn tick_loop(node: Arc<NodeInner>, stop: Receiver<()>) {
             .values()
             .filter_map(|slot| match slot {
                 Slot::Up(connection) => Some(connection.clone()),
-                Slot::Connecting(_) => None,
+                Slot::Connecting(_) | Slot::Accepting(_) => None,
             })
             .collect();
         for connection in connections {
@@ -1026,7 +1119,33 @@ impl Node {
     /// A receiver of node events from now on (`net_kernel:monitor_nodes(true)`).
     pub fn events(&self) -> Receiver<NodeEvent> {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        self.inner.subscribers.lock().push(sender);
+        self.inner.subscribers.lock().push(events::Subscriber {
+            sender,
+            nodedown_of: None,
+        });
+        receiver
+    }
+
+    /// `monitor_node(Node, true)`: connects to `node` if needed; the receiver gets one
+    /// [`NodeEvent::Down`] when the connection goes down, at once (reason
+    /// [`NodeDownReason::Unreachable`]) when no connection can be made.
+    pub fn monitor_node(&self, node: &str) -> Receiver<NodeEvent> {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        // Subscribed before connecting, so a connection lost right after is seen.
+        self.inner.subscribers.lock().push(events::Subscriber {
+            sender: sender.clone(),
+            nodedown_of: Some(node.to_owned()),
+        });
+        if self.inner.connection(node).is_err() {
+            self.inner
+                .subscribers
+                .lock()
+                .retain(|subscriber| !subscriber.sender.same_channel(&sender));
+            let _ = sender.try_send(NodeEvent::Down {
+                node: node.to_owned(),
+                reason: NodeDownReason::Unreachable,
+            });
+        }
         receiver
     }
 

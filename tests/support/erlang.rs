@@ -136,6 +136,15 @@ impl OsProcess {
         }
     }
 
+    /// The next stdout line within `patience`, if any (the process may still run).
+    pub fn try_line(&self, patience: Duration) -> Option<String> {
+        match self.lines.recv_timeout(patience) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("{} exited", self.what),
+        }
+    }
+
     /// Sends a signal (e.g. `"STOP"`, `"CONT"`, `"KILL"`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

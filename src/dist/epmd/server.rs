@@ -133,7 +133,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let stream = match stream {
             Ok(stream) => stream,
             Err(error) => {
+                // Out of descriptors and the like: do not spin on a failing accept.
                 log::warn!("name server: accept failed: {error}");
+                std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
         };

@@ -15,10 +15,14 @@ pub enum NodeDownReason {
     Disconnected,
     /// The peer sent data we could not accept (the error is logged too).
     ProtocolError(Arc<DistError>),
-    /// A newer connection from the same node replaced this one.
+    /// A newer connection from the same node replaced this one. Only logged: the
+    /// newer connection carries on, so no nodedown is reported for it.
     Replaced,
     /// This node is shutting down.
     Shutdown,
+    /// No connection could be made (for [`Node::monitor_node`](super::Node::monitor_node)
+    /// on a node that is not reachable).
+    Unreachable,
 }
 
 impl std::fmt::Display for NodeDownReason {
@@ -30,6 +34,7 @@ impl std::fmt::Display for NodeDownReason {
             NodeDownReason::ProtocolError(error) => write!(f, "protocol error: {error}"),
             NodeDownReason::Replaced => f.write_str("replaced"),
             NodeDownReason::Shutdown => f.write_str("shutdown"),
+            NodeDownReason::Unreachable => f.write_str("unreachable"),
         }
     }
 }
@@ -50,4 +55,25 @@ pub enum NodeEvent {
         /// Why.
         reason: NodeDownReason,
     },
+}
+
+/// Someone told of node events: every event, or one `nodedown` of one node.
+pub(crate) struct Subscriber {
+    pub(crate) sender: crossbeam_channel::Sender<NodeEvent>,
+    /// `Some(node)`: only that node's next nodedown, then the subscription ends.
+    pub(crate) nodedown_of: Option<String>,
+}
+
+impl Subscriber {
+    /// Delivers `event` if it is wanted; `false` when the subscription is over.
+    pub(crate) fn offer(&self, event: &NodeEvent) -> bool {
+        match (&self.nodedown_of, event) {
+            (None, _) => self.sender.send(event.clone()).is_ok(),
+            (Some(wanted), NodeEvent::Down { node, .. }) if wanted == node => {
+                let _ = self.sender.send(event.clone());
+                false
+            }
+            (Some(_), _) => true,
+        }
+    }
 }
