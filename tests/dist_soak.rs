@@ -4,7 +4,9 @@
 //!
 //! Ports `net_kernel`'s tick rule (a connection silent for `net_ticktime` is dropped;
 //! ticks every `net_ticktime / 4` keep it up). `OTP_THREADS_DIST_SOAK_SECS` shortens
-//! or lengthens the idle period (default 300).
+//! or lengthens the idle period (default 300). It is `#[ignore]`d so that an ordinary
+//! `cargo test` does not wait five minutes; `scripts/test.sh` always runs it, beside the
+//! rest of the suite: `cargo test --features dist --test dist_soak -- --ignored`.
 
 #[path = "support/erlang.rs"]
 mod erlang;
@@ -19,6 +21,7 @@ use otp_threads::dist::NodeEvent;
 use otp_threads::dist::epmd::NameServer;
 
 #[test]
+#[ignore = "five idle minutes: scripts/test.sh runs it beside the rest of the suite (--ignored)"]
 fn a_visible_connection_to_beam_stays_up_for_five_minutes() {
     let secs: u64 = std::env::var("OTP_THREADS_DIST_SOAK_SECS")
         .ok()
@@ -48,13 +51,15 @@ fn a_visible_connection_to_beam_stays_up_for_five_minutes() {
             panic!("our side saw {event:?} during the idle period");
         }
         assert!(std::time::Instant::now() < deadline, "BEAM gave no verdict");
+        // Our side lists the peer the whole time (BEAM may leave right after its
+        // verdict, so this is checked before it, not after).
+        assert_eq!(ours.node().nodes().len(), 1, "our side dropped the peer");
         match beam_line(&beam) {
             Some(line) => break line,
             None => continue,
         }
     };
     assert_eq!(verdict, format!("still up [{}] pong", ours.name()));
-    assert_eq!(ours.node().nodes().len(), 1);
 }
 
 /// The next stdout line of BEAM after "up", waiting in slices so our events are checked.
