@@ -43,7 +43,9 @@ pub use error::ZenError;
 pub use local::dispatcher::DispatcherStats;
 pub use options::Options;
 pub use tables::{CachedCompatibility, Compatibility, penalty};
-pub use target::{ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown, ZenReason, ZenRef};
+pub use target::{
+    ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown, ZenReason, ZenRef,
+};
 pub use truncator::truncate;
 pub use wire::{Instruction, PROXY, exit_reason_to_term};
 
@@ -88,7 +90,10 @@ impl ZenShared {
     }
 
     /// The Connector for `node`, started (and watched) if there is none.
-    pub(crate) fn connector(self: &Arc<Self>, node: &str) -> Result<WorkerRef<Connector>, ZenError> {
+    pub(crate) fn connector(
+        self: &Arc<Self>,
+        node: &str,
+    ) -> Result<WorkerRef<Connector>, ZenError> {
         if self.is_stopped() {
             return Err(ZenError::Stopped);
         }
@@ -181,7 +186,11 @@ pub struct ZenMonitor {
 impl ZenMonitor {
     /// Starts a zen monitor on `runtime`, whose node is `node`: the Dispatcher, the
     /// Local worker, and the Proxy registered as `'Elixir.ZenMonitor.Proxy'`.
-    pub fn start(runtime: &RuntimeHandle, node: Arc<Node>, options: Options) -> Result<ZenMonitor, ZenError> {
+    pub fn start(
+        runtime: &RuntimeHandle,
+        node: Arc<Node>,
+        options: Options,
+    ) -> Result<ZenMonitor, ZenError> {
         options.validate()?;
         let options = Arc::new(RwLock::new(options));
         let tables = Arc::new(Tables::default());
@@ -206,7 +215,10 @@ impl ZenMonitor {
         let local = runtime.spawn_worker(Local::new(Arc::downgrade(&shared)))?;
         let _ = shared.local.set(local);
         let proxy_tables = Arc::new(ProxyTables::default());
-        let proxy = runtime.spawn_named(PROXY, Proxy::new(node.clone(), options, proxy_tables.clone()))?;
+        let proxy = runtime.spawn_named(
+            PROXY,
+            Proxy::new(node.clone(), options, proxy_tables.clone()),
+        )?;
         node.serve(&proxy);
         Ok(ZenMonitor {
             shared,
@@ -218,7 +230,11 @@ impl ZenMonitor {
 
     /// Monitors `target` for `subscriber` (zen_monitor's `monitor/1`). A target on
     /// this node gets an ordinary monitor.
-    pub fn monitor(&self, target: impl Into<Target>, subscriber: SharedSubscriber) -> Result<ZenRef, ZenError> {
+    pub fn monitor(
+        &self,
+        target: impl Into<Target>,
+        subscriber: SharedSubscriber,
+    ) -> Result<ZenRef, ZenError> {
         let shared = &self.shared;
         if shared.is_stopped() {
             return Err(ZenError::Stopped);
@@ -228,10 +244,11 @@ impl ZenMonitor {
         let local = shared.local()?;
         local.cast(LocalCast::WatchSubscriber(subscriber.pid()));
         if target.node() == shared.node.name() {
-            shared.tables.references.lock().insert(
-                reference,
-                Reference { remote: None },
-            );
+            shared
+                .tables
+                .references
+                .lock()
+                .insert(reference, Reference { remote: None });
             local.call(LocalCall::MonitorLocal {
                 reference,
                 target,
@@ -281,7 +298,9 @@ impl ZenMonitor {
                 true
             }
             None => match shared.local() {
-                Ok(local) => local.call(LocalCall::DemonitorLocal(reference)).unwrap_or(false),
+                Ok(local) => local
+                    .call(LocalCall::DemonitorLocal(reference))
+                    .unwrap_or(false),
                 Err(_) => false,
             },
         }
@@ -332,12 +351,21 @@ impl ZenMonitor {
 
     /// The pid of `node`'s Connector, if one runs.
     pub fn connector_pid(&self, node: &str) -> Option<Pid> {
-        self.shared.connectors.lookup(&node.to_owned()).map(|c| c.pid())
+        self.shared
+            .connectors
+            .lookup(&node.to_owned())
+            .map(|c| c.pid())
     }
 
     /// Monitors held on remote targets (all nodes).
     pub fn monitor_count(&self) -> usize {
-        self.shared.tables.monitors.lock().values().map(|m| m.len()).sum()
+        self.shared
+            .tables
+            .monitors
+            .lock()
+            .values()
+            .map(|m| m.len())
+            .sum()
     }
 
     /// The Dispatcher's counters.

@@ -71,7 +71,12 @@ impl Worker for Local {
     type Info = ();
     type Continue = ();
 
-    fn handle_call(&mut self, call: LocalCall, reply: ReplyTo<bool>, ctx: &mut Context<Self>) -> Step<Self> {
+    fn handle_call(
+        &mut self,
+        call: LocalCall,
+        reply: ReplyTo<bool>,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
         match call {
             LocalCall::MonitorLocal {
                 reference,

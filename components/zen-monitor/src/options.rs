@@ -114,15 +114,69 @@ mod tests {
     #[test]
     fn invalid_options_name_the_option() {
         let cases: Vec<(&str, Options)> = vec![
-            ("connector_sweep_interval", Options { connector_sweep_interval: Duration::ZERO, ..Options::default() }),
-            ("connector_chunk_size", Options { connector_chunk_size: 0, ..Options::default() }),
-            ("batcher_sweep_interval", Options { batcher_sweep_interval: Duration::ZERO, ..Options::default() }),
-            ("batcher_chunk_size", Options { batcher_chunk_size: 0, ..Options::default() }),
-            ("demand_interval", Options { demand_interval: Duration::from_micros(10), ..Options::default() }),
-            ("demand_amount", Options { demand_amount: 0, ..Options::default() }),
-            ("ping_timeout", Options { ping_timeout: Duration::ZERO, ..Options::default() }),
-            ("max_binary_size", Options { max_binary_size: 3, ..Options::default() }),
-            ("truncation_depth", Options { truncation_depth: 0, ..Options::default() }),
+            (
+                "connector_sweep_interval",
+                Options {
+                    connector_sweep_interval: Duration::ZERO,
+                    ..Options::default()
+                },
+            ),
+            (
+                "connector_chunk_size",
+                Options {
+                    connector_chunk_size: 0,
+                    ..Options::default()
+                },
+            ),
+            (
+                "batcher_sweep_interval",
+                Options {
+                    batcher_sweep_interval: Duration::ZERO,
+                    ..Options::default()
+                },
+            ),
+            (
+                "batcher_chunk_size",
+                Options {
+                    batcher_chunk_size: 0,
+                    ..Options::default()
+                },
+            ),
+            (
+                "demand_interval",
+                Options {
+                    demand_interval: Duration::from_micros(10),
+                    ..Options::default()
+                },
+            ),
+            (
+                "demand_amount",
+                Options {
+                    demand_amount: 0,
+                    ..Options::default()
+                },
+            ),
+            (
+                "ping_timeout",
+                Options {
+                    ping_timeout: Duration::ZERO,
+                    ..Options::default()
+                },
+            ),
+            (
+                "max_binary_size",
+                Options {
+                    max_binary_size: 3,
+                    ..Options::default()
+                },
+            ),
+            (
+                "truncation_depth",
+                Options {
+                    truncation_depth: 0,
+                    ..Options::default()
+                },
+            ),
         ];
         for (name, options) in cases {
             match options.validate() {

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use otp_threads::dist::{Atom, DistError, FromTerm, Node, Term};
-use otp_threads::{Context, ExitReason, Info, KeyedRegistry, MonitorRef, Pid, ReplyTo, Step, Worker};
+use otp_threads::{
+    Context, ExitReason, Info, KeyedRegistry, MonitorRef, Pid, ReplyTo, Step, Worker,
+};
 use parking_lot::{Mutex, RwLock};
 
 use self::batcher::Batcher;
@@ -58,7 +60,10 @@ impl FromTerm for ProxyCast {
         let (tag, subscriber, rest): (Atom, Pid, Term) = FromTerm::from_term(term.clone())?;
         match tag.as_str() {
             "process" => Ok(ProxyCast::Process(subscriber, FromTerm::from_term(rest)?)),
-            "subscribe" => Ok(ProxyCast::LegacySubscribe(subscriber, FromTerm::from_term(rest)?)),
+            "subscribe" => Ok(ProxyCast::LegacySubscribe(
+                subscriber,
+                FromTerm::from_term(rest)?,
+            )),
             _ => Err(wire::mismatch("{process | subscribe, Pid, List}", term)),
         }
     }
@@ -74,7 +79,11 @@ pub(crate) struct Proxy {
 }
 
 impl Proxy {
-    pub(crate) fn new(node: Arc<Node>, options: Arc<RwLock<Options>>, tables: Arc<ProxyTables>) -> Proxy {
+    pub(crate) fn new(
+        node: Arc<Node>,
+        options: Arc<RwLock<Options>>,
+        tables: Arc<ProxyTables>,
+    ) -> Proxy {
         Proxy {
             node,
             options,
@@ -158,7 +167,12 @@ impl Worker for Proxy {
     type Info = Term;
     type Continue = ();
 
-    fn handle_call(&mut self, request: Term, reply: ReplyTo<Term>, _: &mut Context<Self>) -> Step<Self> {
+    fn handle_call(
+        &mut self,
+        request: Term,
+        reply: ReplyTo<Term>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
         let answer = match &request {
             Term::Atom(atom) if atom.name == "ping" => wire::atom("pong"),
             _ => wire::tuple(vec![wire::atom("error"), wire::atom("unknown_call")]),

@@ -65,9 +65,7 @@ fn truncate_at(term: Term, current: usize, depth: usize, max_binary: usize) -> T
                 .collect::<std::collections::HashMap<_, _>>();
             Term::from(eetf::Map::from(entries))
         }
-        Term::Tuple(_) | Term::List(_) | Term::Map(_) | Term::ImproperList(_) => {
-            atom("truncated")
-        }
+        Term::Tuple(_) | Term::List(_) | Term::Map(_) | Term::ImproperList(_) => atom("truncated"),
         leaf => leaf,
     }
 }

@@ -211,7 +211,10 @@ impl Connector {
                         .node
                         .send(ctx.pid(), (PROXY, self.remote.as_str()), &message)
                 {
-                    log::warn!("zen_monitor: subscriptions to {} not sent: {error}", self.remote);
+                    log::warn!(
+                        "zen_monitor: subscriptions to {} not sent: {error}",
+                        self.remote
+                    );
                     // The connection is gone: the nodedown fires these monitors.
                 }
             }

@@ -52,7 +52,10 @@ impl Batcher {
         let certificates: Vec<(Target, Term)> = self.queue.drain(..take).collect();
         let summary = wire::dead_summary(self.node.name(), &certificates);
         if let Err(error) = self.node.send(ctx.pid(), self.subscriber, &summary) {
-            log::warn!("zen_monitor: summary to {} not sent: {error}", self.subscriber);
+            log::warn!(
+                "zen_monitor: summary to {} not sent: {error}",
+                self.subscriber
+            );
         }
     }
 }
