@@ -88,7 +88,8 @@ impl fmt::Display for Target {
 
 /// The reference [`ZenMonitor::monitor`](crate::ZenMonitor::monitor) returns; unique
 /// within one zen monitor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// (`ZenRef::default()` is never returned by `monitor`: references start at 1.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ZenRef(pub(crate) u64);
 
 /// Why a zen monitor fired: the Rust form of `{zen_monitor, Reason}` (or, for a target
