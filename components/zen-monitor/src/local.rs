@@ -119,9 +119,11 @@ impl Worker for Local {
                 self.watches.insert(monitor, Watch::Connector(node));
             }
             LocalCast::WatchSubscriber(pid) => {
-                if !self.subscribers.contains_key(&pid) {
+                if let std::collections::hash_map::Entry::Vacant(entry) =
+                    self.subscribers.entry(pid)
+                {
                     let monitor = ctx.monitor(&pid);
-                    self.subscribers.insert(pid, monitor);
+                    entry.insert(monitor);
                     self.watches.insert(monitor, Watch::Subscriber(pid));
                 }
             }

@@ -7,7 +7,7 @@
 #[path = "support/beam.rs"]
 mod beam;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use beam::{Scene, fast_options};
@@ -62,6 +62,7 @@ fn hundred_thousand_remote_pids_ten_thousand_killed() {
         Atom::from("boom"),
     ));
     scene.report("killed");
+    let reference_of: HashMap<_, _> = victims.iter().copied().zip(refs.iter().copied()).collect();
     let mut fired = HashSet::new();
     let boom = ZenReason::Exited(Atom::from("boom").to_term());
     while fired.len() < KILLED {
@@ -73,10 +74,7 @@ fn hundred_thousand_remote_pids_ten_thousand_killed() {
         let Target::Pid(pid) = down.target else {
             panic!("a pid target")
         };
-        assert_eq!(
-            refs[victims.iter().position(|v| *v == pid).unwrap()],
-            down.reference
-        );
+        assert_eq!(reference_of[&pid], down.reference);
     }
     let delivered_in = kill_started.elapsed();
     assert!(

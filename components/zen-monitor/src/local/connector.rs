@@ -162,7 +162,7 @@ impl Connector {
 
     fn connect(&mut self, attempt: u32) -> Compatibility {
         let node = &self.shared.node;
-        if !node.nodes().iter().any(|n| *n == self.remote) {
+        if !node.nodes().contains(&self.remote) {
             self.shared.tables.mark(&self.remote, Cached::Unavailable);
             return Compatibility::Incompatible;
         }
