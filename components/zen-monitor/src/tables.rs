@@ -96,11 +96,15 @@ impl NodeMonitors {
 
     /// The distinct targets, in the order of their first monitor.
     pub(crate) fn targets(&self) -> Vec<Target> {
-        let mut seen = std::collections::HashSet::new();
         self.rows
-            .values()
-            .filter(|row| seen.insert(row.target.clone()))
-            .map(|row| row.target.clone())
+            .iter()
+            .filter(|(sequence, row)| {
+                self.by_target
+                    .get(&row.target)
+                    .and_then(|sequences| sequences.first())
+                    == Some(*sequence)
+            })
+            .map(|(_, row)| row.target.clone())
             .collect()
     }
 

@@ -56,25 +56,27 @@ pub(crate) struct Demand;
 impl Dispatcher {
     fn deliver_one_interval(&mut self) {
         let amount = self.options.read().demand_amount;
-        let mut delivered = 0usize;
-        while delivered < amount {
-            let Some(pending) = self.queue.pop_front() else {
-                break;
-            };
-            let live = self
-                .tables
-                .references
-                .lock()
-                .remove(&pending.down.reference)
-                .is_some();
-            if live {
-                pending.subscriber.deliver(pending.down);
-                delivered = delivered.saturating_add(1);
-            } else {
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        let mut live = Vec::with_capacity(amount.min(self.queue.len()));
+        let mut skipped = 0u64;
+        {
+            // One lock per round, not per DOWN: a nodedown round may hold a million.
+            let mut references = self.tables.references.lock();
+            while live.len() < amount {
+                let Some(pending) = self.queue.pop_front() else {
+                    break;
+                };
+                if references.remove(&pending.down.reference).is_some() {
+                    live.push(pending);
+                } else {
+                    skipped = skipped.saturating_add(1);
+                }
             }
         }
-        let delivered = delivered as u64;
+        let delivered = live.len() as u64;
+        for pending in live {
+            pending.subscriber.deliver(pending.down);
+        }
+        self.stats.skipped.fetch_add(skipped, Ordering::Relaxed);
         self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
         self.stats
             .most_in_one_interval
