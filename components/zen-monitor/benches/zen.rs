@@ -14,7 +14,7 @@
 //! `cargo bench -p otp-threads-zen-monitor --bench zen` runs criterion and the report;
 //! `-- report` runs only the report, `-- report fanout` only the million fan-out.
 
-#[allow(dead_code, missing_docs)]
+#[allow(missing_docs)]
 #[path = "../tests/support/beam.rs"]
 mod beam;
 
