@@ -408,3 +408,8 @@ impl ZenMonitor {
         let _ = shared.dispatcher.stop(ExitReason::Shutdown, timeout);
     }
 }
+
+// The README's example is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
