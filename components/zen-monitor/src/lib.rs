@@ -325,7 +325,7 @@ impl ZenMonitor {
 
     /// The cache entry for `node`.
     pub fn cached_compatibility(&self, node: &str) -> CachedCompatibility {
-        self.shared.tables.cached(node, std::time::Instant::now())
+        self.shared.tables.cached(node, self.shared.runtime.now())
     }
 
     /// Connects to `node`'s Proxy through its Connector (one ping at most, whoever asks).

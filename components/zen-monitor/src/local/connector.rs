@@ -12,13 +12,13 @@
 //! * A nodedown, or a DOWN of the remote Proxy (monitored by name after the first
 //!   `pong`), fires every monitor of the node with `nodedown`, in insertion order
 //!   (seen at the next sweep: the runtime offers a name monitor only as a channel).
+//! * Penalties run on the runtime's clock (a manual clock in tests).
 //! * Its monitors live in the zen monitor's shared table, not in the Connector: a
 //!   Connector that starts (or restarts after a crash) subscribes every target the
 //!   table holds for its node, so no monitor is lost with a crashed Connector.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use otp_threads::dist::{DistError, FromTerm, NodeEvent, Term};
@@ -139,7 +139,7 @@ impl Connector {
                 Cached::Unavailable
             } else {
                 Cached::Incompatible {
-                    until: Instant::now() + penalty(1),
+                    until: self.shared.runtime.now() + penalty(1),
                     attempt: 1,
                 }
             };
@@ -152,7 +152,11 @@ impl Connector {
     }
 
     fn compatibility(&mut self) -> Compatibility {
-        match self.shared.tables.cached(&self.remote, Instant::now()) {
+        match self
+            .shared
+            .tables
+            .cached(&self.remote, self.shared.runtime.now())
+        {
             CachedCompatibility::Compatible => Compatibility::Compatible,
             CachedCompatibility::Incompatible => Compatibility::Incompatible,
             CachedCompatibility::Miss | CachedCompatibility::Unavailable => self.connect(1),
@@ -186,7 +190,7 @@ impl Connector {
                     "zen_monitor: {} is incompatible (ping gave {other:?}), attempt {attempt}",
                     self.remote
                 );
-                let until = Instant::now() + penalty(attempt);
+                let until = self.shared.runtime.now() + penalty(attempt);
                 self.shared
                     .tables
                     .mark(&self.remote, Cached::Incompatible { until, attempt });
