@@ -63,13 +63,10 @@ impl FromTerm for Target {
         match term {
             Term::Pid(_) => Pid::from_term(term).map(Target::Pid),
             Term::Tuple(tuple) if tuple.elements.len() == 2 => {
-                let mut elements = tuple.elements.into_iter();
-                let (Some(name), Some(node)) = (elements.next(), elements.next()) else {
-                    unreachable!("a tuple of two elements")
-                };
+                let (name, node): (Atom, Atom) = FromTerm::from_term(Term::from(tuple))?;
                 Ok(Target::Name {
-                    name: Atom::from_term(name)?.as_str().to_owned(),
-                    node: Atom::from_term(node)?.as_str().to_owned(),
+                    name: name.as_str().to_owned(),
+                    node: node.as_str().to_owned(),
                 })
             }
             other => Err(crate::wire::mismatch("a pid or {Name, Node}", other)),
