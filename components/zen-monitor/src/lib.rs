@@ -306,8 +306,36 @@ impl ZenMonitor {
         }
     }
 
-    /// The references `subscriber` holds on `target` (zen_monitor's `Connector.monitors/2`).
+    /// `demonitor(Ref, [flush])` for a plain-thread process subscriber: removes the
+    /// monitor and, with `flush`, also a DOWN of it already delivered to `process`'s
+    /// mailbox (`down_of` tells which messages are zen DOWNs). Returns `true` if the
+    /// monitor was active.
+    pub fn demonitor_process<M: Send + 'static>(
+        &self,
+        process: &otp_threads::Process<M>,
+        reference: ZenRef,
+        flush: bool,
+        down_of: impl Fn(&M) -> Option<&ZenDown>,
+    ) -> bool {
+        let active = self.demonitor(reference, flush);
+        if flush && !active {
+            let _ = process.receive_matching(
+                |item| {
+                    matches!(item, otp_threads::Received::Message(m)
+                        if down_of(m).is_some_and(|down| down.reference == reference))
+                },
+                Duration::ZERO,
+            );
+        }
+        active
+    }
+
+    /// The references `subscriber` holds on the remote `target` (zen_monitor's
+    /// `Connector.monitors/2`); empty for a local target.
     pub fn monitors(&self, target: &Target, subscriber: Pid) -> Result<Vec<ZenRef>, ZenError> {
+        if target.node() == self.shared.node.name() {
+            return Ok(Vec::new());
+        }
         let connector = self.shared.connector(target.node())?;
         match connector.call(ConnectorCall::Monitors(target.clone(), subscriber))? {
             ConnectorReply::References(references) => Ok(references),

@@ -216,3 +216,54 @@ fn invalid_options_are_refused_with_the_options_name() {
     solo.zen().set_options(faster.clone()).unwrap();
     assert_eq!(solo.zen().options(), faster);
 }
+
+/// A plain-thread process's own message type, taking zen DOWNs.
+#[derive(Debug)]
+enum Mail {
+    Zen(ZenDown),
+    Hello,
+}
+
+impl From<ZenDown> for Mail {
+    fn from(down: ZenDown) -> Self {
+        Mail::Zen(down)
+    }
+}
+
+fn zen_down(mail: &Mail) -> Option<&ZenDown> {
+    match mail {
+        Mail::Zen(down) => Some(down),
+        Mail::Hello => None,
+    }
+}
+
+#[test]
+fn a_process_subscriber_gets_its_down_and_flush_removes_a_delivered_one() {
+    let solo = Solo::start(Options::default());
+    let process: otp_threads::Process<Mail> = solo.runtime().process().unwrap();
+    let subscriber: SharedSubscriber = std::sync::Arc::new(process.process_ref());
+    let first = solo.runtime().spawn_worker(Idle).unwrap();
+    let second = solo.runtime().spawn_worker(Idle).unwrap();
+    let a = solo.zen().monitor(first.pid(), subscriber.clone()).unwrap();
+    let b = solo.zen().monitor(second.pid(), subscriber).unwrap();
+    solo.runtime().exit(&first.pid(), ExitReason::Kill);
+    solo.runtime().exit(&second.pid(), ExitReason::Kill);
+    // Both DOWNs are in the mailbox, behind a message; wait for the second one.
+    process.process_ref().send(Mail::Hello);
+    let down = process
+        .receive_matching(
+            |item| matches!(item, otp_threads::Received::Message(Mail::Zen(d)) if d.reference == b),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert!(matches!(down, otp_threads::Received::Message(Mail::Zen(_))));
+    // The first one's DOWN was delivered before (one Local worker delivers both, in
+    // the order the targets died): demonitor with flush removes it.
+    assert!(!solo.zen().demonitor_process(&process, a, true, zen_down));
+    let rest: Vec<_> = std::iter::from_fn(|| process.try_recv().ok().flatten()).collect();
+    assert_eq!(rest.len(), 1, "only the Hello is left: {rest:?}");
+    assert!(matches!(
+        rest[0],
+        otp_threads::Received::Message(Mail::Hello)
+    ));
+}
