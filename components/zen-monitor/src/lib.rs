@@ -105,6 +105,7 @@ impl ZenShared {
                 shared: self.clone(),
                 remote: node.to_owned(),
                 batch: VecDeque::new(),
+                queued: std::collections::HashSet::new(),
                 proxy: None,
                 events: self.node.events(),
             })?;
@@ -257,9 +258,6 @@ impl ZenMonitor {
             return Ok(reference);
         }
         let node = target.node().to_owned();
-        // The Connector first: a new one subscribes what the table holds, and this
-        // monitor is not in it yet.
-        let connector = shared.connector(&node)?;
         shared.tables.references.lock().insert(
             reference,
             Reference {
@@ -270,13 +268,27 @@ impl ZenMonitor {
             .tables
             .monitors
             .lock()
-            .entry(node)
+            .entry(node.clone())
             .or_default()
             .insert(Row {
                 target: target.clone(),
                 reference,
                 subscriber,
             });
+        // The row is in the table before any Connector is asked for: one that starts
+        // (or restarts) now subscribes it in its init, and the cast below reaches the
+        // one that runs; a Connector drops a subscribe already queued, so the target
+        // is sent once.
+        let connector = match shared.connector(&node) {
+            Ok(connector) => connector,
+            Err(error) => {
+                shared.tables.references.lock().remove(&reference);
+                if let Some(monitors) = shared.tables.monitors.lock().get_mut(&node) {
+                    monitors.remove(reference);
+                }
+                return Err(error);
+            }
+        };
         if first {
             connector.cast(Instruction::Subscribe(target));
         }

@@ -17,7 +17,7 @@
 //!   Connector that starts (or restarts after a crash) subscribes every target the
 //!   table holds for its node, so no monitor is lost with a crashed Connector.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
@@ -34,6 +34,8 @@ pub(crate) struct Connector {
     pub(crate) shared: Arc<ZenShared>,
     pub(crate) remote: String,
     pub(crate) batch: VecDeque<Instruction>,
+    /// Targets with a subscribe in `batch` (a second one for the same target is dropped).
+    pub(crate) queued: HashSet<Target>,
     pub(crate) proxy: Option<Monitor>,
     pub(crate) events: Receiver<NodeEvent>,
 }
@@ -66,6 +68,20 @@ impl FromTerm for ConnectorInfo {
 }
 
 impl Connector {
+    fn enqueue(&mut self, instruction: Instruction) {
+        match &instruction {
+            Instruction::Subscribe(target) => {
+                if !self.queued.insert(target.clone()) {
+                    return;
+                }
+            }
+            Instruction::Unsubscribe(target) => {
+                self.queued.remove(target);
+            }
+        }
+        self.batch.push_back(instruction);
+    }
+
     fn rows_to_pending(rows: Vec<Row>, reason: impl Fn() -> ZenReason) -> Vec<Pending> {
         rows.into_iter()
             .map(|row| Pending {
@@ -90,6 +106,7 @@ impl Connector {
             .map(|monitors| monitors.take_all())
             .unwrap_or_default();
         self.batch.clear();
+        self.queued.clear();
         if !rows.is_empty() {
             log::debug!(
                 "zen_monitor: {} monitors of {} fire nodedown",
@@ -209,6 +226,11 @@ impl Connector {
                 let chunk = self.shared.options.read().connector_chunk_size;
                 let take = chunk.min(self.batch.len());
                 let instructions: Vec<Instruction> = self.batch.drain(..take).collect();
+                for instruction in &instructions {
+                    if let Instruction::Subscribe(target) = instruction {
+                        self.queued.remove(target);
+                    }
+                }
                 let message = wire::process_cast(ctx.pid(), &instructions);
                 if let Err(error) =
                     self.shared
@@ -252,8 +274,9 @@ impl Worker for Connector {
                 targets.len()
             );
         }
-        self.batch
-            .extend(targets.into_iter().map(Instruction::Subscribe));
+        for target in targets {
+            self.enqueue(Instruction::Subscribe(target));
+        }
         let interval = self.shared.options.read().connector_sweep_interval;
         ctx.send_after(ConnectorInfo::Sweep, interval);
         Ok(())
@@ -286,7 +309,7 @@ impl Worker for Connector {
     }
 
     fn handle_cast(&mut self, instruction: Instruction, _: &mut Context<Self>) -> Step<Self> {
-        self.batch.push_back(instruction);
+        self.enqueue(instruction);
         Step::Next
     }
 
