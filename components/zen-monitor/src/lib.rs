@@ -107,7 +107,9 @@ impl ZenShared {
                 batch: VecDeque::new(),
                 queued: std::collections::HashSet::new(),
                 proxy: None,
-                events: self.node.events(),
+                proxy_generation: 0,
+                events: Some(self.node.events()),
+                relay: None,
             })?;
             if let Some(local) = self.local.get() {
                 local.cast(LocalCast::WatchConnector(node.to_owned(), connector.pid()));

@@ -17,7 +17,8 @@ struct Pair {
     zen: Option<ZenMonitor>,
     node: Option<Arc<Node>>,
     runtime: Option<Runtime>,
-    remote: Option<(Node, Runtime)>,
+    remote_zen: Option<ZenMonitor>,
+    remote: Option<(Arc<Node>, Runtime)>,
     clock: ManualClock,
     _server: NameServer,
 }
@@ -25,6 +26,11 @@ struct Pair {
 impl Pair {
     /// A zen monitor on a manual clock, connected to a plain Rust node without a Proxy.
     fn start() -> Pair {
+        Self::start_with(false)
+    }
+
+    /// As `start`; with `remote_proxy`, the remote node runs a zen monitor (and Proxy).
+    fn start_with(remote_proxy: bool) -> Pair {
         let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
         let clock = ManualClock::new();
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -50,11 +56,16 @@ impl Pair {
             .node_name(format!("plain{id}@localhost"))
             .build()
             .unwrap();
-        let remote = Node::builder()
-            .cookie("sesame")
-            .epmd(server.address())
-            .start(&remote_runtime.handle())
-            .unwrap();
+        let remote = Arc::new(
+            Node::builder()
+                .cookie("sesame")
+                .epmd(server.address())
+                .start(&remote_runtime.handle())
+                .unwrap(),
+        );
+        let remote_zen = remote_proxy.then(|| {
+            ZenMonitor::start(&remote_runtime.handle(), remote.clone(), Options::default()).unwrap()
+        });
         node.connect(remote.name()).unwrap();
         // No sweep during the test: only `connect` pings.
         let options = Options {
@@ -66,9 +77,22 @@ impl Pair {
             zen: Some(zen),
             node: Some(node),
             runtime: Some(runtime),
+            remote_zen,
             remote: Some((remote, remote_runtime)),
             clock,
             _server: server,
+        }
+    }
+
+    fn stop_remote(&mut self) {
+        if let Some(zen) = self.remote_zen.take() {
+            zen.shutdown(Duration::from_secs(10));
+        }
+        if let Some((node, runtime)) = self.remote.take() {
+            if let Ok(node) = Arc::try_unwrap(node) {
+                node.shutdown();
+            }
+            runtime.shutdown(Duration::from_secs(10)).unwrap();
         }
     }
 
@@ -94,10 +118,7 @@ impl Drop for Pair {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown(Duration::from_secs(10)).unwrap();
         }
-        if let Some((node, runtime)) = self.remote.take() {
-            node.shutdown();
-            runtime.shutdown(Duration::from_secs(10)).unwrap();
-        }
+        self.stop_remote();
     }
 }
 
@@ -163,4 +184,62 @@ fn one_connector_per_remote_the_same_on_repeat_and_a_new_one_after_a_kill() {
     pair.zen().connect(&remote).unwrap();
     let second = pair.zen().connector_pid(&remote).unwrap();
     assert_ne!(second, first);
+}
+
+struct Idle;
+
+impl otp_threads::Worker for Idle {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+}
+
+#[test]
+fn nodedown_fires_every_monitor_at_once_without_a_sweep() {
+    let mut pair = Pair::start_with(true);
+    let remote = pair.remote_name();
+    assert_eq!(
+        pair.zen().connect(&remote).unwrap(),
+        Compatibility::Compatible
+    );
+    let runtime = pair.runtime.as_ref().unwrap();
+    let process: otp_threads::Process<()> = runtime.process().unwrap();
+    let (sender, downs) = crossbeam_channel::unbounded();
+    let subscriber: otp_threads_zen_monitor::SharedSubscriber =
+        Arc::new(otp_threads_zen_monitor::ChannelSubscriber {
+            pid: process.pid(),
+            sender,
+        });
+    let remote_runtime = &pair.remote.as_ref().unwrap().1;
+    let workers: Vec<_> = (0..3)
+        .map(|_| remote_runtime.spawn_worker(Idle).unwrap())
+        .collect();
+    let refs: Vec<_> = workers
+        .iter()
+        .map(|w| pair.zen().monitor(w.pid(), subscriber.clone()).unwrap())
+        .collect();
+    pair.stop_remote();
+    // The clock has not moved: no sweep ran, yet the DOWNs wait at the Dispatcher.
+    otp_threads_testkit::poll_until(
+        "three DOWNs at the Dispatcher",
+        otp_threads_testkit::Patience::default(),
+        || pair.zen().pending_downs().unwrap(),
+        |n| *n == 3,
+    );
+    pair.clock.advance(Duration::from_millis(100));
+    let fired: Vec<_> = (0..3)
+        .map(|_| downs.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert!(
+        fired
+            .iter()
+            .all(|d| d.reason == otp_threads_zen_monitor::ZenReason::NodeDown)
+    );
+    assert_eq!(fired.iter().map(|d| d.reference).collect::<Vec<_>>(), refs);
+    assert_eq!(
+        pair.zen().cached_compatibility(&remote),
+        CachedCompatibility::Unavailable
+    );
 }

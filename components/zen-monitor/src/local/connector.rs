@@ -10,12 +10,14 @@
 //! * `{dead, Node, [{Target, Reason}]}` from the remote Batcher fires each monitor of
 //!   each target with `{zen_monitor, Reason}`.
 //! * A nodedown, or a DOWN of the remote Proxy (monitored by name after the first
-//!   `pong`), fires every monitor of the node with `nodedown`, in insertion order
-//!   (seen at the next sweep: the runtime offers a name monitor only as a channel).
+//!   `pong`), fires every monitor of the node with `nodedown`, in insertion order, at
+//!   once (a [`relay`] thread forwards them from the runtime's channels).
 //! * Penalties run on the runtime's clock (a manual clock in tests).
 //! * Its monitors live in the zen monitor's shared table, not in the Connector: a
 //!   Connector that starts (or restarts after a crash) subscribes every target the
 //!   table holds for its node, so no monitor is lost with a crashed Connector.
+
+mod relay;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -37,7 +39,11 @@ pub(crate) struct Connector {
     /// Targets with a subscribe in `batch` (a second one for the same target is dropped).
     pub(crate) queued: HashSet<Target>,
     pub(crate) proxy: Option<Monitor>,
-    pub(crate) events: Receiver<NodeEvent>,
+    /// The number of the Proxy monitor in force (a stale one's DOWN is ignored).
+    pub(crate) proxy_generation: u64,
+    /// Node events until `init` hands them to the relay.
+    pub(crate) events: Option<Receiver<NodeEvent>>,
+    pub(crate) relay: Option<relay::Relay>,
 }
 
 /// Requests to a Connector.
@@ -58,6 +64,10 @@ pub(crate) enum ConnectorReply {
 pub(crate) enum ConnectorInfo {
     Sweep,
     Dead(String, Vec<(Target, Term)>),
+    /// From the relay: the remote node went down.
+    NodeDown,
+    /// From the relay: the Proxy monitor of that generation fired.
+    ProxyDown(u64, ExitReason),
 }
 
 impl FromTerm for ConnectorInfo {
@@ -136,36 +146,29 @@ impl Connector {
         }
     }
 
-    /// Proxy DOWN or nodedown seen since the last look.
-    fn check_remote(&mut self) {
-        let mut lost = false;
-        while let Ok(event) = self.events.try_recv() {
-            if let NodeEvent::Down { node, .. } = event
-                && node == self.remote
-            {
-                self.shared.tables.mark(&self.remote, Cached::Unavailable);
-                self.proxy = None;
-                lost = true;
+    /// The remote node went down: every monitor fires `nodedown`.
+    fn node_down(&mut self) {
+        self.shared.tables.mark(&self.remote, Cached::Unavailable);
+        self.proxy = None;
+        self.fire_all();
+    }
+
+    /// The remote Proxy's DOWN: unavailable on `noconnection`, else incompatible.
+    fn proxy_down(&mut self, generation: u64, reason: ExitReason) {
+        if self.proxy.is_none() || generation != self.proxy_generation {
+            return;
+        }
+        self.proxy = None;
+        let cached = if reason == ExitReason::NoConnection {
+            Cached::Unavailable
+        } else {
+            Cached::Incompatible {
+                until: self.shared.runtime.now() + penalty(1),
+                attempt: 1,
             }
-        }
-        if let Some(proxy) = &self.proxy
-            && let Ok(down) = proxy.receiver().try_recv()
-        {
-            self.proxy = None;
-            let cached = if down.reason == ExitReason::NoConnection {
-                Cached::Unavailable
-            } else {
-                Cached::Incompatible {
-                    until: self.shared.runtime.now() + penalty(1),
-                    attempt: 1,
-                }
-            };
-            self.shared.tables.mark(&self.remote, cached);
-            lost = true;
-        }
-        if lost {
-            self.fire_all();
-        }
+        };
+        self.shared.tables.mark(&self.remote, cached);
+        self.fire_all();
     }
 
     fn compatibility(&mut self) -> Compatibility {
@@ -194,7 +197,12 @@ impl Connector {
             Ok(Term::Atom(pong)) if pong.name == "pong" => {
                 self.shared.tables.mark(&self.remote, Cached::Compatible);
                 if self.proxy.is_none() {
-                    self.proxy = Some(node.monitor_name(PROXY, &self.remote));
+                    let monitor = node.monitor_name(PROXY, &self.remote);
+                    self.proxy_generation = self.proxy_generation.wrapping_add(1);
+                    if let Some(relay) = &self.relay {
+                        relay.watch_proxy(self.proxy_generation, monitor.receiver().clone());
+                    }
+                    self.proxy = Some(monitor);
                 }
                 Compatibility::Compatible
             }
@@ -217,7 +225,6 @@ impl Connector {
     }
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {
-        self.check_remote();
         match self.compatibility() {
             Compatibility::Compatible => {
                 if self.batch.is_empty() {
@@ -258,6 +265,11 @@ impl Worker for Connector {
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         self.shared.node.accept_messages(&ctx.handle());
+        if let Some(events) = self.events.take() {
+            let relay = relay::Relay::start(ctx.handle(), self.remote.clone(), events)
+                .map_err(|error| ExitReason::error(format!("no relay thread: {error}")))?;
+            self.relay = Some(relay);
+        }
         // A restarted Connector takes over the monitors its predecessor left.
         let targets = self
             .shared
@@ -290,7 +302,6 @@ impl Worker for Connector {
     ) -> Step<Self> {
         match call {
             ConnectorCall::Connect => {
-                self.check_remote();
                 reply.reply(ConnectorReply::Compatibility(self.compatibility()));
             }
             ConnectorCall::Monitors(target, pid) => {
@@ -322,6 +333,10 @@ impl Worker for Connector {
             }
             Info::Message(ConnectorInfo::Dead(node, certificates)) if node == self.remote => {
                 self.dead(certificates);
+            }
+            Info::Message(ConnectorInfo::NodeDown) => self.node_down(),
+            Info::Message(ConnectorInfo::ProxyDown(generation, reason)) => {
+                self.proxy_down(generation, reason);
             }
             Info::Message(ConnectorInfo::Dead(node, _)) => {
                 log::warn!(
