@@ -228,6 +228,30 @@ impl Coordinator {
         }
     }
 
+    fn members(&self) -> Vec<String> {
+        self.shared.members.read().iter().cloned().collect()
+    }
+
+    fn hello(&self) -> WireMsg {
+        WireMsg::Hello {
+            from: self.shared.me.clone(),
+            members: self.members(),
+        }
+    }
+
+    /// Greets the members another hub knows and this one does not (connecting to them).
+    fn greet_unknown(&mut self, ctx: &mut Context<Self>, members: Vec<String>) {
+        if self.left {
+            return;
+        }
+        for node in members {
+            if !self.shared.members.read().contains(&node) {
+                let hello = self.hello();
+                self.send_to(ctx, &node, hello);
+            }
+        }
+    }
+
     fn owners(&self, id: &str) -> Vec<String> {
         self.shared
             .ring
@@ -582,14 +606,21 @@ impl Coordinator {
 
     fn handle_wire(&mut self, ctx: &mut Context<Self>, msg: WireMsg) {
         match msg {
-            WireMsg::Hello { from } => {
-                let me = self.shared.me.clone();
+            WireMsg::Hello { from, members } => {
                 if !self.left {
-                    self.send_to(ctx, &from, WireMsg::Welcome { from: me });
+                    let welcome = WireMsg::Welcome {
+                        from: self.shared.me.clone(),
+                        members: self.members(),
+                    };
+                    self.send_to(ctx, &from, welcome);
                 }
                 self.add_member(ctx, &from);
+                self.greet_unknown(ctx, members);
             }
-            WireMsg::Welcome { from } => self.add_member(ctx, &from),
+            WireMsg::Welcome { from, members } => {
+                self.add_member(ctx, &from);
+                self.greet_unknown(ctx, members);
+            }
             WireMsg::Start {
                 token,
                 origin,
@@ -904,8 +935,8 @@ impl Worker for Coordinator {
             }
             Command::Node(NodeEvent::Up { node }) => {
                 if !self.left {
-                    let me = self.shared.me.clone();
-                    self.send_to(ctx, &node, WireMsg::Hello { from: me });
+                    let hello = self.hello();
+                    self.send_to(ctx, &node, hello);
                 }
             }
             Command::Node(NodeEvent::Down { node, .. }) => self.remove_member(ctx, &node),
@@ -931,10 +962,10 @@ impl Worker for Coordinator {
             HubInfo::DiscoverTick => {
                 if !self.left {
                     let members = self.shared.members.read().clone();
-                    let me = self.shared.me.clone();
                     for node in self.shared.node.nodes() {
                         if !members.contains(&node) {
-                            self.send_to(ctx, &node, WireMsg::Hello { from: me.clone() });
+                            let hello = self.hello();
+                            self.send_to(ctx, &node, hello);
                         }
                     }
                 }

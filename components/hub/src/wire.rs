@@ -11,10 +11,12 @@ use otp_threads::dist::{Atom, DistError, FromTerm, Term, ToTerm};
 /// A message between hubs.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum WireMsg {
-    /// A hub of this id runs on `from`; answered with `Welcome`.
-    Hello { from: String },
+    /// A hub of this id runs on `from`, whose members are `members`; answered with
+    /// `Welcome`. Members not known yet are greeted in turn (our nodes do not connect
+    /// transitively as `global` makes BEAM nodes do).
+    Hello { from: String, members: Vec<String> },
     /// The answer to `Hello`.
-    Welcome { from: String },
+    Welcome { from: String, members: Vec<String> },
     /// Start child `id` here; the result goes to `origin`'s hub with `token`.
     Start {
         token: u64,
@@ -103,8 +105,12 @@ pub(crate) fn from_option<T: FromTerm>(term: Term) -> Result<Option<T>, DistErro
 impl ToTerm for WireMsg {
     fn to_term(&self) -> Term {
         match self {
-            WireMsg::Hello { from } => tagged("hub_hello", vec![from.to_term()]),
-            WireMsg::Welcome { from } => tagged("hub_welcome", vec![from.to_term()]),
+            WireMsg::Hello { from, members } => {
+                tagged("hub_hello", vec![from.to_term(), members.to_term()])
+            }
+            WireMsg::Welcome { from, members } => {
+                tagged("hub_welcome", vec![from.to_term(), members.to_term()])
+            }
             WireMsg::Start {
                 token,
                 origin,
@@ -227,12 +233,18 @@ impl FromTerm for WireMsg {
         };
         let msg = match tag.as_str() {
             "hub_hello" => {
-                expect(1)?;
-                WireMsg::Hello { from: f.next()? }
+                expect(2)?;
+                WireMsg::Hello {
+                    from: f.next()?,
+                    members: f.next()?,
+                }
             }
             "hub_welcome" => {
-                expect(1)?;
-                WireMsg::Welcome { from: f.next()? }
+                expect(2)?;
+                WireMsg::Welcome {
+                    from: f.next()?,
+                    members: f.next()?,
+                }
             }
             "hub_start" => {
                 expect(4)?;
@@ -335,8 +347,14 @@ mod tests {
     fn samples() -> Vec<WireMsg> {
         let pid = Pid::from_parts(NodeName::new("a@h"), 7, 0, 1);
         vec![
-            WireMsg::Hello { from: "a@h".into() },
-            WireMsg::Welcome { from: "b@h".into() },
+            WireMsg::Hello {
+                from: "a@h".into(),
+                members: vec!["a@h".into(), "c@h".into()],
+            },
+            WireMsg::Welcome {
+                from: "b@h".into(),
+                members: vec![],
+            },
             WireMsg::Start {
                 token: u64::MAX,
                 origin: "a@h".into(),
@@ -411,7 +429,7 @@ mod tests {
     fn wrong_shapes_are_errors() {
         for bad in [
             Atom::from("hub_hello").to_term(),
-            (Atom::from("hub_hello"),).to_term(),
+            (Atom::from("hub_hello"), "a@h").to_term(),
             (Atom::from("hub_unknown"), 1i32).to_term(),
             (Atom::from("hub_start"), 1i32, 2i32, 3i32, 4i32).to_term(),
             (1i32, 2i32).to_term(),
