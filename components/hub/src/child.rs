@@ -142,6 +142,9 @@ impl Worker for ChildProcess {
                     confirm_to,
                 };
                 let to = (self.shared.name.as_str(), target.as_str());
+                self.shared
+                    .messages_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(error) = self.shared.node.send(ctx.pid(), to, &handover) {
                     log::warn!("handover of {} to {target} failed: {error}", self.id);
                 }

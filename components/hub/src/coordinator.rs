@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) local: Mutex<HashMap<String, WorkerRef<ChildProcess>>>,
     pub(crate) next_token: AtomicU64,
     pub(crate) max_seen: AtomicUsize,
+    /// Hub messages this node sent to other nodes.
+    pub(crate) messages_sent: AtomicU64,
     pub(crate) events: Sender<HubEvent>,
 }
 
@@ -158,7 +160,7 @@ struct Migration {
 }
 
 struct Round {
-    trigger: String,
+    trigger: Option<String>,
     pending: usize,
     migrated: usize,
     failed: usize,
@@ -206,6 +208,7 @@ impl Coordinator {
             return;
         }
         let to = (self.shared.name.as_str(), node);
+        self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = self.shared.node.send(ctx.pid(), to, &msg) {
             log::warn!(
                 "hub {}: sending to {node} failed: {error}",
@@ -319,10 +322,10 @@ impl Coordinator {
             return false;
         };
         self.shared.local.lock().remove(id);
-        if let Some(supervisor) = &self.supervisor {
-            if let Err(error) = supervisor.terminate_child(&pid) {
-                log::warn!("hub {}: stopping {id} failed: {error}", self.shared.name);
-            }
+        if let Some(supervisor) = &self.supervisor
+            && let Err(error) = supervisor.terminate_child(&pid)
+        {
+            log::warn!("hub {}: stopping {id} failed: {error}", self.shared.name);
         }
         let me = self.shared.me.clone();
         self.shared.registry.write().remove(id, &me);
@@ -375,7 +378,7 @@ impl Coordinator {
         let me = self.shared.me.clone();
         self.send_to(ctx, node, WireMsg::Sync { node: me, children });
         self.rebuild_ring();
-        self.redistribute(ctx, node);
+        self.redistribute(ctx, Some(node));
     }
 
     fn remove_member(&mut self, ctx: &mut Context<Self>, node: &str) {
@@ -385,10 +388,13 @@ impl Coordinator {
         self.shared.registry.write().drop_node(node);
         self.shared.emit(HubEvent::NodeLeft(node.to_owned()));
         self.rebuild_ring();
-        self.redistribute(ctx, node);
+        self.redistribute(ctx, Some(node));
     }
 
-    fn redistribute(&mut self, ctx: &mut Context<Self>, trigger: &str) {
+    /// Moves, starts and stops copies to match the ring; `trigger` is the node whose
+    /// join or leave caused it (`None`: the periodic check, reported only if it moved
+    /// something).
+    fn redistribute(&mut self, ctx: &mut Context<Self>, trigger: Option<&str>) {
         if self.left {
             return;
         }
@@ -397,7 +403,7 @@ impl Coordinator {
         self.rounds.insert(
             round,
             Round {
-                trigger: trigger.to_owned(),
+                trigger: trigger.map(str::to_owned),
                 pending: 0,
                 migrated: 0,
                 failed: 0,
@@ -536,8 +542,13 @@ impl Coordinator {
     fn maybe_end_round(&mut self, round: u64) {
         if self.rounds.get(&round).is_some_and(|r| r.pending == 0) {
             let round = self.rounds.remove(&round).expect("checked above");
+            let trigger = match round.trigger {
+                Some(trigger) => trigger,
+                None if round.migrated + round.failed + round.timed_out > 0 => "sync".to_owned(),
+                None => return,
+            };
             self.shared.emit(HubEvent::RedistributionDone {
-                trigger: round.trigger,
+                trigger,
                 migrated: round.migrated,
                 failed: round.failed,
                 timed_out: round.timed_out,
@@ -956,6 +967,9 @@ impl Worker for Coordinator {
                     let children = self.local_list();
                     let me = self.shared.me.clone();
                     self.broadcast(ctx, WireMsg::Sync { node: me, children });
+                    // Anti-entropy: children that arrived during an earlier round on a
+                    // ring that has changed since move on now.
+                    self.redistribute(ctx, None);
                 }
                 ctx.send_after(HubInfo::SyncTick, self.shared.config.sync_interval);
             }
@@ -981,12 +995,12 @@ impl Worker for Coordinator {
                 }
             }
             HubInfo::RetentionOver { token } => {
-                if let Some(migration) = self.migrations.get(&token) {
-                    if migration.phase == Phase::AwaitRetention {
-                        let id = migration.id.clone();
-                        self.stop_local(ctx, &id, true);
-                        self.end_migration(ctx, token, Ending::Migrated { handed_over: false });
-                    }
+                if let Some(migration) = self.migrations.get(&token)
+                    && migration.phase == Phase::AwaitRetention
+                {
+                    let id = migration.id.clone();
+                    self.stop_local(ctx, &id, true);
+                    self.end_migration(ctx, token, Ending::Migrated { handed_over: false });
                 }
             }
         }

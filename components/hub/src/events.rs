@@ -41,7 +41,8 @@ pub enum HubEvent {
     NodeLeft(String),
     /// The redistribution after a membership change ended.
     RedistributionDone {
-        /// The node whose join or leave caused it.
+        /// The node whose join or leave caused it, or `sync` for the periodic check
+        /// (reported only when it moved something).
         trigger: String,
         /// Children moved away from this node.
         migrated: usize,

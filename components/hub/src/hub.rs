@@ -174,6 +174,7 @@ impl Hub {
             local: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(0),
             max_seen: AtomicUsize::new(1),
+            messages_sent: AtomicU64::new(0),
             events: events_sender,
         });
         // Subscribe before the coordinator greets anyone, so no nodeup is missed.
@@ -211,6 +212,14 @@ impl Hub {
     /// This node's name.
     pub fn node_name(&self) -> &str {
         &self.shared.me
+    }
+
+    /// Hub messages this node has sent to other nodes so far (coordinator and
+    /// children's handovers).
+    pub fn messages_sent(&self) -> u64 {
+        self.shared
+            .messages_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The hook events of this node's hub (one stream: clones share it).

@@ -466,7 +466,7 @@ mod tests {
                 let at = (next(&mut seed) as usize) % bytes.len();
                 bytes[at] = next(&mut seed) as u8;
             }
-            if next(&mut seed) % 5 == 0 {
+            if next(&mut seed).is_multiple_of(5) {
                 let keep = (next(&mut seed) as usize) % bytes.len();
                 bytes.truncate(keep.max(1));
             }

@@ -29,11 +29,11 @@ pub struct Counter {
 
 impl HubChild for Counter {
     fn handle_call(&mut self, request: Term) -> Term {
-        if let Ok((tag, value)) = <(Atom, i64)>::from_term(request.clone()) {
-            if tag.as_str() == "set" {
-                self.value = value;
-                return Atom::from("ok").to_term();
-            }
+        if let Ok((tag, value)) = <(Atom, i64)>::from_term(request.clone())
+            && tag.as_str() == "set"
+        {
+            self.value = value;
+            return Atom::from("ok").to_term();
         }
         self.value.to_term()
     }
@@ -51,11 +51,12 @@ impl HubChild for Counter {
 
 fn counter_factory(node: String) -> impl Fn(&HubChildSpec) -> Box<dyn HubChild> + Send + Sync {
     move |spec: &HubChildSpec| {
-        if let Ok((tag, prefix, ms)) = <(Atom, String, u64)>::from_term(spec.args.clone()) {
-            if tag.as_str() == "slow_on" && node.starts_with(&prefix) {
-                // The system under test's slow start, not a test wait.
-                std::thread::sleep(Duration::from_millis(ms));
-            }
+        if let Ok((tag, prefix, ms)) = <(Atom, String, u64)>::from_term(spec.args.clone())
+            && tag.as_str() == "slow_on"
+            && node.starts_with(&prefix)
+        {
+            // The system under test's slow start, not a test wait.
+            std::thread::sleep(Duration::from_millis(ms));
         }
         Box::new(Counter { value: 0 })
     }
@@ -79,12 +80,13 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
             child_migration_timeout: Duration::from_millis(300),
             ..handover
         })),
-        "replicated" => base
-            .migration(Migration::HotSwap(handover))
-            .redundancy(Redundancy::Replication {
-                factor: 2,
-                model: ReplicationModel::ActivePassive,
-            }),
+        "replicated" => {
+            base.migration(Migration::HotSwap(handover))
+                .redundancy(Redundancy::Replication {
+                    factor: 2,
+                    model: ReplicationModel::ActivePassive,
+                })
+        }
         "quorum" => base.partition_tolerance(PartitionTolerance::MajorityQuorum {
             initial_cluster_size: 3,
             track_max_size: true,
@@ -175,11 +177,24 @@ pub fn peer_main(role: &str) {
     let (alive, port, kind, seed) = (parts[0], parts[1].parse().unwrap(), parts[2], parts[3]);
     let epmd = SocketAddr::from(([127, 0, 0, 1], port));
     let mut node = HubNode::start(alive, epmd, kind);
-    node.node().connect(seed).expect("connect to the seed node");
+    if seed != "none" {
+        node.node().connect(seed).expect("connect to the seed node");
+    }
     println!("ready");
     let _ = std::io::stdout().flush();
     for line in std::io::stdin().lock().lines() {
         match line.as_deref() {
+            Ok(command) if command.starts_with("start ") => {
+                let parts: Vec<&str> = command.split(' ').collect();
+                let specs = counters(parts[1], parts[2].parse().unwrap());
+                let hub = node.hub.as_ref().unwrap();
+                let results = hub
+                    .start_children(specs)
+                    .unwrap()
+                    .wait(Duration::from_secs(30));
+                println!("started {}", results.unwrap().len());
+                let _ = std::io::stdout().flush();
+            }
             Ok("leave") => {
                 node.hub.take().unwrap().stop().unwrap();
                 println!("left");
@@ -200,7 +215,11 @@ pub struct Peer {
 
 impl Peer {
     pub fn start(prefix: &str, epmd: SocketAddr, kind: &str, seed: &str) -> Peer {
-        let alive = unique_name(prefix);
+        Peer::start_as(&unique_name(prefix), epmd, kind, seed)
+    }
+
+    /// A peer with the alive name `alive`.
+    pub fn start_as(alive: &str, epmd: SocketAddr, kind: &str, seed: &str) -> Peer {
         let name = format!("{alive}@{}", short_host());
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(PEER_ROLE, format!("{alive} {} {kind} {seed}", epmd.port()))
@@ -227,6 +246,15 @@ impl Peer {
         stdin.flush().unwrap();
         let line = self.lines.next().expect("peer output").unwrap();
         assert_eq!(line, "left");
+    }
+
+    /// Starts `n` counters `prefix-i` through this peer's hub; returns the result count.
+    pub fn start_children(&mut self, prefix: &str, n: usize) -> usize {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "start {prefix} {n}").unwrap();
+        stdin.flush().unwrap();
+        let line = self.lines.next().expect("peer output").unwrap();
+        line.strip_prefix("started ").unwrap().parse().unwrap()
     }
 
     pub fn kill(&mut self) {
