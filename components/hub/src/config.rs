@@ -299,3 +299,121 @@ fn positive(option: &'static str, value: Duration) -> Result<(), HubError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::HubChild;
+    use otp_threads::dist::Term;
+
+    struct Nothing;
+
+    impl HubChild for Nothing {
+        fn handle_call(&mut self, request: Term) -> Term {
+            request
+        }
+    }
+
+    fn config() -> HubConfig {
+        HubConfig::new("h", |_| Box::new(Nothing))
+    }
+
+    fn rejected(config: HubConfig) -> &'static str {
+        match config.validate() {
+            Err(HubError::InvalidOption { option, .. }) => option,
+            other => panic!("expected an invalid option, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_process_hubs() {
+        let c = config();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.redundancy, Redundancy::Singularity);
+        assert_eq!(c.migration, Migration::ColdSwap);
+        assert_eq!(c.partition, PartitionTolerance::Divergence);
+        assert_eq!(c.sync_interval, Duration::from_millis(15000));
+        assert_eq!(c.discover_interval, Duration::from_millis(10000));
+        assert_eq!(
+            (c.max_restarts, c.max_seconds),
+            (100, Duration::from_secs(4))
+        );
+        let hot = HotSwap::default();
+        assert_eq!(hot.retention, Duration::from_millis(5000));
+        assert!(!hot.handover && !hot.confirm_handover);
+        assert_eq!(hot.handover_data_wait, Duration::from_millis(3000));
+        assert_eq!(hot.child_migration_timeout, Duration::from_millis(10000));
+    }
+
+    #[test]
+    fn each_bad_option_is_named_in_the_error() {
+        assert_eq!(
+            rejected(HubConfig::new("", |_| Box::new(Nothing))),
+            "hub_id"
+        );
+        assert_eq!(
+            rejected(HubConfig::new("x".repeat(201), |_| Box::new(Nothing))),
+            "hub_id"
+        );
+        assert_eq!(
+            rejected(config().redundancy(Redundancy::Replication {
+                factor: 0,
+                model: ReplicationModel::ActiveActive
+            })),
+            "redundancy"
+        );
+        assert_eq!(rejected(config().virtual_nodes(0)), "virtual_nodes");
+        assert_eq!(rejected(config().virtual_nodes(5000)), "virtual_nodes");
+        assert_eq!(
+            rejected(config().sync_interval(Duration::ZERO)),
+            "sync_interval"
+        );
+        assert_eq!(
+            rejected(config().discover_interval(Duration::ZERO)),
+            "discover_interval"
+        );
+        assert_eq!(
+            rejected(config().migration_base_timeout(Duration::ZERO)),
+            "migration_base_timeout"
+        );
+        assert_eq!(rejected(config().intensity(1, Duration::ZERO)), "intensity");
+        let hot = |h: HotSwap| config().migration(Migration::HotSwap(h));
+        assert_eq!(
+            rejected(hot(HotSwap {
+                retention: Duration::ZERO,
+                ..HotSwap::default()
+            })),
+            "retention"
+        );
+        assert_eq!(
+            rejected(hot(HotSwap {
+                handover_data_wait: Duration::ZERO,
+                ..HotSwap::default()
+            })),
+            "handover_data_wait"
+        );
+        assert_eq!(
+            rejected(hot(HotSwap {
+                child_migration_timeout: Duration::ZERO,
+                ..HotSwap::default()
+            })),
+            "child_migration_timeout"
+        );
+        assert_eq!(
+            rejected(hot(HotSwap {
+                confirm_handover: true,
+                ..HotSwap::default()
+            })),
+            "confirm_handover"
+        );
+        assert_eq!(
+            rejected(
+                config().partition_tolerance(PartitionTolerance::MajorityQuorum {
+                    initial_cluster_size: 0,
+                    track_max_size: true
+                })
+            ),
+            "initial_cluster_size"
+        );
+    }
+}

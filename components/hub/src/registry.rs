@@ -94,3 +94,50 @@ impl Registry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otp_threads::NodeName;
+    use otp_threads::dist::{Atom, ToTerm};
+
+    fn pid(node: &str, id: u32) -> Pid {
+        Pid::from_parts(NodeName::new(node), id, 0, 1)
+    }
+
+    fn none() -> Term {
+        Atom::from("none").to_term()
+    }
+
+    #[test]
+    fn a_nodedown_keeps_orphan_entries_for_restart_but_a_stop_removes_them() {
+        let mut registry = Registry::default();
+        registry.insert("c", "a@h", pid("a@h", 1), none());
+        registry.drop_node("a@h");
+        assert!(registry.children["c"].copies.is_empty(), "orphan kept");
+        registry.insert("d", "a@h", pid("a@h", 2), none());
+        registry.remove("d", "a@h");
+        assert!(!registry.children.contains_key("d"));
+    }
+
+    #[test]
+    fn a_sync_replaces_what_is_known_of_that_node_only() {
+        let mut registry = Registry::default();
+        registry.insert("c1", "a@h", pid("a@h", 1), none());
+        registry.insert("c2", "a@h", pid("a@h", 2), none());
+        registry.insert("c2", "b@h", pid("b@h", 3), none());
+        registry.sync_node("a@h", vec![("c3".into(), pid("a@h", 4), none())]);
+        let list: Vec<(String, String)> = registry
+            .list()
+            .into_iter()
+            .map(|c| (c.id, c.node))
+            .collect();
+        assert_eq!(
+            list,
+            vec![
+                ("c2".to_owned(), "b@h".to_owned()),
+                ("c3".to_owned(), "a@h".to_owned())
+            ]
+        );
+    }
+}
