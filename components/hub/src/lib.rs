@@ -38,3 +38,7 @@ pub use events::HubEvent;
 pub use hub::{Hub, PendingStarts, PendingStops, StartResult};
 pub use registry::ChildInfo;
 pub use ring::Ring;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
