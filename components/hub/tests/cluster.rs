@@ -270,21 +270,30 @@ fn a_timed_out_redistribution_does_not_block_the_hub() {
     assert_eq!(duplicates(hub, &ids), 0);
 }
 
-/// Replication, factor 2, active-passive: copies follow the ring through a join and a
-/// SIGKILL; the active copy is the first ring node's.
-fn replication_keeps_the_factor_through_joins_and_kills() {
+/// Replication, factor 2, active-passive (hot swap): copies follow the ring through a
+/// join and a SIGKILL; the active copy is the first ring node's.
+fn replication_active_passive_keeps_the_factor_through_joins_and_kills() {
+    replication_keeps_the_factor("replicated");
+}
+
+/// Replication, factor 2, active-active (cold swap): the same through a join and a kill.
+fn replication_active_active_keeps_the_factor_through_joins_and_kills() {
+    replication_keeps_the_factor("replicated_aa");
+}
+
+fn replication_keeps_the_factor(kind: &str) {
     let server = name_server();
-    let main = HubNode::start(&unique_name("hubm"), server.address(), "replicated");
+    let main = HubNode::start(&unique_name("hubm"), server.address(), kind);
     let hub = main.hub();
-    let _p1 = Peer::start("hubp", server.address(), "replicated", &main.name());
-    let _p2 = Peer::start("hubp", server.address(), "replicated", &main.name());
+    let _p1 = Peer::start("hubp", server.address(), kind, &main.name());
+    let _p2 = Peer::start("hubp", server.address(), kind, &main.name());
     wait_members(hub, 3);
     let specs = counters("rep", 100);
     let ids = ids(&specs);
     let results = hub.start_children(specs).unwrap().wait(CALL).unwrap();
     assert_eq!(results.len(), 200, "two copies each");
     wait_placed(hub, &ids, "2 copies each on 3 nodes");
-    let mut p3 = Peer::start("hubq", server.address(), "replicated", &main.name());
+    let mut p3 = Peer::start("hubq", server.address(), kind, &main.name());
     wait_members(hub, 4);
     wait_placed(hub, &ids, "2 copies each on 4 nodes");
     p3.kill();
@@ -295,7 +304,7 @@ fn replication_keeps_the_factor_through_joins_and_kills() {
         assert_eq!(node, hub.belongs_to(id)[0]);
         assert_eq!(hub.child_lookup(id).unwrap().len(), 2);
     }
-    assert!(!hub.all_copies_active());
+    assert_eq!(hub.all_copies_active(), kind == "replicated_aa");
 }
 
 /// Divergence: two sides that could not see each other each run every child (here
@@ -390,7 +399,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 7] = [
+    let scenarios: [(&str, fn()); 8] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -412,8 +421,12 @@ fn main() {
             a_timed_out_redistribution_does_not_block_the_hub,
         ),
         (
-            "replication_keeps_the_factor_through_joins_and_kills",
-            replication_keeps_the_factor_through_joins_and_kills,
+            "replication_active_passive_keeps_the_factor_through_joins_and_kills",
+            replication_active_passive_keeps_the_factor_through_joins_and_kills,
+        ),
+        (
+            "replication_active_active_keeps_the_factor_through_joins_and_kills",
+            replication_active_active_keeps_the_factor_through_joins_and_kills,
         ),
         (
             "singularity_converges_to_one_copy_after_a_partition_heals",

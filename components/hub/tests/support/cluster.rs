@@ -87,6 +87,10 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
                     model: ReplicationModel::ActivePassive,
                 })
         }
+        "replicated_aa" => base.redundancy(Redundancy::Replication {
+            factor: 2,
+            model: ReplicationModel::ActiveActive,
+        }),
         "quorum" => base.partition_tolerance(PartitionTolerance::MajorityQuorum {
             initial_cluster_size: 3,
             track_max_size: true,
