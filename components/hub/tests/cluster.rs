@@ -138,9 +138,38 @@ fn thousand_children_move_with_their_state_on_join_leave_and_sigkill() {
         lost.len(),
         &lost[..lost.len().min(3)]
     );
-    let done = next_redistribution(&events, &p3.name);
+    // This node's hooks: every child it moved handed its state over, and the new
+    // node confirmed each (confirm_handover).
+    let mut seen = Vec::new();
+    let done = loop {
+        let event = events.recv_timeout(PATIENCE.limit).expect("redistribution");
+        if matches!(&event, HubEvent::RedistributionDone { trigger, .. } if *trigger == p3.name) {
+            break event;
+        }
+        seen.push(event);
+    };
+    let HubEvent::RedistributionDone { migrated, .. } = done else {
+        unreachable!()
+    };
+    let handed: usize = seen
+        .iter()
+        .filter(|e| matches!(e, HubEvent::ChildMigrated { handed_over: true, to, .. } if *to == p3.name))
+        .count();
+    assert_eq!(handed, migrated, "every migration handed its state over");
+    let mut confirmed = seen
+        .iter()
+        .filter(|e| matches!(e, HubEvent::HandoverConfirmed { .. }))
+        .count();
+    while confirmed < migrated {
+        let event = events
+            .recv_timeout(PATIENCE.limit)
+            .expect("handover confirmations");
+        if matches!(event, HubEvent::HandoverConfirmed { .. }) {
+            confirmed += 1;
+        }
+    }
     eprintln!(
-        "  a_joining_node_takes_its_children_by_hot_swap_keeping_state ... ok ({} moved, 0 lost, 0 duplicated; main: {done:?})",
+        "  a_joining_node_takes_its_children_by_hot_swap_keeping_state ... ok ({} moved, 0 lost, 0 duplicated; {migrated} from this node, all handed over and confirmed)",
         moving.len()
     );
 
