@@ -27,36 +27,45 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn rebuild_ring(&self) {
-        let members = self.shared.members.read();
-        let ring = Ring::new(
-            members.iter().map(String::as_str),
-            self.shared.config.virtual_nodes,
-        );
-        *self.shared.ring.write() = ring;
+    /// Adds or removes `node`; the ring changes under the members' write lock, so
+    /// whoever sees the new members also sees the new ring. `false` if nothing changed.
+    fn change_members(&self, node: &str, add: bool) -> bool {
+        let mut members = self.shared.members.write();
+        let changed = if add {
+            members.insert(node.to_owned())
+        } else {
+            members.remove(node)
+        };
+        if changed {
+            let ring = Ring::new(
+                members.iter().map(String::as_str),
+                self.shared.config.virtual_nodes,
+            );
+            *self.shared.ring.write() = ring;
+            self.shared
+                .max_seen
+                .fetch_max(members.len(), Ordering::Relaxed);
+        }
+        changed
     }
 
     pub(super) fn add_member(&mut self, ctx: &mut Context<Self>, node: &str) {
-        if self.left || !self.shared.members.write().insert(node.to_owned()) {
+        if self.left || !self.change_members(node, true) {
             return;
         }
-        let size = self.shared.members.read().len();
-        self.shared.max_seen.fetch_max(size, Ordering::Relaxed);
         self.shared.emit(HubEvent::NodeJoined(node.to_owned()));
         let children = self.local_list();
         let me = self.shared.me.clone();
         self.send_to(ctx, node, WireMsg::Sync { node: me, children });
-        self.rebuild_ring();
         self.redistribute(ctx, Some(node));
     }
 
     pub(super) fn remove_member(&mut self, ctx: &mut Context<Self>, node: &str) {
-        if node == self.shared.me || !self.shared.members.write().remove(node) {
+        if node == self.shared.me || !self.change_members(node, false) {
             return;
         }
         self.shared.registry.write().drop_node(node);
         self.shared.emit(HubEvent::NodeLeft(node.to_owned()));
-        self.rebuild_ring();
         self.redistribute(ctx, Some(node));
     }
 }
