@@ -358,12 +358,15 @@ fn singularity_converges_to_one_copy_after_a_partition_heals() {
     drop(p2);
 }
 
-/// Majority quorum: a node alone out of an expected three refuses new children.
-fn majority_quorum_refuses_children_without_a_quorum() {
+/// Majority quorum (expected size 3, so 2 needed): a node alone refuses new children
+/// and does not restart a lost node's children; when a node joins and the quorum is
+/// back, the orphans restart on their ring nodes.
+fn majority_quorum_refuses_children_and_restarts_without_a_quorum() {
     let server = name_server();
     let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum");
-    let error = main
-        .hub()
+    let hub = main.hub();
+    let events = hub.events();
+    let error = hub
         .start_child(HubChildSpec::new("q", Atom::from("none").to_term()))
         .err()
         .expect("refused");
@@ -377,15 +380,36 @@ fn majority_quorum_refuses_children_without_a_quorum() {
         ),
         "{error:?}"
     );
-    let _p1 = Peer::start("hubp", server.address(), "quorum", &main.name());
-    wait_members(main.hub(), 2);
-    let results = main
-        .hub()
-        .start_child(HubChildSpec::new("q", Atom::from("none").to_term()))
-        .unwrap()
-        .wait(CALL)
-        .unwrap();
-    assert!(results[0].result.is_ok());
+    let mut p1 = Peer::start("hubp", server.address(), "quorum", &main.name());
+    wait_members(hub, 2);
+    let specs = counters("q", 40);
+    let ids = ids(&specs);
+    let results = hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    assert!(results.iter().all(|r| r.result.is_ok()));
+    wait_placed(hub, &ids, "40 children on two nodes");
+    let on_p1: Vec<String> = ids
+        .iter()
+        .filter(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .cloned()
+        .collect();
+    assert!(!on_p1.is_empty());
+    p1.kill();
+    // The round after the nodedown has ended: nothing of p1's was restarted.
+    while events.recv_timeout(PATIENCE.limit).expect("nodedown hook")
+        != HubEvent::NodeLeft(p1.name.clone())
+    {}
+    next_redistribution(&events, &p1.name);
+    for id in &on_p1 {
+        assert_eq!(
+            hub.child_lookup(id).map(|c| c.len()),
+            Some(0),
+            "{id} restarted"
+        );
+    }
+    // A new node brings the quorum back: the orphans restart per the ring.
+    let _p2 = Peer::start("hubp", server.address(), "quorum", &main.name());
+    wait_members(hub, 2);
+    wait_placed(hub, &ids, "orphans restarted once the quorum is back");
 }
 
 /// start/stop/lookup on one node, and the hub joins every thread it started.
@@ -434,8 +458,8 @@ fn main() {
             stop_child_and_lookup_and_no_threads_left_behind,
         ),
         (
-            "majority_quorum_refuses_children_without_a_quorum",
-            majority_quorum_refuses_children_without_a_quorum,
+            "majority_quorum_refuses_children_and_restarts_without_a_quorum",
+            majority_quorum_refuses_children_and_restarts_without_a_quorum,
         ),
         (
             "thousand_children_move_with_their_state_on_join_leave_and_sigkill",

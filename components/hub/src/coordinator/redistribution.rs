@@ -41,9 +41,22 @@ impl Coordinator {
                 .filter(|(id, entry)| entry.copies.is_empty() && !self.local_pids.contains_key(*id))
                 .map(|(id, entry)| (id.clone(), entry.args.clone()))
                 .collect();
+            // Started here if this node is a ring node; otherwise the ring nodes are
+            // told, since a node that joined after the loss may not know the child.
+            // Starts are idempotent, so several survivors telling them is harmless.
             for (id, args) in orphans {
-                if self.owners(&id).contains(&me) {
-                    let _ = self.start_local(ctx, &id, args);
+                for owner in self.owners(&id) {
+                    if owner == me {
+                        let _ = self.start_local(ctx, &id, args.clone());
+                    } else {
+                        let start = WireMsg::Start {
+                            token: 0,
+                            origin: me.clone(),
+                            id: id.clone(),
+                            args: args.clone(),
+                        };
+                        self.send_to(ctx, &owner, start);
+                    }
                 }
             }
         }
