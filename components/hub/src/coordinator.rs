@@ -361,7 +361,10 @@ impl Coordinator {
                 id,
                 args,
             } => {
-                let result = self.start_local(ctx, &id, args);
+                let result = match crate::hub::validate_child_id(&id) {
+                    Ok(()) => self.start_local(ctx, &id, args),
+                    Err(error) => Err(error.to_string()),
+                };
                 if token != 0 {
                     let node = self.shared.me.clone();
                     self.send_to(
@@ -468,7 +471,8 @@ impl Worker for Coordinator {
             })?;
         self.supervisor = Some(supervisor);
         ctx.send_after(HubInfo::SyncTick, self.shared.config.sync_interval);
-        ctx.send_after(HubInfo::DiscoverTick, Duration::ZERO);
+        // The first discovery is sent by `Hub::start` once this worker takes messages
+        // from other nodes, so that no early `Welcome` is dropped.
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::child::{ChildCall, HubChildSpec};
 use crate::config::{HubConfig, Redundancy, ReplicationModel};
-use crate::coordinator::{Command, Coordinator, Outcome, Request, Shared};
+use crate::coordinator::{Command, Coordinator, HubInfo, Outcome, Request, Shared};
 use crate::error::HubError;
 use crate::events::HubEvent;
 use crate::registry::{ChildInfo, Registry};
@@ -140,7 +140,7 @@ impl PendingStops {
     }
 }
 
-fn validate_child_id(id: &str) -> Result<(), HubError> {
+pub(crate) fn validate_child_id(id: &str) -> Result<(), HubError> {
     if id.is_empty() || id.len() > MAX_CHILD_ID {
         return Err(HubError::InvalidChildId {
             id: id.to_owned(),
@@ -181,6 +181,7 @@ impl Hub {
         let node_events = node.events();
         let coordinator = runtime.spawn_named(&name, Coordinator::new(shared.clone()))?;
         node.accept_messages(&coordinator);
+        coordinator.send(HubInfo::DiscoverTick);
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let forward_to = coordinator.clone();
         let forwarder = std::thread::Builder::new()
