@@ -412,6 +412,36 @@ fn majority_quorum_refuses_children_and_restarts_without_a_quorum() {
     wait_placed(hub, &ids, "orphans restarted once the quorum is back");
 }
 
+/// A child that crashes is restarted by its node's supervisor, and every node's
+/// registry learns the new pid (process_hub's pid update hook).
+fn a_crashed_child_restarts_and_every_registry_gets_its_new_pid() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 3);
+    let specs = counters("crash", 30);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "30 children placed");
+    let id = ids
+        .iter()
+        .find(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .expect("a child on the peer");
+    let (_, before) = hub.active_copy(id).unwrap();
+    assert!(hub.call(id, &Atom::from("crash").to_term(), CALL).is_err());
+    let (node, after) = poll_until(
+        "the restarted child's pid here",
+        PATIENCE,
+        || hub.active_copy(id).unwrap(),
+        |(_, pid)| *pid != before,
+    );
+    assert_eq!(node, p1.name);
+    assert_eq!(value(hub, id), 0, "a fresh copy answers");
+    assert_ne!(after, before);
+}
+
 /// start/stop/lookup on one node, and the hub joins every thread it started.
 fn stop_child_and_lookup_and_no_threads_left_behind() {
     let before = os_thread_count();
@@ -452,7 +482,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 8] = [
+    let scenarios: [(&str, fn()); 9] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -480,6 +510,10 @@ fn main() {
         (
             "replication_active_active_keeps_the_factor_through_joins_and_kills",
             replication_active_active_keeps_the_factor_through_joins_and_kills,
+        ),
+        (
+            "a_crashed_child_restarts_and_every_registry_gets_its_new_pid",
+            a_crashed_child_restarts_and_every_registry_gets_its_new_pid,
         ),
         (
             "singularity_converges_to_one_copy_after_a_partition_heals",

@@ -20,7 +20,7 @@ use otp_threads_hub::{
 pub const PEER_ROLE: &str = "HUB_PEER";
 pub const COOKIE: &str = "hubcookie";
 
-/// A counter: `{set, V}` sets, `get` reads; its value is its handover state. Args
+/// A counter: `{set, V}` sets, `get` reads, `crash` panics; its value is its handover state. Args
 /// `{slow_on, Prefix, Ms}` make its start take `Ms` on nodes named `Prefix...` (to
 /// make migrations to such a node time out).
 pub struct Counter {
@@ -34,6 +34,9 @@ impl HubChild for Counter {
         {
             self.value = value;
             return Atom::from("ok").to_term();
+        }
+        if Atom::from_term(request).is_ok_and(|a| a.as_str() == "crash") {
+            panic!("crash requested");
         }
         self.value.to_term()
     }
