@@ -574,9 +574,9 @@ impl Worker for Coordinator {
                         });
                     }
                     Some(_) => {}
-                    // Stopped meanwhile, or a copy from before a stop: not ours.
-                    None if !handle.is_alive() => return Step::Next,
-                    None => {}
+                    // Stopped before this message was handled (start_local records
+                    // the pid before any ChildUp is handled): nothing to track.
+                    None => return Step::Next,
                 }
                 if let Some(state) = self.pending_states.remove(&id) {
                     handle.cast(ChildCast::Restore(state));
