@@ -93,6 +93,8 @@ impl FromTerm for ChildCast {
 pub(crate) struct ChildProcess {
     pub(crate) id: String,
     pub(crate) inner: Box<dyn HubChild>,
+    /// A handed-over state to merge before serving.
+    pub(crate) restore: Option<Term>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) coordinator: WorkerRef<Coordinator>,
 }
@@ -105,6 +107,9 @@ impl Worker for ChildProcess {
     type Continue = ();
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        if let Some(state) = self.restore.take() {
+            self.inner.alter_handover_state(state);
+        }
         self.shared.node.serve(&ctx.handle());
         self.coordinator.cast(Command::ChildUp {
             id: self.id.clone(),

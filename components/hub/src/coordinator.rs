@@ -257,9 +257,13 @@ impl Coordinator {
         let spec = HubChildSpec::new(id, args.clone());
         let shared = self.shared.clone();
         let coordinator = ctx.handle();
+        // A state handed over before this start is merged in `init`, before the child
+        // serves anything; only the first start takes it (a restart begins fresh).
+        let mut restore = self.pending_states.remove(id);
         let child_spec = ChildSpec::worker(id, move || ChildProcess {
             id: spec.id.clone(),
             inner: (shared.config.factory)(&spec),
+            restore: restore.take(),
             shared: shared.clone(),
             coordinator: coordinator.clone(),
         });

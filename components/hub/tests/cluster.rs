@@ -125,18 +125,23 @@ fn thousand_children_move_with_their_state_on_join_leave_and_sigkill() {
         .collect();
     assert!(!moving.is_empty());
     wait_placed(hub, &ids, "children on the 4-node ring");
-    let lost = lost_values(hub, &ids);
     poll_until(
         "no duplicate after retention",
         PATIENCE,
         || duplicates(hub, &ids),
         |d| *d == 0,
     );
-    assert!(
-        lost.is_empty(),
-        "lost states: {} e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(3)]
+    // The registry may show a new copy before its state has reached it (the state
+    // travels old copy -> new node, the registry updates on other connections), so
+    // every value must arrive within the bound; a lost state never does.
+    poll_until(
+        "every moved child's state on its new copy",
+        PATIENCE,
+        || {
+            let lost = lost_values(hub, &ids);
+            (lost.len(), lost.into_iter().take(3).collect::<Vec<_>>())
+        },
+        |(n, _)| *n == 0,
     );
     // This node's hooks: every child it moved handed its state over, and the new
     // node confirmed each (confirm_handover).
