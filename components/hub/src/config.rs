@@ -36,6 +36,17 @@ pub enum ReplicationModel {
     ActivePassive,
 }
 
+/// Where children go (process_hub's distribution strategies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    /// The hash ring (the default); children move when membership changes.
+    ConsistentHashing,
+    /// Each child goes to the nodes named at its start
+    /// ([`Hub::start_children_on`](crate::Hub::start_children_on)) and never moves:
+    /// no migration on joins, no restart elsewhere when its node is lost.
+    Guided,
+}
+
 /// How children move when their node changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Migration {
@@ -96,6 +107,7 @@ pub struct HubConfig {
     pub(crate) hub_id: String,
     pub(crate) factory: ChildFactory,
     pub(crate) redundancy: Redundancy,
+    pub(crate) distribution: Distribution,
     pub(crate) migration: Migration,
     pub(crate) partition: PartitionTolerance,
     pub(crate) virtual_nodes: u32,
@@ -111,6 +123,7 @@ impl std::fmt::Debug for HubConfig {
         f.debug_struct("HubConfig")
             .field("hub_id", &self.hub_id)
             .field("redundancy", &self.redundancy)
+            .field("distribution", &self.distribution)
             .field("migration", &self.migration)
             .field("partition", &self.partition)
             .field("virtual_nodes", &self.virtual_nodes)
@@ -135,6 +148,7 @@ impl HubConfig {
             hub_id: hub_id.into(),
             factory: Arc::new(factory),
             redundancy: Redundancy::Singularity,
+            distribution: Distribution::ConsistentHashing,
             migration: Migration::ColdSwap,
             partition: PartitionTolerance::Divergence,
             virtual_nodes: 64,
@@ -149,6 +163,12 @@ impl HubConfig {
     /// The redundancy strategy.
     pub fn redundancy(mut self, redundancy: Redundancy) -> Self {
         self.redundancy = redundancy;
+        self
+    }
+
+    /// The distribution strategy.
+    pub fn distribution(mut self, distribution: Distribution) -> Self {
+        self.distribution = distribution;
         self
     }
 
@@ -330,6 +350,7 @@ mod tests {
         let c = config();
         assert!(c.validate().is_ok());
         assert_eq!(c.redundancy, Redundancy::Singularity);
+        assert_eq!(c.distribution, Distribution::ConsistentHashing);
         assert_eq!(c.migration, Migration::ColdSwap);
         assert_eq!(c.partition, PartitionTolerance::Divergence);
         assert_eq!(c.sync_interval, Duration::from_millis(15000));

@@ -109,9 +109,10 @@ impl Shared {
 
 /// Commands from this node (the hub handle, children, the node event forwarder).
 pub(crate) enum Command {
+    /// Each spec with its nodes under guided placement (`None`: the ring's).
     StartChildren {
         token: u64,
-        specs: Vec<HubChildSpec>,
+        specs: Vec<(HubChildSpec, Option<Vec<String>>)>,
     },
     StopChildren {
         token: u64,
@@ -497,8 +498,8 @@ impl Worker for Coordinator {
         match command {
             Command::StartChildren { token, specs } => {
                 let waiter = self.shared.waiters.lock().get(&token).cloned();
-                for spec in specs {
-                    let owners = self.owners(&spec.id);
+                for (spec, guided) in specs {
+                    let owners = guided.unwrap_or_else(|| self.owners(&spec.id));
                     if let Some(waiter) = &waiter {
                         let _ = waiter.send(Outcome::Planned {
                             id: spec.id.clone(),

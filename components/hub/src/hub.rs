@@ -18,7 +18,7 @@ use otp_threads::{ExitReason, Pid, RuntimeHandle, WorkerRef};
 use parking_lot::{Mutex, RwLock};
 
 use crate::child::{ChildCall, HubChildSpec};
-use crate::config::{HubConfig, Redundancy, ReplicationModel};
+use crate::config::{Distribution, HubConfig, Redundancy, ReplicationModel};
 use crate::coordinator::{Command, Coordinator, HubInfo, Outcome, Request, Shared};
 use crate::error::HubError;
 use crate::events::HubEvent;
@@ -234,7 +234,14 @@ impl Hub {
     }
 
     /// The ring nodes of `id` now (its first node is its active copy's node).
+    /// Under guided placement: the nodes it was started on.
     pub fn belongs_to(&self, id: &str) -> Vec<String> {
+        if self.shared.config.distribution == Distribution::Guided {
+            return self
+                .child_lookup(id)
+                .map(|copies| copies.into_iter().map(|(node, _)| node).collect())
+                .unwrap_or_default();
+        }
         self.shared
             .ring
             .read()
@@ -246,9 +253,38 @@ impl Hub {
         self.start_children(vec![spec])
     }
 
-    /// Starts children on their ring nodes.
+    /// Starts children on their ring nodes (consistent hashing).
     pub fn start_children(&self, specs: Vec<HubChildSpec>) -> Result<PendingStarts, HubError> {
-        specs.iter().try_for_each(|s| validate_child_id(&s.id))?;
+        if self.shared.config.distribution == Distribution::Guided {
+            return Err(HubError::InvalidOption {
+                option: "distribution",
+                reason: "a guided hub starts children with start_children_on",
+            });
+        }
+        self.send_starts(specs.into_iter().map(|s| (s, None)).collect())
+    }
+
+    /// Starts each child on the nodes given with it (guided placement).
+    pub fn start_children_on(
+        &self,
+        specs: Vec<(HubChildSpec, Vec<String>)>,
+    ) -> Result<PendingStarts, HubError> {
+        if self.shared.config.distribution != Distribution::Guided {
+            return Err(HubError::InvalidOption {
+                option: "distribution",
+                reason: "start_children_on needs Distribution::Guided",
+            });
+        }
+        self.send_starts(specs.into_iter().map(|(s, n)| (s, Some(n))).collect())
+    }
+
+    fn send_starts(
+        &self,
+        specs: Vec<(HubChildSpec, Option<Vec<String>>)>,
+    ) -> Result<PendingStarts, HubError> {
+        specs
+            .iter()
+            .try_for_each(|(s, _)| validate_child_id(&s.id))?;
         if let Some((members, quorum)) = self.shared.quorum_shortfall() {
             return Err(HubError::QuorumLost { members, quorum });
         }

@@ -6,7 +6,8 @@
 //!
 //! Contract (details in each module and in the README):
 //! * Placement: [`ring`] — FNV-1a 64 + SplitMix64 finaliser, `virtual_nodes` points per
-//!   node, clockwise walk; reproducible on every node from the member set alone.
+//!   node, clockwise walk; reproducible on every node from the member set alone. Or
+//!   guided placement: each child on the nodes named at its start.
 //! * Membership: hubs of the same id greet each other on `nodeup` and every
 //!   `discover_interval`; `nodedown` or an orderly leave drops a node.
 //! * Redundancy: singularity (default) or replication with a factor, active-active or
@@ -31,7 +32,8 @@ mod wire;
 
 pub use child::{HubChild, HubChildSpec};
 pub use config::{
-    ChildFactory, HotSwap, HubConfig, Migration, PartitionTolerance, Redundancy, ReplicationModel,
+    ChildFactory, Distribution, HotSwap, HubConfig, Migration, PartitionTolerance, Redundancy,
+    ReplicationModel,
 };
 pub use error::HubError;
 pub use events::HubEvent;

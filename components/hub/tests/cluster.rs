@@ -447,6 +447,45 @@ fn a_crashed_child_restarts_and_every_registry_gets_its_new_pid() {
     assert_ne!(after, before);
 }
 
+/// Guided placement: children run on the nodes named at their start and stay there
+/// when a node joins; the ring-based start is refused with a typed error.
+fn guided_children_stay_on_the_nodes_they_were_given() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "guided");
+    let hub = main.hub();
+    let events = hub.events();
+    let p1 = Peer::start("hubp", server.address(), "guided", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "guided", &main.name());
+    wait_members(hub, 3);
+    let refused = hub.start_children(counters("g", 1)).err().expect("refused");
+    assert!(matches!(
+        refused,
+        HubError::InvalidOption {
+            option: "distribution",
+            ..
+        }
+    ));
+    let specs: Vec<(HubChildSpec, Vec<String>)> = counters("g", 20)
+        .into_iter()
+        .map(|spec| (spec, vec![p1.name.clone()]))
+        .collect();
+    let results = hub.start_children_on(specs).unwrap().wait(CALL).unwrap();
+    assert_eq!(results.len(), 20);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.node == p1.name && r.result.is_ok())
+    );
+    let p3 = Peer::start("hubq", server.address(), "guided", &main.name());
+    let done = next_redistribution(&events, &p3.name);
+    assert!(
+        matches!(done, HubEvent::RedistributionDone { migrated: 0, .. }),
+        "{done:?}"
+    );
+    let nodes: BTreeSet<String> = hub.which_children().into_iter().map(|c| c.node).collect();
+    assert_eq!(nodes, BTreeSet::from([p1.name.clone()]));
+}
+
 /// start/stop/lookup on one node, and the hub joins every thread it started.
 fn stop_child_and_lookup_and_no_threads_left_behind() {
     let before = os_thread_count();
@@ -487,7 +526,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 9] = [
+    let scenarios: [(&str, fn()); 10] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -519,6 +558,10 @@ fn main() {
         (
             "a_crashed_child_restarts_and_every_registry_gets_its_new_pid",
             a_crashed_child_restarts_and_every_registry_gets_its_new_pid,
+        ),
+        (
+            "guided_children_stay_on_the_nodes_they_were_given",
+            guided_children_stay_on_the_nodes_they_were_given,
         ),
         (
             "singularity_converges_to_one_copy_after_a_partition_heals",

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::config::Distribution;
+
 use super::{
     ChildCast, Context, Coordinator, Ending, HubEvent, HubInfo, Migration, Outcome, Phase, Pid,
     Round, Term, WireMsg,
@@ -30,6 +32,11 @@ impl Coordinator {
             },
         );
         let me = self.shared.me.clone();
+        if self.shared.config.distribution == Distribution::Guided {
+            // Guided children stay where they were put.
+            self.maybe_end_round(round);
+            return;
+        }
         // Orphans: registered children without any copy (their node is gone).
         if self.shared.quorum_shortfall().is_none() {
             let orphans: Vec<(String, Term)> = self

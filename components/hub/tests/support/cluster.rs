@@ -13,8 +13,8 @@ use otp_threads::Runtime;
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, FromTerm, Node, Term, ToTerm};
 use otp_threads_hub::{
-    HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration, PartitionTolerance, Redundancy,
-    ReplicationModel,
+    Distribution, HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration, PartitionTolerance,
+    Redundancy, ReplicationModel,
 };
 
 pub const PEER_ROLE: &str = "HUB_PEER";
@@ -94,6 +94,9 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
             factor: 2,
             model: ReplicationModel::ActiveActive,
         }),
+        "guided" => base
+            .distribution(Distribution::Guided)
+            .migration(Migration::HotSwap(handover)),
         "quorum" => base.partition_tolerance(PartitionTolerance::MajorityQuorum {
             initial_cluster_size: 3,
             track_max_size: true,
