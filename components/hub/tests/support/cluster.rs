@@ -205,6 +205,10 @@ pub fn peer_main(role: &str) {
                 println!("started {}", results.unwrap().len());
                 let _ = std::io::stdout().flush();
             }
+            Ok("stats") => {
+                println!("stats {}", node.hub().messages_sent());
+                let _ = std::io::stdout().flush();
+            }
             Ok("leave") => {
                 node.hub.take().unwrap().stop().unwrap();
                 println!("left");
@@ -265,6 +269,15 @@ impl Peer {
         stdin.flush().unwrap();
         let line = self.lines.next().expect("peer output").unwrap();
         line.strip_prefix("started ").unwrap().parse().unwrap()
+    }
+
+    /// Hub messages the peer's node has sent so far.
+    pub fn messages_sent(&mut self) -> u64 {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "stats").unwrap();
+        stdin.flush().unwrap();
+        let line = self.lines.next().expect("peer output").unwrap();
+        line.strip_prefix("stats ").unwrap().parse().unwrap()
     }
 
     pub fn kill(&mut self) {
