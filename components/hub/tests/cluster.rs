@@ -1,0 +1,584 @@
+//! Hub clusters of three or more nodes, each peer a separate OS process on loopback
+//! (this binary started again with `HUB_PEER` set), joined through our own
+//! EPMD-compatible name server. `harness = false`: `main` runs the scenarios in order
+//! and fails (panics) on the first broken one.
+//!
+//! Ports process_hub's `integration_test.exs` behaviours ("hotswap migration with
+//! handoff" with 1000 string ids, "migration hotswap shutdown", singularity and
+//! replication placement) plus one test per original bug (seed_systems §4(c)).
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cluster::{HubNode, Peer, counters, name_server, unique_name};
+use otp_threads::dist::{Atom, FromTerm, ToTerm};
+use otp_threads_hub::{Hub, HubChildSpec, HubError, HubEvent, Ring};
+use otp_threads_testkit::{Patience, os_thread_count, poll_until};
+
+const PATIENCE: Patience = Patience::new(Duration::from_secs(60), Duration::from_millis(20));
+const CALL: Duration = Duration::from_secs(30);
+
+fn wait_members(hub: &Hub, n: usize) {
+    poll_until("hub members", PATIENCE, || hub.members(), |m| m.len() == n);
+}
+
+/// Children whose copies are not exactly their ring nodes now.
+fn misplaced(hub: &Hub, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .filter(|id| {
+            let want: BTreeSet<String> = hub.belongs_to(id).into_iter().collect();
+            let have: Option<BTreeSet<String>> = hub
+                .child_lookup(id)
+                .map(|copies| copies.into_iter().map(|(node, _)| node).collect());
+            have.as_ref() != Some(&want)
+        })
+        .cloned()
+        .collect()
+}
+
+fn wait_placed(hub: &Hub, ids: &[String], what: &str) {
+    poll_until(
+        what,
+        PATIENCE,
+        || {
+            let wrong = misplaced(hub, ids);
+            (wrong.len(), wrong.into_iter().take(3).collect::<Vec<_>>())
+        },
+        |(n, _)| *n == 0,
+    );
+}
+
+fn ids(specs: &[HubChildSpec]) -> Vec<String> {
+    specs.iter().map(|s| s.id.clone()).collect()
+}
+
+fn value(hub: &Hub, id: &str) -> i64 {
+    let term = hub.call(id, &Atom::from("get").to_term(), CALL).unwrap();
+    i64::from_term(term).unwrap()
+}
+
+fn set_values(hub: &Hub, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let set = (Atom::from("set"), i as i64 + 1).to_term();
+        hub.call(id, &set, CALL).unwrap();
+    }
+}
+
+/// Children whose value is not the one `set_values` gave them.
+fn lost_values(hub: &Hub, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .enumerate()
+        .filter(|(i, id)| value(hub, id) != *i as i64 + 1)
+        .map(|(_, id)| id.clone())
+        .collect()
+}
+
+fn duplicates(hub: &Hub, ids: &[String]) -> usize {
+    ids.iter()
+        .filter(|id| hub.child_lookup(id).is_some_and(|c| c.len() > 1))
+        .count()
+}
+
+fn next_redistribution(events: &crossbeam_channel::Receiver<HubEvent>, trigger: &str) -> HubEvent {
+    let deadline = std::time::Instant::now() + PATIENCE.limit;
+    loop {
+        let event = events.recv_deadline(deadline).expect("a redistribution");
+        if matches!(&event, HubEvent::RedistributionDone { trigger: t, .. } if t == trigger) {
+            return event;
+        }
+    }
+}
+
+/// 1,000 children over three nodes; then a fourth node joins (hot swap with handover),
+/// one leaves gracefully, one is SIGKILLed — one cluster, four behaviours in order.
+fn thousand_children_move_with_their_state_on_join_leave_and_sigkill() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "hot");
+    let hub = main.hub();
+    let events = hub.events();
+    let _p1 = Peer::start("hubp", server.address(), "hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "hot", &main.name());
+    wait_members(hub, 3);
+
+    // 1,000 children spread over three nodes per the ring.
+    let specs = counters("child", 1000);
+    let ids = ids(&specs);
+    let results = hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    assert_eq!(results.len(), 1000);
+    assert!(results.iter().all(|r| r.result.is_ok()));
+    wait_placed(hub, &ids, "1,000 children on their ring nodes");
+    let per_node: BTreeSet<String> = hub.which_children().into_iter().map(|c| c.node).collect();
+    assert_eq!(per_node.len(), 3, "children on every node");
+    eprintln!("  thousand_children_spread_over_three_nodes_per_the_ring ... ok");
+    set_values(hub, &ids);
+
+    // A node joins: its children move by hot swap and keep their state.
+    let mut p3 = Peer::start("hubq", server.address(), "hot", &main.name());
+    wait_members(hub, 4);
+    let moving: Vec<String> = ids
+        .iter()
+        .filter(|id| hub.belongs_to(id) == [p3.name.clone()])
+        .cloned()
+        .collect();
+    assert!(!moving.is_empty());
+    wait_placed(hub, &ids, "children on the 4-node ring");
+    poll_until(
+        "no duplicate after retention",
+        PATIENCE,
+        || duplicates(hub, &ids),
+        |d| *d == 0,
+    );
+    // The registry may show a new copy before its state has reached it (the state
+    // travels old copy -> new node, the registry updates on other connections), so
+    // every value must arrive within the bound; a lost state never does.
+    poll_until(
+        "every moved child's state on its new copy",
+        PATIENCE,
+        || {
+            let lost = lost_values(hub, &ids);
+            (lost.len(), lost.into_iter().take(3).collect::<Vec<_>>())
+        },
+        |(n, _)| *n == 0,
+    );
+    // This node's hooks: every child it moved handed its state over, and the new
+    // node confirmed each (confirm_handover).
+    let mut seen = Vec::new();
+    let done = loop {
+        let event = events.recv_timeout(PATIENCE.limit).expect("redistribution");
+        if matches!(&event, HubEvent::RedistributionDone { trigger, .. } if *trigger == p3.name) {
+            break event;
+        }
+        seen.push(event);
+    };
+    let HubEvent::RedistributionDone { migrated, .. } = done else {
+        unreachable!()
+    };
+    let handed: usize = seen
+        .iter()
+        .filter(|e| matches!(e, HubEvent::ChildMigrated { handed_over: true, to, .. } if *to == p3.name))
+        .count();
+    assert_eq!(handed, migrated, "every migration handed its state over");
+    let mut confirmed = seen
+        .iter()
+        .filter(|e| matches!(e, HubEvent::HandoverConfirmed { .. }))
+        .count();
+    while confirmed < migrated {
+        let event = events
+            .recv_timeout(PATIENCE.limit)
+            .expect("handover confirmations");
+        if matches!(event, HubEvent::HandoverConfirmed { .. }) {
+            confirmed += 1;
+        }
+    }
+    eprintln!(
+        "  a_joining_node_takes_its_children_by_hot_swap_keeping_state ... ok ({} moved, 0 lost, 0 duplicated; {migrated} from this node, all handed over and confirmed)",
+        moving.len()
+    );
+
+    // The new node leaves gracefully: its children's states arrive on their new nodes
+    // (before those children start there: kept until they do).
+    p3.leave();
+    wait_members(hub, 3);
+    wait_placed(hub, &ids, "children back on the 3-node ring");
+    let lost = lost_values(hub, &ids);
+    assert!(
+        lost.is_empty(),
+        "lost on leave: {} e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(3)]
+    );
+    assert_eq!(duplicates(hub, &ids), 0);
+    eprintln!(
+        "  a_graceful_leave_hands_states_to_the_new_nodes_even_before_their_children_start ... ok ({} children)",
+        moving.len()
+    );
+
+    // SIGKILL: the killed node's children restart on the survivors per the ring.
+    let on_p2: Vec<String> = ids
+        .iter()
+        .filter(|id| hub.belongs_to(id) == [p2.name.clone()])
+        .cloned()
+        .collect();
+    p2.kill();
+    wait_members(hub, 2);
+    wait_placed(hub, &ids, "children on the 2 survivors");
+    let survivors: Vec<String> = ids
+        .iter()
+        .filter(|id| !on_p2.contains(id))
+        .cloned()
+        .collect();
+    for id in &on_p2 {
+        assert_eq!(value(hub, id), 0, "{id} restarted fresh");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if survivors.contains(id) {
+            assert_eq!(value(hub, id), i as i64 + 1);
+        }
+    }
+    eprintln!(
+        "  a_sigkilled_nodes_children_restart_on_the_survivors_per_the_ring ... ok ({} restarted)",
+        on_p2.len()
+    );
+}
+
+/// Bug 1 of the original: with `handover: false`, hot swap left the old copies running.
+fn hot_swap_without_handover_still_stops_the_old_copies() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "hot_no_handover");
+    let hub = main.hub();
+    let events = hub.events();
+    let _p1 = Peer::start("hubp", server.address(), "hot_no_handover", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "hot_no_handover", &main.name());
+    wait_members(hub, 3);
+    let specs = counters("nh", 200);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "200 children placed");
+    let p3 = Peer::start("hubq", server.address(), "hot_no_handover", &main.name());
+    wait_members(hub, 4);
+    let done = next_redistribution(&events, &p3.name);
+    let HubEvent::RedistributionDone { migrated, .. } = done else {
+        unreachable!()
+    };
+    assert!(migrated > 0, "main moved some children");
+    wait_placed(hub, &ids, "one copy each on the 4-node ring");
+    assert_eq!(duplicates(hub, &ids), 0);
+}
+
+/// Bug 3 of the original: a node-up redistribution whose starts time out left the
+/// hub's event queue locked. Here the round ends with `timed_out` and the hub serves.
+fn a_timed_out_redistribution_does_not_block_the_hub() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "slow");
+    let hub = main.hub();
+    let events = hub.events();
+    let _p1 = Peer::start("hubp", server.address(), "slow", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "slow", &main.name());
+    wait_members(hub, 3);
+    // The joining node's name is known in advance, so the test picks children that
+    // this node runs now and that belong to the joining node after the join.
+    let p3_alive = unique_name("slowpeer");
+    let p3_name = format!("{p3_alive}@{}", cluster::short_host());
+    let mut four = hub.members();
+    four.push(p3_name.clone());
+    let ring4 = Ring::new(four.iter().map(String::as_str), 64);
+    let moving: Vec<String> = (0..2000)
+        .map(|i| format!("slow-{i}"))
+        .filter(|id| {
+            hub.belongs_to(id) == [main.name()] && ring4.owner(id) == Some(p3_name.clone())
+        })
+        .take(4)
+        .collect();
+    assert_eq!(moving.len(), 4);
+    // Starts on nodes named `slowpeer...` take 600 ms; migrations allow 300 ms, and the
+    // joining node starts them one after the other: all four time out.
+    let slow = (Atom::from("slow_on"), "slowpeer", 600u64).to_term();
+    let specs: Vec<HubChildSpec> = moving
+        .iter()
+        .map(|id| HubChildSpec::new(id.clone(), slow.clone()))
+        .collect();
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "4 children placed here");
+    let p3 = Peer::start_as(&p3_alive, server.address(), "slow", &main.name());
+    let done = next_redistribution(&events, &p3.name);
+    let HubEvent::RedistributionDone { timed_out, .. } = done else {
+        unreachable!()
+    };
+    assert_eq!(timed_out, 4, "{done:?}");
+    // The hub still takes new work at once.
+    let results = hub
+        .start_child(HubChildSpec::new(
+            "after-timeout",
+            Atom::from("none").to_term(),
+        ))
+        .unwrap()
+        .wait(CALL)
+        .unwrap();
+    assert!(results[0].result.is_ok());
+    // And the late starts still end with one copy each.
+    wait_placed(hub, &ids, "one copy each after the late starts");
+    assert_eq!(duplicates(hub, &ids), 0);
+}
+
+/// Replication, factor 2, active-passive (hot swap): copies follow the ring through a
+/// join and a SIGKILL; the active copy is the first ring node's.
+fn replication_active_passive_keeps_the_factor_through_joins_and_kills() {
+    replication_keeps_the_factor("replicated");
+}
+
+/// Replication, factor 2, active-active (cold swap): the same through a join and a kill.
+fn replication_active_active_keeps_the_factor_through_joins_and_kills() {
+    replication_keeps_the_factor("replicated_aa");
+}
+
+fn replication_keeps_the_factor(kind: &str) {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), kind);
+    let hub = main.hub();
+    let _p1 = Peer::start("hubp", server.address(), kind, &main.name());
+    let _p2 = Peer::start("hubp", server.address(), kind, &main.name());
+    wait_members(hub, 3);
+    let specs = counters("rep", 100);
+    let ids = ids(&specs);
+    let results = hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    assert_eq!(results.len(), 200, "two copies each");
+    wait_placed(hub, &ids, "2 copies each on 3 nodes");
+    let mut p3 = Peer::start("hubq", server.address(), kind, &main.name());
+    wait_members(hub, 4);
+    wait_placed(hub, &ids, "2 copies each on 4 nodes");
+    p3.kill();
+    wait_members(hub, 3);
+    wait_placed(hub, &ids, "2 copies each after a SIGKILL");
+    for id in &ids {
+        let (node, _) = hub.active_copy(id).unwrap();
+        assert_eq!(node, hub.belongs_to(id)[0]);
+        assert_eq!(hub.child_lookup(id).unwrap().len(), 2);
+    }
+    assert_eq!(hub.all_copies_active(), kind == "replicated_aa");
+}
+
+/// Divergence: two sides that could not see each other each run every child (here
+/// formed apart: this node alone, and two peers together, started the same 100 ids);
+/// once they connect, exactly one copy per child remains, on its ring node.
+fn singularity_converges_to_one_copy_after_a_partition_heals() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "hot");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "hot", "none");
+    let p2 = Peer::start("hubp", server.address(), "hot", &p1.name);
+    let specs = counters("part", 100);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    assert_eq!(hub.which_children().len(), 100, "all on the lone side");
+    assert_eq!(p1.start_children("part", 100), 100, "all on the other side");
+    // Heal.
+    main.node().connect(&p1.name).unwrap();
+    wait_members(hub, 3);
+    wait_placed(hub, &ids, "one copy each after the heal");
+    assert_eq!(duplicates(hub, &ids), 0);
+    drop(p2);
+}
+
+/// Majority quorum (expected size 3, so 2 needed): a node alone refuses new children
+/// and does not restart a lost node's children; when a node joins and the quorum is
+/// back, the orphans restart on their ring nodes.
+fn majority_quorum_refuses_children_and_restarts_without_a_quorum() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum");
+    let hub = main.hub();
+    let events = hub.events();
+    let error = hub
+        .start_child(HubChildSpec::new("q", Atom::from("none").to_term()))
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            error,
+            HubError::QuorumLost {
+                members: 1,
+                quorum: 2
+            }
+        ),
+        "{error:?}"
+    );
+    let mut p1 = Peer::start("hubp", server.address(), "quorum", &main.name());
+    wait_members(hub, 2);
+    let specs = counters("q", 40);
+    let ids = ids(&specs);
+    let results = hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    assert!(results.iter().all(|r| r.result.is_ok()));
+    wait_placed(hub, &ids, "40 children on two nodes");
+    let on_p1: Vec<String> = ids
+        .iter()
+        .filter(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .cloned()
+        .collect();
+    assert!(!on_p1.is_empty());
+    p1.kill();
+    // The round after the nodedown has ended: nothing of p1's was restarted.
+    while events.recv_timeout(PATIENCE.limit).expect("nodedown hook")
+        != HubEvent::NodeLeft(p1.name.clone())
+    {}
+    next_redistribution(&events, &p1.name);
+    for id in &on_p1 {
+        assert_eq!(
+            hub.child_lookup(id).map(|c| c.len()),
+            Some(0),
+            "{id} restarted"
+        );
+    }
+    // A new node brings the quorum back: the orphans restart per the ring.
+    let _p2 = Peer::start("hubp", server.address(), "quorum", &main.name());
+    wait_members(hub, 2);
+    wait_placed(hub, &ids, "orphans restarted once the quorum is back");
+}
+
+/// A child that crashes is restarted by its node's supervisor, and every node's
+/// registry learns the new pid (process_hub's pid update hook).
+fn a_crashed_child_restarts_and_every_registry_gets_its_new_pid() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 3);
+    let specs = counters("crash", 30);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "30 children placed");
+    let id = ids
+        .iter()
+        .find(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .expect("a child on the peer");
+    let (_, before) = hub.active_copy(id).unwrap();
+    assert!(hub.call(id, &Atom::from("crash").to_term(), CALL).is_err());
+    let (node, after) = poll_until(
+        "the restarted child's pid here",
+        PATIENCE,
+        || hub.active_copy(id).unwrap(),
+        |(_, pid)| *pid != before,
+    );
+    assert_eq!(node, p1.name);
+    assert_eq!(value(hub, id), 0, "a fresh copy answers");
+    assert_ne!(after, before);
+}
+
+/// Guided placement: children run on the nodes named at their start and stay there
+/// when a node joins; the ring-based start is refused with a typed error.
+fn guided_children_stay_on_the_nodes_they_were_given() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "guided");
+    let hub = main.hub();
+    let events = hub.events();
+    let p1 = Peer::start("hubp", server.address(), "guided", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "guided", &main.name());
+    wait_members(hub, 3);
+    let refused = hub.start_children(counters("g", 1)).err().expect("refused");
+    assert!(matches!(
+        refused,
+        HubError::InvalidOption {
+            option: "distribution",
+            ..
+        }
+    ));
+    let specs: Vec<(HubChildSpec, Vec<String>)> = counters("g", 20)
+        .into_iter()
+        .map(|spec| (spec, vec![p1.name.clone()]))
+        .collect();
+    let results = hub.start_children_on(specs).unwrap().wait(CALL).unwrap();
+    assert_eq!(results.len(), 20);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.node == p1.name && r.result.is_ok())
+    );
+    let p3 = Peer::start("hubq", server.address(), "guided", &main.name());
+    let done = next_redistribution(&events, &p3.name);
+    assert!(
+        matches!(done, HubEvent::RedistributionDone { migrated: 0, .. }),
+        "{done:?}"
+    );
+    let nodes: BTreeSet<String> = hub.which_children().into_iter().map(|c| c.node).collect();
+    assert_eq!(nodes, BTreeSet::from([p1.name.clone()]));
+}
+
+/// start/stop/lookup on one node, and the hub joins every thread it started.
+fn stop_child_and_lookup_and_no_threads_left_behind() {
+    let before = os_thread_count();
+    {
+        let server = name_server();
+        let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+        let hub = main.hub();
+        let events = hub.events();
+        hub.start_children(counters("solo", 10))
+            .unwrap()
+            .wait(CALL)
+            .unwrap();
+        assert_eq!(hub.which_children().len(), 10);
+        assert_eq!(hub.child_lookup("solo-3").unwrap()[0].0, main.name());
+        let stopped = hub.stop_child("solo-3").unwrap().wait(CALL).unwrap();
+        assert_eq!(stopped, vec![("solo-3".to_owned(), main.name())]);
+        assert!(hub.child_lookup("solo-3").is_none());
+        assert_eq!(hub.which_children().len(), 9);
+        assert!(matches!(
+            hub.call("solo-3", &Atom::from("get").to_term(), CALL),
+            Err(HubError::NoChild(_))
+        ));
+        let started = events
+            .try_iter()
+            .filter(|e| matches!(e, HubEvent::ChildStarted { .. }))
+            .count();
+        assert_eq!(started, 10);
+        drop(main);
+        server.shutdown();
+    }
+    poll_until("threads joined", PATIENCE, os_thread_count, |n| {
+        *n == before
+    });
+}
+
+fn main() {
+    if let Ok(role) = std::env::var(cluster::PEER_ROLE) {
+        cluster::peer_main(&role);
+        return;
+    }
+    let scenarios: [(&str, fn()); 10] = [
+        (
+            "stop_child_and_lookup_and_no_threads_left_behind",
+            stop_child_and_lookup_and_no_threads_left_behind,
+        ),
+        (
+            "majority_quorum_refuses_children_and_restarts_without_a_quorum",
+            majority_quorum_refuses_children_and_restarts_without_a_quorum,
+        ),
+        (
+            "thousand_children_move_with_their_state_on_join_leave_and_sigkill",
+            thousand_children_move_with_their_state_on_join_leave_and_sigkill,
+        ),
+        (
+            "hot_swap_without_handover_still_stops_the_old_copies",
+            hot_swap_without_handover_still_stops_the_old_copies,
+        ),
+        (
+            "a_timed_out_redistribution_does_not_block_the_hub",
+            a_timed_out_redistribution_does_not_block_the_hub,
+        ),
+        (
+            "replication_active_passive_keeps_the_factor_through_joins_and_kills",
+            replication_active_passive_keeps_the_factor_through_joins_and_kills,
+        ),
+        (
+            "replication_active_active_keeps_the_factor_through_joins_and_kills",
+            replication_active_active_keeps_the_factor_through_joins_and_kills,
+        ),
+        (
+            "a_crashed_child_restarts_and_every_registry_gets_its_new_pid",
+            a_crashed_child_restarts_and_every_registry_gets_its_new_pid,
+        ),
+        (
+            "guided_children_stay_on_the_nodes_they_were_given",
+            guided_children_stay_on_the_nodes_they_were_given,
+        ),
+        (
+            "singularity_converges_to_one_copy_after_a_partition_heals",
+            singularity_converges_to_one_copy_after_a_partition_heals,
+        ),
+    ];
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let mut ran = 0;
+    for (name, scenario) in scenarios {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        eprintln!("test {name} ...");
+        let started = std::time::Instant::now();
+        scenario();
+        eprintln!("test {name} ... ok ({:?})", started.elapsed());
+        ran += 1;
+    }
+    eprintln!("test result: ok. {ran} passed");
+}
