@@ -48,8 +48,9 @@ thread_local! {
 
 impl<R: Send + 'static> ReplySlot<R> {
     fn new() -> ReplySlot<R> {
-        // One outcome at most is ever in flight (see the module doc).
-        let (sender, receiver) = crossbeam_channel::bounded(1);
+        // One outcome at most is in flight (see the module doc); room for a second in
+        // case a call was unwound between arming and taking its outcome.
+        let (sender, receiver) = crossbeam_channel::bounded(2);
         ReplySlot {
             armed: AtomicU64::new(IDLE),
             sender,
@@ -80,6 +81,8 @@ impl<R: Send + 'static> ReplySlot<R> {
     /// Arms the slot for the call tagged `tag`; before the call can be settled.
     pub(crate) fn arm(&self, tag: u64) {
         self.armed.store(tag, Ordering::Release);
+        // Left only by a call unwound before it took its outcome: never the new call's.
+        while self.receiver.try_recv().is_ok() {}
     }
 
     /// Takes the call tagged `tag`: `true` for exactly one claimer.
