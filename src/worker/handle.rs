@@ -37,8 +37,9 @@ impl<R: Send + 'static> ReplyTo<R> {
         }
     }
 
-    /// Sends the reply. `false` if the caller is no longer waiting (it timed out): the
-    /// reply is then dropped, never left in anyone's mailbox.
+    /// Sends the reply. `false` if the caller is no longer waiting (it timed out, or the
+    /// call already ended with the callee's exit): the reply is then dropped, never left
+    /// in anyone's mailbox.
     pub fn reply(mut self, value: R) -> bool {
         let slot = self.slot.take().expect("a reply token is used once");
         settle_call(&slot, self.tag, &self.callee, CallOutcome::Reply(value))
