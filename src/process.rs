@@ -44,8 +44,9 @@ pub(crate) trait Mailbox: Send + Sync {
 }
 
 /// Where a call waits for its reply; told when the callee dies.
-pub(crate) trait CallWatch: Send {
-    fn callee_down(&self, reason: ExitReason);
+pub(crate) trait CallWatch: Send + Sync {
+    /// The callee of the call tagged `tag` (its monitor's id) died.
+    fn callee_down(&self, tag: u64, reason: ExitReason);
 }
 
 /// Who is told when a monitored process dies.
@@ -60,8 +61,9 @@ pub(crate) enum Watcher {
         sender: Sender<Down>,
         name: Option<Arc<str>>,
     },
-    /// A pending call: the callee's death ends the call.
-    Call(Box<dyn CallWatch>),
+    /// A pending call: the callee's death ends the call (the caller's reply slot,
+    /// shared by its calls, told which call by the monitor's id).
+    Call(Arc<dyn CallWatch>),
 }
 
 impl Watcher {
@@ -97,7 +99,7 @@ impl Watcher {
                     log::error!("DOWN {down:?} dropped: the watcher's channel is full");
                 }
             }
-            Watcher::Call(call) => call.callee_down(reason),
+            Watcher::Call(call) => call.callee_down(reference.id, reason),
         }
     }
 }

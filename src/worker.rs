@@ -22,6 +22,7 @@
 
 mod context;
 mod handle;
+mod reply_slot;
 mod run;
 
 pub use context::Context;

@@ -48,6 +48,68 @@ fn a_call_times_out_and_its_late_reply_is_dropped() {
     rt.shutdown(WAIT).unwrap();
 }
 
+/// OTP drops a reply to a deactivated alias; here a thread's calls share one reply
+/// slot, and a late reply carries the tag of its own call.
+#[test]
+fn a_late_reply_arriving_during_a_later_call_is_dropped_by_its_tag() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    let (keeper, tokens) = crossbeam_channel::unbounded();
+    let result = p.call_timeout(
+        Command::KeepReply(keeper.clone()),
+        Duration::from_millis(20),
+    );
+    assert!(matches!(result, Err(Error::Timeout)));
+    let late = tokens.recv_timeout(WAIT).unwrap();
+    // While this thread waits on its next call, the first call's token answers first.
+    let answering = std::thread::spawn(move || {
+        let current: otp_threads::ReplyTo<Reply> = tokens.recv_timeout(WAIT).unwrap();
+        let late_taken = late.reply(Reply::Bool(true));
+        assert!(current.reply(Reply::Ok));
+        late_taken
+    });
+    assert!(matches!(
+        p.call_timeout(Command::KeepReply(keeper), WAIT),
+        Ok(Reply::Ok)
+    ));
+    assert!(
+        !answering.join().unwrap(),
+        "the late reply's call is over: it is dropped"
+    );
+    assert!(matches!(ask(&p, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A call ended by the callee's DOWN leaves nothing behind for the thread's next call.
+#[test]
+fn a_call_after_a_call_ended_by_the_callees_death_gets_its_own_reply() {
+    let rt = Runtime::new();
+    let (doomed, _) = probe(&rt);
+    let (other, _) = probe(&rt);
+    for _ in 0..3 {
+        let (keeper, tokens) = crossbeam_channel::unbounded();
+        let (victim, _) = probe(&rt);
+        let killer = {
+            let rt = rt.handle();
+            let pid = victim.pid();
+            std::thread::spawn(move || {
+                let token: otp_threads::ReplyTo<Reply> = tokens.recv_timeout(WAIT).unwrap();
+                rt.exit(&pid, ExitReason::error("boom"));
+                // The callee is dead and the call ended with its reason: too late.
+                !token.reply(Reply::Bool(true))
+            })
+        };
+        assert!(matches!(
+            victim.call_timeout(Command::KeepReply(keeper), WAIT),
+            Err(Error::Exited(_))
+        ));
+        assert!(killer.join().unwrap(), "a reply after the DOWN is dropped");
+        assert!(matches!(ask(&other, Command::Ping), Reply::Ok));
+    }
+    assert!(matches!(ask(&doomed, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
 #[test]
 fn a_worker_can_reply_later_from_another_thread() {
     let rt = Runtime::new();

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{SendError, Sender, TrySendError};
 
 use super::Worker;
+use super::reply_slot::{CallOutcome, ReplySlot};
 use super::run::{Envelope, sending_is_allowed};
 use crate::clock::{Clock, ClockTimeout};
 use crate::error::Error;
@@ -15,47 +16,49 @@ use crate::pid::Pid;
 use crate::process::{CallWatch, ProcessCell, Signal, Status, Watcher};
 use crate::runtime::{RuntimeHandle, RuntimeInner};
 
-/// What ends a call.
-pub(crate) enum CallOutcome<R> {
-    Reply(R),
-    /// The callee died (the call's monitor fired).
-    Down(ExitReason),
-    /// The reply token was dropped unanswered.
-    Dropped,
-    /// A manual clock reached the call's timeout.
-    TimedOut,
-}
-
-impl<R: Send> CallWatch for Sender<CallOutcome<R>> {
-    fn callee_down(&self, reason: ExitReason) {
-        // Full means the reply came first; disconnected means the caller gave up.
-        let _ = self.try_send(CallOutcome::Down(reason));
-    }
-}
-
 /// The token a worker answers a call with, now or later, from any thread.
 ///
 /// Dropping it unanswered ends the call with [`Error::NoReply`].
 pub struct ReplyTo<R: Send + 'static> {
-    sender: Option<Sender<CallOutcome<R>>>,
+    /// The caller's reply slot; `None` once used (or disarmed).
+    slot: Option<Arc<ReplySlot<R>>>,
+    /// The call's tag: its monitor's reference id.
+    tag: u64,
     /// The called worker: if it panics holding the token, its DOWN ends the call.
     callee: Arc<ProcessCell>,
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
-    pub(crate) fn new(sender: Sender<CallOutcome<R>>, callee: Arc<ProcessCell>) -> ReplyTo<R> {
+    fn new(slot: Arc<ReplySlot<R>>, tag: u64, callee: Arc<ProcessCell>) -> ReplyTo<R> {
         ReplyTo {
-            sender: Some(sender),
+            slot: Some(slot),
+            tag,
             callee,
         }
     }
 
-    /// Sends the reply. `false` if the caller is no longer waiting (it timed out): the
-    /// reply is then dropped, never left in anyone's mailbox.
+    /// Sends the reply. `false` if the caller is no longer waiting (it timed out, or the
+    /// call already ended with the callee's exit): the reply is then dropped, never left
+    /// in anyone's mailbox.
     pub fn reply(mut self, value: R) -> bool {
-        let sender = self.sender.take().expect("a reply token is used once");
-        sender.try_send(CallOutcome::Reply(value)).is_ok()
+        let slot = self.slot.take().expect("a reply token is used once");
+        settle_call(&slot, self.tag, &self.callee, CallOutcome::Reply(value))
     }
+}
+
+/// Settles a call from the callee's side; whoever settles it removes its monitor (the
+/// caller does not, so that a call takes the callee's lock once on its own thread).
+fn settle_call<R: Send + 'static>(
+    slot: &ReplySlot<R>,
+    tag: u64,
+    callee: &ProcessCell,
+    outcome: CallOutcome<R>,
+) -> bool {
+    if !slot.settle(tag, outcome) {
+        return false;
+    }
+    callee.state.lock().monitored_by.remove(&tag);
+    true
 }
 
 impl<R: Send + 'static> Drop for ReplyTo<R> {
@@ -65,15 +68,17 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
         if std::thread::panicking() && super::run::is_current(&self.callee) {
             return;
         }
-        if let Some(sender) = self.sender.take() {
+        if let Some(slot) = self.slot.take() {
+            let tag = self.tag;
             // Dropped by the callee's own callback: a `Stop` from that callback makes the
             // call end with the exit reason instead (gen_server:call exits with it).
             if super::run::is_current(&self.callee) {
+                let callee = self.callee.clone();
                 super::run::defer_dropped_reply(Box::new(move || {
-                    let _ = sender.try_send(CallOutcome::Dropped);
+                    settle_call(&slot, tag, &callee, CallOutcome::Dropped);
                 }));
             } else {
-                let _ = sender.try_send(CallOutcome::Dropped);
+                settle_call(&slot, tag, &self.callee, CallOutcome::Dropped);
             }
         }
     }
@@ -183,16 +188,19 @@ impl<W: Worker> WorkerRef<W> {
         if !sending_is_allowed() {
             return Err(Error::NoProc);
         }
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        let id = self.runtime.new_ref_id();
+        // The thread's reusable reply slot, armed with this call's tag (its monitor's
+        // id) before the monitor exists, since the callee may die at once.
+        let slot = ReplySlot::<W::Reply>::for_this_thread();
+        let tag = self.runtime.new_ref_id();
+        slot.arm(tag);
         {
             let mut state = self.cell.state.lock();
             if state.status != Status::Alive {
+                slot.claim(tag);
                 return Err(Error::NoProc);
             }
-            state
-                .monitored_by
-                .insert(id, Watcher::Call(Box::new(sender.clone())));
+            let watch: Arc<dyn CallWatch> = slot.clone();
+            state.monitored_by.insert(tag, Watcher::Call(watch));
         }
         let manual_timeout = match &self.runtime.clock {
             Clock::Manual(clock) if timeout != Duration::MAX => {
@@ -202,28 +210,68 @@ impl<W: Worker> WorkerRef<W> {
         };
         let sent = self.mailbox.send(Envelope::Call(Box::new((
             request,
-            ReplyTo::new(sender, self.cell.clone()),
+            ReplyTo::new(slot.clone(), tag, self.cell.clone()),
         ))));
-        let outcome = match sent {
-            Ok(()) => match &manual_timeout {
-                None => receiver.recv_timeout(timeout),
-                Some(manual) => crossbeam_channel::select! {
-                    recv(receiver) -> received => {
-                        received.map_err(|_| RecvTimeoutError::Disconnected)
-                    }
-                    recv(manual.ended()) -> _ => Ok(CallOutcome::TimedOut),
-                },
-            },
-            Err(_) => Ok(CallOutcome::Down(ExitReason::NoProc)),
+        if let Err(SendError(envelope)) = sent {
+            // The mailbox is gone with the worker: the call is `NoProc`, whatever
+            // settles it. The returned token must not settle it as `Dropped`.
+            if let Envelope::Call(call) = envelope {
+                let (_, mut token) = *call;
+                token.slot = None;
+            }
+            self.give_up(&slot, tag);
+            return Err(Error::NoProc);
+        }
+        let deadline = match manual_timeout {
+            Some(_) => None,
+            None => Instant::now().checked_add(timeout),
         };
-        // Demonitor; the reply channel goes with `receiver`, so nothing arrives later.
-        self.cell.state.lock().monitored_by.remove(&id);
+        let outcome = loop {
+            let received = match (&manual_timeout, deadline) {
+                (None, Some(deadline)) => slot.receiver().recv_deadline(deadline).ok(),
+                (None, None) => slot.receiver().recv().ok(),
+                (Some(manual), _) => crossbeam_channel::select! {
+                    recv(slot.receiver()) -> received => received.ok(),
+                    recv(manual.ended()) -> _ => None,
+                },
+            };
+            match received {
+                Some((settled, outcome)) if settled == tag => break Some(outcome),
+                // Never expected (one outcome per call, taken before the next one);
+                // another call's outcome is dropped, as a reply to an old tag.
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => match self.give_up(&slot, tag) {
+                None => return Err(Error::Timeout),
+                Some(outcome) => outcome,
+            },
+        };
         match outcome {
-            Ok(CallOutcome::Reply(reply)) => Ok(reply),
-            Ok(CallOutcome::Down(ExitReason::NoProc)) => Err(Error::NoProc),
-            Ok(CallOutcome::Down(reason)) => Err(Error::Exited(reason)),
-            Ok(CallOutcome::Dropped) | Err(RecvTimeoutError::Disconnected) => Err(Error::NoReply),
-            Ok(CallOutcome::TimedOut) | Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            CallOutcome::Reply(reply) => Ok(reply),
+            CallOutcome::Down(ExitReason::NoProc) => Err(Error::NoProc),
+            CallOutcome::Down(reason) => Err(Error::Exited(reason)),
+            CallOutcome::Dropped => Err(Error::NoReply),
+        }
+    }
+
+    /// The caller stops waiting for the call tagged `tag`: `None` if it took the call
+    /// (its monitor is then removed), or the outcome that settled it meanwhile.
+    fn give_up(&self, slot: &ReplySlot<W::Reply>, tag: u64) -> Option<CallOutcome<W::Reply>> {
+        if slot.claim(tag) {
+            self.cell.state.lock().monitored_by.remove(&tag);
+            return None;
+        }
+        // Settled by another thread just now: its outcome is on its way to the slot.
+        loop {
+            match slot.receiver().recv() {
+                Ok((settled, outcome)) if settled == tag => return Some(outcome),
+                Ok(_) => continue,
+                Err(_) => return Some(CallOutcome::Down(ExitReason::NoProc)),
+            }
         }
     }
 

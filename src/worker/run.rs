@@ -21,8 +21,9 @@ use crate::{link, registry};
 /// What travels through a worker's mailbox. One channel carries everything, so that
 /// messages and signals from one sender keep their order.
 pub(crate) enum Envelope<W: Worker> {
-    /// Boxed, as signals are: a call allocates its reply channel anyway, and inline the
-    /// request and token would make every slot of the mailbox (every cast) larger.
+    /// Boxed, as signals are (a call's one allocation: its reply slot is the calling
+    /// thread's, reused): inline the request and token would make every slot of the
+    /// mailbox (every cast) larger.
     Call(Box<(W::Call, ReplyTo<W::Reply>)>),
     Cast(W::Cast),
     Info(W::Info),
