@@ -709,3 +709,26 @@ fn a_beam_caller_whose_rust_server_dies_mid_call_exits_with_its_reason() {
     // The server is gone: the next call's monitor gets noproc at once.
     assert_eq!(beam.expect_line("third "), "third noproc");
 }
+
+#[test]
+fn workers_that_served_other_nodes_and_died_are_forgotten() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "c", server.address());
+    // Short-lived servers: each serves, then stops.
+    for _ in 0..300 {
+        let (worker, _seen) = probe(&ours, None);
+        worker
+            .stop(otp_threads::ExitReason::Normal, Duration::from_secs(10))
+            .unwrap();
+    }
+    let (kept, _seen) = probe(&ours, Some("kept"));
+    // Registration prunes the dead at powers of two: the table holds the live workers
+    // plus at most as many dead as were registered since the last pruning.
+    assert!(
+        ours.node().served() <= 128,
+        "{} entries",
+        ours.node().served()
+    );
+    assert!(ours.node().unserve(&kept.pid()));
+    assert!(!ours.node().unserve(&kept.pid()));
+}

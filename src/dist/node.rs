@@ -274,13 +274,20 @@ impl NodeBuilder {
             .spawn(move || tick_loop(ticking, ticker_stop))?;
         log::info!("node {name} listening on {listen_address} (EPMD {epmd_address})");
         Ok(Node {
-            inner,
+            inner: inner.clone(),
             listen_address,
-            acceptor: Some(acceptor),
-            ticker: Some(ticker),
-            stop_ticker: Some(stop_ticker),
-            _registration: Some(registration),
-            name_server,
+            runs_name_server: name_server.is_some(),
+            lifecycle: Arc::new(Lifecycle {
+                inner,
+                listen_address,
+                running: parking_lot::Mutex::new(Some(Running {
+                    acceptor,
+                    ticker,
+                    stop_ticker,
+                    registration,
+                    name_server,
+                })),
+            }),
         })
     }
 }
@@ -723,6 +730,17 @@ impl NodeInner {
         self.deliver_to(pid, message);
     }
 
+    /// Registers a worker's inbox. Entries of workers that died are pruned whenever
+    /// the table reaches a power of two of at least 64 entries, so that a node serving
+    /// short-lived workers keeps a table the size of the live ones (amortised O(1)).
+    fn add_inbox(&self, pid: Pid, inbox: Arc<dyn Inbox>) {
+        let mut inboxes = self.inboxes.write();
+        if inboxes.len() >= 64 && inboxes.len().is_power_of_two() {
+            inboxes.retain(|_, inbox| inbox.is_alive());
+        }
+        inboxes.insert(pid, inbox);
+    }
+
     pub(crate) fn deliver_to(self: &Arc<Self>, pid: Pid, message: Term) {
         let inbox = self.inboxes.read().get(&pid).cloned();
         match inbox {
@@ -1049,14 +1067,63 @@ impl From<(&str, &str)> for Destination {
 }
 
 /// A running node; see the [module docs](self).
+///
+/// A cheap handle: clones share the node, so components (remote monitors, a process
+/// hub) can each hold one. The node stops at [`shutdown`](Node::shutdown) from any
+/// handle, or when the last handle is dropped.
+#[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
     listen_address: SocketAddr,
-    acceptor: Option<JoinHandle<()>>,
-    ticker: Option<JoinHandle<()>>,
-    stop_ticker: Option<Sender<()>>,
-    _registration: Option<Registration>,
+    runs_name_server: bool,
+    lifecycle: Arc<Lifecycle>,
+}
+
+/// What a running node owns; taken apart once, by the first stop.
+struct Running {
+    acceptor: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+    stop_ticker: Sender<()>,
+    registration: Registration,
     name_server: Option<NameServer>,
+}
+
+/// The node's threads and registrations, shared by every handle; stopped by the first
+/// `shutdown` or when the last handle goes.
+struct Lifecycle {
+    inner: Arc<NodeInner>,
+    listen_address: SocketAddr,
+    running: parking_lot::Mutex<Option<Running>>,
+}
+
+impl Lifecycle {
+    fn stop(&self) {
+        let Some(running) = self.running.lock().take() else {
+            return;
+        };
+        self.inner.shut_down();
+        // Wake the blocking accept.
+        let _ = TcpStream::connect_timeout(&self.listen_address, Duration::from_secs(1));
+        let _ = running.acceptor.join();
+        drop(running.stop_ticker);
+        let _ = running.ticker.join();
+        loop {
+            let threads = std::mem::take(&mut *self.inner.threads.lock());
+            if threads.is_empty() {
+                break;
+            }
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }
+        drop(running.registration);
+        if let Some(server) = running.name_server {
+            server.shutdown();
+        }
+        super::hooks::unregister_node(&self.inner);
+        self.inner.inboxes.write().clear();
+        log::info!("node {} stopped", self.inner.name);
+    }
 }
 
 impl Node {
@@ -1082,7 +1149,7 @@ impl Node {
 
     /// Whether this node started its own EPMD-compatible name server.
     pub fn runs_name_server(&self) -> bool {
-        self.name_server.is_some()
+        self.runs_name_server
     }
 
     /// Connects to `node` (a no-op when connected).
@@ -1161,16 +1228,30 @@ impl Node {
     }
 
     /// Lets `worker` take plain messages from other nodes, decoded into its `Info`.
+    /// The registration ends when the worker dies (or with [`Node::unserve`]).
     pub fn accept_messages<W: Worker>(&self, worker: &WorkerRef<W>)
     where
         W::Info: FromTerm,
     {
-        self.inner.inboxes.write().insert(
+        self.inner.add_inbox(
             worker.pid(),
             Arc::new(MessageInbox {
                 worker: worker.clone(),
             }),
         );
+    }
+
+    /// How many local workers are registered to take terms from other nodes (dead ones
+    /// are pruned as new ones register).
+    pub fn served(&self) -> usize {
+        self.inner.inboxes.read().len()
+    }
+
+    /// Ends what [`accept_messages`](Node::accept_messages) or [`serve`](Node::serve)
+    /// started for `pid`: terms from other nodes to it are dropped (and counted) from
+    /// now on. Returns whether it was registered.
+    pub fn unserve(&self, pid: &Pid) -> bool {
+        self.inner.inboxes.write().remove(pid).is_some()
     }
 
     /// Lets `worker` serve other nodes as a `gen_server`: `gen_server:call` reaches its
@@ -1183,7 +1264,7 @@ impl Node {
         W::Call: FromTerm,
         W::Reply: ToTerm,
     {
-        self.inner.inboxes.write().insert(
+        self.inner.add_inbox(
             worker.pid(),
             Arc::new(ServerInbox {
                 worker: worker.clone(),
@@ -1391,42 +1472,12 @@ impl Node {
     /// started. A call from another node still running in a local worker is waited for
     /// (at most `served_call_timeout`): stop the node before the runtime, and workers
     /// that never answer delay it.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        let Some(acceptor) = self.acceptor.take() else {
-            return;
-        };
-        self.inner.shut_down();
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.listen_address, Duration::from_secs(1));
-        let _ = acceptor.join();
-        self.stop_ticker.take();
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
-        loop {
-            let threads = std::mem::take(&mut *self.inner.threads.lock());
-            if threads.is_empty() {
-                break;
-            }
-            for thread in threads {
-                let _ = thread.join();
-            }
-        }
-        self._registration.take();
-        if let Some(server) = self.name_server.take() {
-            server.shutdown();
-        }
-        super::hooks::unregister_node(&self.inner);
-        self.inner.inboxes.write().clear();
-        log::info!("node {} stopped", self.inner.name);
+    pub fn shutdown(&self) {
+        self.lifecycle.stop();
     }
 }
 
-impl Drop for Node {
+impl Drop for Lifecycle {
     fn drop(&mut self) {
         self.stop();
     }

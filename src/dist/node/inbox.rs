@@ -23,6 +23,9 @@ pub(crate) enum Undelivered {
 
 pub(crate) trait Inbox: Send + Sync {
     fn deliver(&self, node: &Arc<NodeInner>, term: Term) -> Result<(), Undelivered>;
+
+    /// Whether the worker still runs: entries of dead workers are pruned.
+    fn is_alive(&self) -> bool;
 }
 
 fn sent(result: Result<(), Error>) -> Result<(), Undelivered> {
@@ -41,6 +44,10 @@ where
     fn deliver(&self, _: &Arc<NodeInner>, term: Term) -> Result<(), Undelivered> {
         let message = W::Info::from_term(term).map_err(Undelivered::Decode)?;
         sent(self.worker.try_send(message))
+    }
+
+    fn is_alive(&self) -> bool {
+        self.worker.is_alive()
     }
 }
 
@@ -118,5 +125,8 @@ where
                 Ok(())
             }
         }
+    }
+    fn is_alive(&self) -> bool {
+        self.worker.is_alive()
     }
 }

@@ -11,8 +11,25 @@
 //! name for an atom, the term's text otherwise;
 //! and `{shutdown, T}` with a non-binary `T` becomes `ShutdownWith(text of T)`.
 
-use crate::dist::term::{Atom, Term, ToTerm};
+use crate::dist::error::DistError;
+use crate::dist::term::{Atom, FromTerm, Term, ToTerm};
 use crate::exit::ExitReason;
+
+/// An exit reason travels as the term in the table above, so that components sending
+/// reasons to other nodes (zen_monitor's dead summaries, a hub's handovers) use the
+/// same mapping as links and monitors.
+impl ToTerm for ExitReason {
+    fn to_term(&self) -> Term {
+        reason_to_term(self)
+    }
+}
+
+/// Every term is some exit reason (see the table above), so this never fails.
+impl FromTerm for ExitReason {
+    fn from_term(term: Term) -> Result<Self, DistError> {
+        Ok(reason_from_term(&term))
+    }
+}
 
 /// The term for an exit reason.
 pub fn reason_to_term(reason: &ExitReason) -> Term {
@@ -83,6 +100,26 @@ mod tests {
             ExitReason::error("bad"),
         ] {
             assert_eq!(reason_from_term(&reason_to_term(&reason)), reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::*;
+
+    #[test]
+    fn exit_reasons_convert_to_terms_and_back() {
+        for reason in [
+            ExitReason::Normal,
+            ExitReason::Shutdown,
+            ExitReason::ShutdownWith("maintenance".into()),
+            ExitReason::Killed,
+            ExitReason::NoProc,
+            ExitReason::NoConnection,
+            ExitReason::error("bad input"),
+        ] {
+            assert_eq!(ExitReason::from_term(reason.to_term()).unwrap(), reason);
         }
     }
 }
