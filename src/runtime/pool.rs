@@ -227,6 +227,12 @@ fn claim(idle: &AtomicUsize) -> bool {
 /// burns no CPU.
 pub(crate) const HANDOFF_SPIN: Duration = Duration::from_micros(30);
 
+/// How long a worker that has handled its messages, or a caller waiting for a reply,
+/// spins before it parks: back-to-back calls then find each other awake, as raw
+/// threads on a channel do, instead of paying a wake-up each way. Short, so an idle
+/// worker parks at once for practical purposes.
+pub(crate) const MESSAGE_SPIN: Duration = Duration::from_micros(10);
+
 /// Waits up to `spin` for a value without parking, yielding the core between rounds of
 /// tries; `Err` tells the caller to block.
 pub(crate) fn spin_recv<T>(receiver: &Receiver<T>, spin: Duration) -> Result<T, TryRecvError> {

@@ -227,6 +227,16 @@ impl<W: Worker> WorkerRef<W> {
             None => Instant::now().checked_add(timeout),
         };
         let outcome = loop {
+            // A reply usually comes within a few µs: catch it before parking, which
+            // costs a wake-up (6-14 µs here, tens of µs on an idle VM).
+            if let Ok((settled, outcome)) =
+                crate::runtime::spin_recv(slot.receiver(), crate::runtime::MESSAGE_SPIN)
+            {
+                if settled == tag {
+                    break Some(outcome);
+                }
+                continue;
+            }
             let received = match (&manual_timeout, deadline) {
                 (None, Some(deadline)) => slot.receiver().recv_deadline(deadline).ok(),
                 (None, None) => slot.receiver().recv().ok(),

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
@@ -384,7 +384,11 @@ fn next_envelope<W: Worker>(
     inbox: &Receiver<Envelope<W>>,
 ) -> Option<Envelope<W>> {
     if ctx.timers.is_empty() {
-        return inbox.recv().ok();
+        return match crate::runtime::spin_recv(inbox, crate::runtime::MESSAGE_SPIN) {
+            Ok(envelope) => Some(envelope),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => inbox.recv().ok(),
+        };
     }
     let now = Instant::now();
     while let Some((timer, message)) = ctx.timers.pop_due(now) {
