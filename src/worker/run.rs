@@ -248,7 +248,7 @@ fn run<W: Worker>(
         Ok(outcome) => outcome,
         Err(payload) => InitOutcome::Stop(panic_reason(payload)),
     };
-    cell.activity.end(false, ctx.timers.len());
+    cell.activity.end(false, ctx.pending_timers());
     let (init, first) = match init {
         InitOutcome::Continue(next) => (InitOutcome::Ready, Some(next)),
         other => (other, None),
@@ -347,7 +347,7 @@ fn serve<W: Worker>(
                 }
                 ctx.cell.activity.begin(Callback::HandleContinue);
                 let step = guarded(|| worker.handle_continue(next, ctx));
-                ctx.cell.activity.end(false, ctx.timers.len());
+                ctx.cell.activity.end(false, ctx.pending_timers());
                 step
             }
             None => {
@@ -397,7 +397,7 @@ fn serve<W: Worker>(
                         Signal::Wake(_) => continue,
                     },
                 };
-                ctx.cell.activity.end(true, ctx.timers.len());
+                ctx.cell.activity.end(true, ctx.pending_timers());
                 step
             }
         };
