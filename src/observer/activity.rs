@@ -42,8 +42,15 @@ pub(crate) struct ThreadIdentity {
 pub(crate) struct Activity {
     /// The running callback (`Callback as u8`), or `WAITING`.
     callback: AtomicU8,
-    /// When that callback started, in nanoseconds since `epoch()`.
+    /// Callbacks begun so far (owner-written): names the current one.
+    seq: AtomicU64,
+    /// When the callback numbered `since_seq` started, in nanoseconds since `epoch()`;
+    /// taken only for a callback that follows a wait (its thread was woken anyway),
+    /// never for messages handled back to back, so the message path reads no clock.
     since: AtomicU64,
+    since_seq: AtomicU64,
+    /// For a callback without a start time: when an observer first saw it (seq, nanos).
+    first_seen: Mutex<(u64, u64)>,
     /// Messages taken from the mailbox and handled.
     handled: AtomicU64,
     /// The pid number + 1 of the local process this one is blocked calling; 0 if none.
@@ -60,7 +67,10 @@ impl Activity {
     pub(crate) fn new() -> Activity {
         Activity {
             callback: AtomicU8::new(WAITING),
+            seq: AtomicU64::new(0),
             since: AtomicU64::new(0),
+            since_seq: AtomicU64::new(0),
+            first_seen: Mutex::new((0, 0)),
             handled: AtomicU64::new(0),
             calling: AtomicU64::new(NOT_CALLING),
             calling_since: AtomicU64::new(0),
@@ -82,11 +92,17 @@ impl Activity {
         self.thread.lock().clone()
     }
 
-    /// A callback starts (on the owning thread).
+    /// A callback starts (on the owning thread); `after_wait` if the thread waited
+    /// for it (then, and only then, the start time is taken).
     #[inline]
-    pub(crate) fn begin(&self, callback: Callback) {
-        self.since
-            .store(nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+    pub(crate) fn begin(&self, callback: Callback, after_wait: bool) {
+        let seq = self.seq.load(Ordering::Relaxed).wrapping_add(1);
+        self.seq.store(seq, Ordering::Relaxed);
+        if after_wait {
+            self.since
+                .store(nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+            self.since_seq.store(seq, Ordering::Relaxed);
+        }
         self.callback.store(callback as u8, Ordering::Release);
     }
 
@@ -103,10 +119,20 @@ impl Activity {
         self.timers.store(timers as u64, Ordering::Relaxed);
     }
 
-    /// The running callback and how long it has run, or `None` while waiting.
+    /// The running callback and how long it has run, or `None` while waiting. For a
+    /// callback that started back to back with the previous one (no start time), the
+    /// time since an observer first saw it: a lower bound.
     pub(crate) fn running(&self) -> Option<(Callback, Duration)> {
         let callback = Callback::from_code(self.callback.load(Ordering::Acquire))?;
-        Some((callback, elapsed_since(self.since.load(Ordering::Relaxed))))
+        let seq = self.seq.load(Ordering::Relaxed);
+        if self.since_seq.load(Ordering::Relaxed) == seq {
+            return Some((callback, elapsed_since(self.since.load(Ordering::Relaxed))));
+        }
+        let mut first_seen = self.first_seen.lock();
+        if first_seen.0 != seq {
+            *first_seen = (seq, nanos_since_epoch(Instant::now()));
+        }
+        Some((callback, elapsed_since(first_seen.1)))
     }
 
     pub(crate) fn handled(&self) -> u64 {

@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
@@ -243,7 +243,7 @@ fn run<W: Worker>(
         timers: Timers::new(),
         flushed: HashSet::new(),
     };
-    cell.activity.begin(Callback::Init);
+    cell.activity.begin(Callback::Init, true);
     let init = match catch_unwind(AssertUnwindSafe(|| worker.init_outcome(&mut ctx))) {
         Ok(outcome) => outcome,
         Err(payload) => InitOutcome::Stop(panic_reason(payload)),
@@ -292,7 +292,7 @@ fn run<W: Worker>(
                                 std::any::type_name::<W>()
                             );
                         }
-                        cell.activity.begin(Callback::Terminate);
+                        cell.activity.begin(Callback::Terminate, true);
                         let reason = match catch_unwind(AssertUnwindSafe(|| {
                             worker.terminate(&reason, &mut ctx)
                         })) {
@@ -345,14 +345,14 @@ fn serve<W: Worker>(
                 if !ctx.cell.is_alive() {
                     return None;
                 }
-                ctx.cell.activity.begin(Callback::HandleContinue);
+                ctx.cell.activity.begin(Callback::HandleContinue, false);
                 let step = guarded(|| worker.handle_continue(next, ctx));
                 ctx.cell.activity.end(false, ctx.pending_timers());
                 step
             }
             None => {
-                let envelope = match next_envelope(ctx, inbox) {
-                    Some(envelope) => envelope,
+                let (envelope, waited) = match next_envelope(ctx, inbox) {
+                    Some(next) => next,
                     None => continue,
                 };
                 if !ctx.cell.is_alive() {
@@ -361,19 +361,19 @@ fn serve<W: Worker>(
                 let step = match envelope {
                     Envelope::Call(call) => {
                         let (request, reply) = *call;
-                        ctx.cell.activity.begin(Callback::HandleCall);
+                        ctx.cell.activity.begin(Callback::HandleCall, waited);
                         guarded(|| worker.handle_call(request, reply, ctx))
                     }
                     Envelope::Cast(message) => {
-                        ctx.cell.activity.begin(Callback::HandleCast);
+                        ctx.cell.activity.begin(Callback::HandleCast, waited);
                         guarded(|| worker.handle_cast(message, ctx))
                     }
                     Envelope::Info(message) => {
-                        ctx.cell.activity.begin(Callback::HandleInfo);
+                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
                         guarded(|| worker.handle_info(Info::Message(message), ctx))
                     }
                     Envelope::Timer(timer, message) => {
-                        ctx.cell.activity.begin(Callback::HandleInfo);
+                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
                         guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
                     }
                     Envelope::Signal(signal) => match *signal {
@@ -382,7 +382,7 @@ fn serve<W: Worker>(
                                 continue;
                             }
                             ctx.cell.state.lock().monitoring.remove(&down.reference.id);
-                            ctx.cell.activity.begin(Callback::HandleInfo);
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
                             guarded(|| worker.handle_info(Info::Down(down), ctx))
                         }
                         // A gen_server that traps exits stops when its parent tells it to.
@@ -390,7 +390,7 @@ fn serve<W: Worker>(
                             return Some(reason);
                         }
                         Signal::Exit { from, reason } => {
-                            ctx.cell.activity.begin(Callback::HandleInfo);
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
                             guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
                         }
                         Signal::Stop(reason) => return Some(reason),
@@ -411,27 +411,36 @@ fn serve<W: Worker>(
 }
 
 /// Moves due timers into the mailbox, then waits for the next envelope until the
-/// earliest timer's deadline. `None` when the deadline passed first.
+/// earliest timer's deadline. `None` when the deadline passed first; with the
+/// envelope, whether the thread had to wait for it (the observer's start times).
 #[inline]
 fn next_envelope<W: Worker>(
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
-) -> Option<Envelope<W>> {
+) -> Option<(Envelope<W>, bool)> {
     if ctx.timers.is_empty() {
-        return inbox.recv().ok();
+        return match inbox.try_recv() {
+            Ok(envelope) => Some((envelope, false)),
+            Err(TryRecvError::Empty) => inbox.recv().ok().map(|envelope| (envelope, true)),
+            Err(TryRecvError::Disconnected) => None,
+        };
     }
     let now = Instant::now();
     while let Some((timer, message)) = ctx.timers.pop_due(now) {
         let _ = ctx.mailbox.send(Envelope::Timer(timer, message));
     }
-    match ctx.timers.next_deadline() {
+    if let Ok(envelope) = inbox.try_recv() {
+        return Some((envelope, false));
+    }
+    let envelope = match ctx.timers.next_deadline() {
         Some(deadline) => match inbox.recv_deadline(deadline) {
             Ok(envelope) => Some(envelope),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => None,
         },
         None => inbox.recv().ok(),
-    }
+    };
+    envelope.map(|envelope| (envelope, true))
 }
 
 /// Runs a callback; a panic becomes a stop with reason `Panic`.
