@@ -7,6 +7,7 @@
 //! Deadlock detection has no OTP counterpart: there, a call cycle waits for its
 //! timeouts (see SEMANTICS.md, section 12).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -16,6 +17,33 @@ use otp_threads::{
     Step, Worker, WorkerRef,
 };
 use otp_threads_testkit::{WAIT, wait_for};
+
+/// Keeps every error line logged in this test binary (tests run in parallel: each
+/// looks for its own pids).
+struct ErrorLines(Mutex<Vec<String>>);
+
+static LINES: ErrorLines = ErrorLines(Mutex::new(Vec::new()));
+
+impl log::Log for ErrorLines {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Error
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_error_lines() {
+    // Set once per binary; a second test's attempt finds it set.
+    if log::set_logger(&LINES).is_ok() {
+        log::set_max_level(log::LevelFilter::Error);
+    }
+}
 
 /// Calls along a chain of relays: a relay given `[next, rest..]` calls `next` with
 /// `rest`; an empty chain is answered at once.
@@ -416,6 +444,7 @@ fn a_three_worker_call_cycle_is_detected() {
 
 #[test]
 fn a_two_worker_call_cycle_fails_fast_when_opted_in() {
+    capture_error_lines();
     let rt = Runtime::builder()
         .fail_deadlocked_calls(true)
         .build()
@@ -428,6 +457,21 @@ fn a_two_worker_call_cycle_fails_fast_when_opted_in() {
         results.recv_timeout(WAIT).unwrap(),
         Err(Error::Deadlock(vec![b.pid(), a.pid()]))
     );
+    // One log line names the cycle, from the call that closed it.
+    let line = format!(
+        "deadlock: call cycle {} -> {} -> {}",
+        b.pid(),
+        a.pid(),
+        b.pid()
+    );
+    let logged = LINES
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| **l == line)
+        .count();
+    assert_eq!(logged, 1, "{line}");
     assert!(rt.snapshot().deadlocks.is_empty());
     // Both serve again.
     assert_eq!(a.call(Vec::new()).unwrap(), Ok(()));
