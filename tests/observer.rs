@@ -199,9 +199,12 @@ fn a_worker_blocked_in_a_call_shows_the_callee() {
         }
         other => panic!("not calling: {other:?}"),
     }
-    let gate_info = rt.process_info(&gate.pid()).unwrap();
+    // The gate sent the token from inside its callback: wait for the callback's end.
+    let gate_info = wait_for("the gate to wait again", Default::default(), || {
+        let info = rt.process_info(&gate.pid())?;
+        (info.status == ProcessStatus::Waiting).then_some(info)
+    });
     assert_eq!(gate_info.calls_waiting, 1, "the caller's call monitor");
-    assert_eq!(gate_info.status, ProcessStatus::Waiting);
     assert_eq!(gate_info.messages_handled, 1);
     assert!(rt.snapshot().deadlocks.is_empty());
     token.reply(Ok(()));
@@ -445,7 +448,9 @@ fn a_three_worker_call_cycle_is_detected() {
 #[test]
 fn a_two_worker_call_cycle_fails_fast_when_opted_in() {
     capture_error_lines();
+    // Its own node name: pids of the other tests' runtimes print alike.
     let rt = Runtime::builder()
+        .node_name("fail_fast@localhost")
         .fail_deadlocked_calls(true)
         .build()
         .unwrap();
