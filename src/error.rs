@@ -29,6 +29,11 @@ pub enum Error {
     /// [`Process`](crate::Process)): one process per thread.
     #[error("this thread already runs process {0}")]
     AlreadyAProcess(Pid),
+    /// The call would close a cycle of workers blocked calling each other (these
+    /// pids, the caller first): an exact deadlock, failed at once because the runtime
+    /// was built with [`fail_deadlocked_calls`](crate::RuntimeBuilder::fail_deadlocked_calls).
+    #[error("deadlock: this call closes the call cycle {0:?}")]
+    Deadlock(Vec<Pid>),
     /// A worker called itself, which could only time out.
     #[error("a worker cannot call itself")]
     CallingSelf,

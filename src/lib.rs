@@ -208,6 +208,57 @@
 //! every thread. A thread cannot be pre-empted: a killed worker is dead at once for
 //! everyone else, and its thread is joined when its code returns
 //! ([`RuntimeHandle::zombies`] lists such threads).
+//!
+//! # Looking at a live node
+//!
+//! [`RuntimeHandle::process_info`] tells what a process is doing — waiting, running
+//! which callback for how long, or blocked in a call to which pid — and what it holds
+//! (mailbox length, links, monitors, name, timers, its thread), as
+//! `erlang:process_info` does. [`RuntimeHandle::snapshot`] gives every process, the
+//! supervision trees with restart counts and intensity, and the call cycles, as a
+//! [`Snapshot`] or as JSON. A cycle of calls is an exact deadlock here (calls block
+//! threads): it is logged when it closes, and
+//! [`RuntimeBuilder::fail_deadlocked_calls`] fails the closing call with
+//! [`Error::Deadlock`] instead of letting the calls wait for their timeouts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use otp_threads::{Context, Error, ReplyTo, Runtime, Step, Worker, WorkerRef};
+//!
+//! /// Calls the next peer of the chain it is given.
+//! struct Peer;
+//! impl Worker for Peer {
+//!     type Call = Vec<WorkerRef<Peer>>;
+//!     type Reply = Result<(), Error>;
+//!     type Cast = ();
+//!     type Info = ();
+//!     type Continue = ();
+//!     fn handle_call(
+//!         &mut self,
+//!         mut chain: Vec<WorkerRef<Peer>>,
+//!         reply: ReplyTo<Result<(), Error>>,
+//!         _: &mut Context<Self>,
+//!     ) -> Step<Self> {
+//!         let result = match chain.is_empty() {
+//!             true => Ok(()),
+//!             false => chain.remove(0).call(chain).and_then(|inner| inner),
+//!         };
+//!         reply.reply(result);
+//!         Step::Next
+//!     }
+//! }
+//!
+//! let runtime = Runtime::builder().fail_deadlocked_calls(true).build().unwrap();
+//! let a = runtime.spawn_worker(Peer).unwrap();
+//! let b = runtime.spawn_worker(Peer).unwrap();
+//! // A calls B, which calls A back: failed at once, not after 5 s.
+//! let closed = a.call(vec![b.clone(), a.clone()]).unwrap();
+//! assert_eq!(closed, Err(Error::Deadlock(vec![b.pid(), a.pid()])));
+//! let info = runtime.process_info(&a.pid()).unwrap();
+//! assert_eq!(info.messages_handled, 1);
+//! assert_eq!(runtime.snapshot().processes.len(), 2);
+//! runtime.shutdown(Duration::from_secs(5)).unwrap();
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -216,6 +267,7 @@ mod error;
 mod exit;
 mod link;
 mod monitor;
+mod observer;
 mod pid;
 mod process;
 mod registry;
@@ -232,6 +284,7 @@ pub use clock::ManualClock;
 pub use error::Error;
 pub use exit::{Down, Exit, ExitReason};
 pub use monitor::Monitor;
+pub use observer::{Callback, ProcessInfo, ProcessStatus, Snapshot, SupervisorNode};
 pub use pid::{MonitorRef, NodeName, Pid, TimerRef};
 pub use registry::{KeyedRegistry, RegisteredName};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, SystemLimit};

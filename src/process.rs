@@ -12,13 +12,14 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::exit::{Down, ExitOutcome, ExitReason, receive_exit_signal};
+use crate::observer::{Activity, SupervisorView};
 use crate::pid::{MonitorRef, Pid};
 use crate::runtime::RuntimeInner;
 
@@ -41,6 +42,8 @@ pub(crate) trait Mailbox: Send + Sync {
     fn signal(&self, signal: Signal) -> bool;
     /// The typed sender, for [`RuntimeHandle::worker_ref`](crate::RuntimeHandle::worker_ref).
     fn as_any(&self) -> &dyn Any;
+    /// Messages and signals queued, not yet taken (for the observer).
+    fn len(&self) -> usize;
 }
 
 /// Where a call waits for its reply; told when the callee dies.
@@ -131,6 +134,12 @@ pub(crate) struct ProcessCell {
     pub(crate) parent: Pid,
     /// A plain thread's own process ([`Process`](crate::Process)), not a worker.
     pub(crate) on_plain_thread: bool,
+    /// The worker's type (`std::any::type_name`), empty for a plain thread's process.
+    pub(crate) type_name: &'static str,
+    /// What it is doing, for the observer (src/observer/activity.rs).
+    pub(crate) activity: Activity,
+    /// Set by a supervisor in its `init`: what the observer shows of it.
+    pub(crate) supervision: OnceLock<SupervisorView>,
     alive: AtomicBool,
     pub(crate) state: Mutex<ProcessState>,
     pub(crate) mailbox: Box<dyn Mailbox>,
@@ -142,6 +151,9 @@ impl ProcessCell {
             pid,
             parent,
             on_plain_thread: false,
+            type_name: "",
+            activity: Activity::new(),
+            supervision: OnceLock::new(),
             alive: AtomicBool::new(true),
             state: Mutex::new(ProcessState {
                 status: Status::Alive,
@@ -153,6 +165,12 @@ impl ProcessCell {
             }),
             mailbox,
         }
+    }
+
+    /// The same cell, for a worker of type `type_name`.
+    pub(crate) fn with_type_name(mut self, type_name: &'static str) -> ProcessCell {
+        self.type_name = type_name;
+        self
     }
 
     /// A lock-free liveness check for hot paths (sends); the state lock is the truth.

@@ -41,6 +41,7 @@ pub struct RuntimeBuilder {
     shutdown_timeout: Duration,
     clock: Clock,
     max_workers: usize,
+    fail_deadlocked_calls: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -54,6 +55,7 @@ impl Default for RuntimeBuilder {
             shutdown_timeout: Duration::from_secs(5),
             clock: Clock::Real,
             max_workers: usize::MAX,
+            fail_deadlocked_calls: false,
         }
     }
 }
@@ -124,6 +126,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Fail a call that would close a cycle of blocked calls (A calls B while B calls
+    /// A, or longer) at once with [`Error::Deadlock`], instead of letting every call in
+    /// the cycle wait for its timeout (default `false`: the cycle is only logged and
+    /// shown by [`RuntimeHandle::snapshot`]).
+    pub fn fail_deadlocked_calls(mut self, fail: bool) -> Self {
+        self.fail_deadlocked_calls = fail;
+        self
+    }
+
     /// Checks the settings and starts the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
         validate_node_name(&self.node)?;
@@ -168,6 +179,7 @@ impl RuntimeBuilder {
             call_timeout: self.call_timeout,
             clock: self.clock,
             worker_slots: WorkerSlots::new(self.max_workers),
+            fail_deadlocked_calls: self.fail_deadlocked_calls,
         });
         Ok(Runtime {
             handle: RuntimeHandle { inner },
@@ -210,6 +222,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) clock: Clock,
     /// Workers counted against the `max_workers` setting.
     pub(crate) worker_slots: WorkerSlots,
+    /// See [`RuntimeBuilder::fail_deadlocked_calls`].
+    pub(crate) fail_deadlocked_calls: bool,
 }
 
 impl RuntimeInner {
@@ -247,6 +261,16 @@ impl RuntimeInner {
             let _guard = self.emptied.0.lock();
             self.emptied.1.notify_all();
         }
+    }
+
+    /// Every process in the table.
+    pub(crate) fn all_cells(&self) -> Vec<Arc<ProcessCell>> {
+        self.table.all()
+    }
+
+    /// The cell of a local process by its number.
+    pub(crate) fn cell_by_number(&self, number: u64) -> Option<Arc<ProcessCell>> {
+        self.table.get(number)
     }
 
     pub(crate) fn names(&self) -> &RwLock<HashMap<Arc<str>, Pid>> {

@@ -65,6 +65,10 @@ impl<M: Send + 'static> Mailbox for ProcessMailbox<M> {
     fn as_any(&self) -> &dyn std::any::Any {
         &self.0
     }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// The process a plain thread runs: its pid, its mailbox, and what a process can do.
@@ -185,6 +189,7 @@ impl RuntimeHandle {
         let pid = rt.new_pid();
         let mut cell = ProcessCell::new(pid, rt.root, Box::new(ProcessMailbox(sender.clone())));
         cell.on_plain_thread = true;
+        cell.activity.bind_to_current_thread();
         let cell = Arc::new(cell);
         enter_thread_process(&cell).map_err(Error::AlreadyAProcess)?;
         rt.table_insert(cell.clone());

@@ -10,6 +10,7 @@ use super::spec::{ChildSpec, Restart};
 use super::{Children, Strategy, Supervisor, SupervisorError, validate};
 use crate::error::Error;
 use crate::exit::ExitReason;
+use crate::observer::SupervisorView;
 use crate::pid::Pid;
 use crate::worker::{Context, Info, ReplyTo, Step, Worker};
 
@@ -93,7 +94,15 @@ fn start_process(ctx: &mut Context<Supervisor>, spec: &mut ChildSpec) -> Result<
     };
     // Trapping exits, a dead pid gives an EXIT with NoProc, handled as the child's exit.
     let _ = ctx.link(&pid);
+    if let Some(view) = ctx.cell.supervision.get() {
+        view.child_started(&spec.id, pid);
+    }
     Ok(pid)
+}
+
+/// What the observer shows of this supervisor (src/observer/supervision.rs).
+fn view(ctx: &Context<Supervisor>) -> Option<&SupervisorView> {
+    ctx.cell.supervision.get()
 }
 
 fn stopping(child: &Child, pid: Pid) -> Stopping<'_> {
@@ -157,7 +166,11 @@ impl Supervisor {
     /// `true` if the restart fits in the intensity; otherwise logs and says no.
     fn add_restart(&mut self, ctx: &Context<Supervisor>) -> bool {
         // The runtime's clock: a manual clock in tests moves the window exactly.
-        if self.restarts.add_restart(ctx.now()) {
+        let allowed = self.restarts.add_restart(ctx.now());
+        if let Some(view) = view(ctx) {
+            view.restarts(self.restarts.times());
+        }
+        if allowed {
             return true;
         }
         log::error!(
@@ -176,6 +189,9 @@ impl Supervisor {
         reason: ExitReason,
         ctx: &mut Context<Supervisor>,
     ) -> Step<Self> {
+        if let Some(view) = view(ctx) {
+            view.child_exited(pid, &reason);
+        }
         match &mut self.children {
             Children::Static(children) => {
                 let Some(index) = children
@@ -194,6 +210,9 @@ impl Supervisor {
                 if !restart.restarts_after(&reason) {
                     if restart == Restart::Temporary {
                         children.remove(index);
+                        if let Some(view) = view(ctx) {
+                            view.child_removed(&id);
+                        }
                     } else {
                         children[index].state = ChildState::Terminated;
                     }
@@ -423,7 +442,10 @@ impl Supervisor {
             shutdown_child(ctx, stopping(&children[index], pid));
         }
         if children[index].spec.restart == Restart::Temporary {
-            children.remove(index);
+            let child = children.remove(index);
+            if let Some(view) = view(ctx) {
+                view.child_removed(&child.spec.id);
+            }
         } else {
             children[index].state = ChildState::Terminated;
         }
@@ -477,7 +499,11 @@ impl Supervisor {
         }
     }
 
-    fn delete_child(&mut self, id: String) -> Result<Outcome, SupervisorError> {
+    fn delete_child(
+        &mut self,
+        id: String,
+        ctx: &Context<Supervisor>,
+    ) -> Result<Outcome, SupervisorError> {
         let Children::Static(children) = &mut self.children else {
             return Err(SupervisorError::Unsupported("delete_child"));
         };
@@ -489,6 +515,9 @@ impl Supervisor {
             ChildState::Restarting => Err(SupervisorError::Restarting { id }),
             ChildState::Terminated => {
                 children.remove(index);
+                if let Some(view) = view(ctx) {
+                    view.child_removed(&id);
+                }
                 Ok(Outcome::Done)
             }
         }
@@ -523,6 +552,13 @@ impl Worker for Supervisor {
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
+        let dynamic = matches!(self.children, Children::Dynamic { .. });
+        let _ = ctx.cell.supervision.set(SupervisorView::new(
+            self.strategy,
+            self.max_restarts,
+            self.period,
+            dynamic,
+        ));
         if let Err(error) = self.check() {
             return self.fail_start(error);
         }
@@ -571,7 +607,7 @@ impl Worker for Supervisor {
             RequestKind::TerminateChild(id) => self.terminate_child(id, ctx),
             RequestKind::TerminateDynamic(pid) => self.terminate_dynamic(pid, ctx),
             RequestKind::RestartChild(id) => self.restart_child(id, ctx),
-            RequestKind::DeleteChild(id) => self.delete_child(id),
+            RequestKind::DeleteChild(id) => self.delete_child(id, ctx),
             // As OTP, the most recently started child first (its children list is kept
             // in reverse start order); a restarted child keeps its place.
             RequestKind::WhichChildren => {

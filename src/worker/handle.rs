@@ -188,6 +188,16 @@ impl<W: Worker> WorkerRef<W> {
         if !sending_is_allowed() {
             return Err(Error::NoProc);
         }
+        // The wait-for edge caller -> callee, kept while this call waits (cleared on
+        // every return); a cycle it closes is reported, or failed at once if asked.
+        let _waiting = match super::run::current_cell() {
+            Some(caller) => Some(crate::observer::start_waiting(
+                &self.runtime,
+                caller,
+                &self.cell,
+            )?),
+            None => None,
+        };
         // The thread's reusable reply slot, armed with this call's tag (its monitor's
         // id) before the monitor exists, since the callee may die at once.
         let slot = ReplySlot::<W::Reply>::for_this_thread();

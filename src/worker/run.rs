@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
 use crate::exit::{Exit, ExitReason};
+use crate::observer::Callback;
 use crate::pid::{Pid, TimerRef};
 use crate::process::{Mailbox, ProcessCell, Signal, die};
 use crate::runtime::{RuntimeHandle, RuntimeInner, ThreadSlot};
@@ -40,6 +41,10 @@ impl<W: Worker> Mailbox for Sender<Envelope<W>> {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn len(&self) -> usize {
+        Sender::len(self)
     }
 }
 
@@ -109,6 +114,15 @@ pub(crate) fn sending_is_allowed() -> bool {
         || CURRENT.with_borrow(|current| current.as_ref().is_none_or(|cell| cell.is_alive()))
 }
 
+/// The process the current thread runs (a worker, or a plain thread's process).
+#[inline]
+pub(crate) fn current_cell() -> Option<Arc<ProcessCell>> {
+    if !ON_WORKER.get() {
+        return None;
+    }
+    CURRENT.with_borrow(|current| current.clone())
+}
+
 /// `true` if the current thread runs `cell`.
 pub(crate) fn is_current(cell: &Arc<ProcessCell>) -> bool {
     CURRENT.with_borrow(|current| current.as_ref().is_some_and(|own| Arc::ptr_eq(own, cell)))
@@ -147,7 +161,10 @@ pub(crate) fn spawn<W: Worker>(
     let pid = rt.new_pid();
     let parent_pid = options.parent.as_ref().map_or(rt.root, |parent| parent.pid);
     let (mailbox, inbox) = crossbeam_channel::unbounded::<Envelope<W>>();
-    let cell = Arc::new(ProcessCell::new(pid, parent_pid, Box::new(mailbox.clone())));
+    let cell = Arc::new(
+        ProcessCell::new(pid, parent_pid, Box::new(mailbox.clone()))
+            .with_type_name(std::any::type_name::<W>()),
+    );
     rt.table_insert(cell.clone());
     // Undo the start if anything before `init` fails.
     let abandon = |error: Error| {
@@ -217,6 +234,7 @@ fn run<W: Worker>(
     linked_parent: Option<crate::pid::Pid>,
 ) {
     set_current(Some(cell.clone()));
+    cell.activity.bind_to_current_thread();
     let rt = runtime.inner.clone();
     let mut ctx = Context {
         cell: cell.clone(),
@@ -225,10 +243,12 @@ fn run<W: Worker>(
         timers: Timers::new(),
         flushed: HashSet::new(),
     };
+    cell.activity.begin(Callback::Init, true);
     let init = match catch_unwind(AssertUnwindSafe(|| worker.init_outcome(&mut ctx))) {
         Ok(outcome) => outcome,
         Err(payload) => InitOutcome::Stop(panic_reason(payload)),
     };
+    cell.activity.end(false, ctx.pending_timers());
     let (init, first) = match init {
         InitOutcome::Continue(next) => (InitOutcome::Ready, Some(next)),
         other => (other, None),
@@ -272,6 +292,7 @@ fn run<W: Worker>(
                                 std::any::type_name::<W>()
                             );
                         }
+                        cell.activity.begin(Callback::Terminate, true);
                         let reason = match catch_unwind(AssertUnwindSafe(|| {
                             worker.terminate(&reason, &mut ctx)
                         })) {
@@ -324,26 +345,35 @@ fn serve<W: Worker>(
                 if !ctx.cell.is_alive() {
                     return None;
                 }
-                guarded(|| worker.handle_continue(next, ctx))
+                ctx.cell.activity.begin(Callback::HandleContinue, false);
+                let step = guarded(|| worker.handle_continue(next, ctx));
+                ctx.cell.activity.end(false, ctx.pending_timers());
+                step
             }
             None => {
-                let envelope = match next_envelope(ctx, inbox) {
-                    Some(envelope) => envelope,
+                let (envelope, waited) = match next_envelope(ctx, inbox) {
+                    Some(next) => next,
                     None => continue,
                 };
                 if !ctx.cell.is_alive() {
                     return None;
                 }
-                match envelope {
+                let step = match envelope {
                     Envelope::Call(call) => {
                         let (request, reply) = *call;
+                        ctx.cell.activity.begin(Callback::HandleCall, waited);
                         guarded(|| worker.handle_call(request, reply, ctx))
                     }
-                    Envelope::Cast(message) => guarded(|| worker.handle_cast(message, ctx)),
+                    Envelope::Cast(message) => {
+                        ctx.cell.activity.begin(Callback::HandleCast, waited);
+                        guarded(|| worker.handle_cast(message, ctx))
+                    }
                     Envelope::Info(message) => {
+                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
                         guarded(|| worker.handle_info(Info::Message(message), ctx))
                     }
                     Envelope::Timer(timer, message) => {
+                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
                         guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
                     }
                     Envelope::Signal(signal) => match *signal {
@@ -352,6 +382,7 @@ fn serve<W: Worker>(
                                 continue;
                             }
                             ctx.cell.state.lock().monitoring.remove(&down.reference.id);
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
                             guarded(|| worker.handle_info(Info::Down(down), ctx))
                         }
                         // A gen_server that traps exits stops when its parent tells it to.
@@ -359,12 +390,15 @@ fn serve<W: Worker>(
                             return Some(reason);
                         }
                         Signal::Exit { from, reason } => {
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
                             guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
                         }
                         Signal::Stop(reason) => return Some(reason),
                         Signal::Wake(_) => continue,
                     },
-                }
+                };
+                ctx.cell.activity.end(true, ctx.pending_timers());
+                step
             }
         };
         settle_dropped_replies(matches!(step, Step::Stop(_)));
@@ -377,31 +411,43 @@ fn serve<W: Worker>(
 }
 
 /// Moves due timers into the mailbox, then waits for the next envelope until the
-/// earliest timer's deadline. `None` when the deadline passed first.
+/// earliest timer's deadline. `None` when the deadline passed first; with the
+/// envelope, whether the thread had to wait for it (the observer's start times).
 #[inline]
 fn next_envelope<W: Worker>(
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
-) -> Option<Envelope<W>> {
+) -> Option<(Envelope<W>, bool)> {
     if ctx.timers.is_empty() {
-        return match crate::runtime::spin_recv(inbox, crate::runtime::MESSAGE_SPIN) {
-            Ok(envelope) => Some(envelope),
+        return match inbox.try_recv() {
+            Ok(envelope) => Some((envelope, false)),
             Err(TryRecvError::Disconnected) => None,
-            Err(TryRecvError::Empty) => inbox.recv().ok(),
+            // Idle: spin briefly (back-to-back calls find the worker awake), then park.
+            Err(TryRecvError::Empty) => {
+                match crate::runtime::spin_recv(inbox, crate::runtime::MESSAGE_SPIN) {
+                    Ok(envelope) => Some((envelope, true)),
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) => inbox.recv().ok().map(|envelope| (envelope, true)),
+                }
+            }
         };
     }
     let now = Instant::now();
     while let Some((timer, message)) = ctx.timers.pop_due(now) {
         let _ = ctx.mailbox.send(Envelope::Timer(timer, message));
     }
-    match ctx.timers.next_deadline() {
+    if let Ok(envelope) = inbox.try_recv() {
+        return Some((envelope, false));
+    }
+    let envelope = match ctx.timers.next_deadline() {
         Some(deadline) => match inbox.recv_deadline(deadline) {
             Ok(envelope) => Some(envelope),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => None,
         },
         None => inbox.recv().ok(),
-    }
+    };
+    envelope.map(|envelope| (envelope, true))
 }
 
 /// Runs a callback; a panic becomes a stop with reason `Panic`.
