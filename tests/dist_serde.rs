@@ -3,10 +3,23 @@
 //! Ports the external term format's data types (erts' `erl_ext_dist.md`) as an Erlang
 //! or Elixir program builds them: maps with atom keys for structs, atoms and tagged
 //! tuples for enum variants, `undefined` / `nil` for missing values, `{ok, V}` /
-//! `{error, E}` for results, binaries and character lists for text.
+//! `{error, E}` for results, binaries and character lists for text. One test echoes
+//! serde values through a real BEAM node (started by `scripts/services/erlang.sh`'s
+//! helpers in `tests/support/erlang.rs`) and decodes them back equal.
+
+#[path = "support/dist.rs"]
+mod dist_support;
+#[path = "support/erlang.rs"]
+mod erlang;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use dist_support::{Manual, receive_matching, send};
+use otp_threads::dist::Atom;
+use otp_threads::dist::control::Control;
+use otp_threads::dist::epmd::NameServer;
 
 use otp_threads::dist::eetf;
 use otp_threads::dist::term::serde::{Serde, from_term, to_term};
@@ -554,4 +567,46 @@ fn a_hundred_thousand_random_and_mutated_terms_decode_without_panicking() {
     // Both outcomes were exercised, not only rejections.
     assert!(decoded > INPUTS / 10, "decoded {decoded}");
     assert!(rejected > INPUTS, "rejected {rejected}");
+}
+
+#[test]
+fn serde_values_round_trip_through_a_beam_echo() {
+    let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let beam_alive = erlang::unique_name("beam");
+    let beam = erlang::beam_node(&beam_alive, "sesame", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let ours = Manual::new(&erlang::unique_name("rs"), "sesame");
+    let beam_name = format!("{beam_alive}@{}", erlang::short_host());
+    let (mut stream, _) = ours.connect(server.address(), &beam_name).unwrap();
+    let me = ours.pid(1);
+    let values = [
+        Serde(order()),
+        Serde(Order {
+            status: Status::Moved(-3, 4),
+            outcome: Ok(1),
+            note: Some("n".into()),
+            ..order()
+        }),
+    ];
+    for value in values {
+        let request = tuple(vec![Term::from(me.clone()), value.to_term()]);
+        send(
+            &mut stream,
+            &Control::RegSend {
+                from: me.clone(),
+                to: Atom::from("echo"),
+            },
+            Some(&request),
+        );
+        let reply = receive_matching(&mut stream, |m| {
+            matches!(&m.control, Control::SendSender { to, .. } | Control::Send { to } if *to == me)
+        })
+        .payload
+        .expect("a message");
+        let Term::Tuple(reply) = reply else {
+            panic!("expected {{echo, V}}, got {reply}")
+        };
+        let back = Serde::<Order>::from_term(reply.elements[1].clone()).unwrap();
+        assert_eq!(back, value);
+    }
 }
