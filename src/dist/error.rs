@@ -57,6 +57,27 @@ pub enum DistError {
         /// The term that came instead.
         found: Box<Term>,
     },
+    /// A term does not have the shape a serde type needs at `path` (the field or
+    /// element, as `items[2].price`; empty at the top level).
+    #[error("at `{path}`: expected {expected}, got {found}")]
+    SerdeMismatch {
+        /// Where in the value.
+        path: String,
+        /// The expected shape (serde's wording for what a visitor wanted).
+        expected: String,
+        /// The term that came instead.
+        found: Box<Term>,
+    },
+    /// A value did not convert to or from a term through serde at `path`: serde's own
+    /// complaint (a missing field, an unknown variant, a user `Serialize` error …) or a
+    /// value Erlang cannot represent (a non-finite float, an atom over 255 characters).
+    #[error("serde conversion failed at `{path}`: {reason}")]
+    Serde {
+        /// Where in the value.
+        path: String,
+        /// What went wrong, as serde or the bridge says it.
+        reason: String,
+    },
     /// An EPMD request was refused (`result` is EPMD's non-zero result code).
     #[error("EPMD refused {request} for {name:?} (result {result})")]
     EpmdRefused {

@@ -11,7 +11,11 @@
 mod atom;
 mod convert;
 mod scan;
+#[cfg(feature = "serde")]
+pub mod serde;
 
+#[cfg(feature = "serde")]
+pub use self::serde::Serde;
 pub use atom::Atom;
 pub use convert::{FromTerm, ToTerm};
 pub use eetf::Term;
