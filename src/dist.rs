@@ -18,7 +18,8 @@
 //!   encoded to and decoded from frame bodies.
 //! * [`term`]: the external term format, a bounded pre-scan that makes decoding
 //!   untrusted bytes safe, and [`ToTerm`]/[`FromTerm`] conversions between Rust values
-//!   and terms.
+//!   and terms; with the feature `serde`, [`term::serde`] converts any serde type
+//!   (structs as maps with atom keys) and [`term::Serde`] wraps one as a worker's message.
 //!
 //! Every decoder of peer bytes returns a typed [`DistError`] on malformed input and
 //! never panics; `tests/dist_fuzz.rs` drives them with random and mutated inputs.

@@ -12,7 +12,7 @@
 //!   protocol says. Ticks go out every `net_ticktime / 4` when idle; a peer silent for
 //!   `net_ticktime`, a closed socket, or malformed data is a `nodedown`
 //!   ([`NodeEvent::Down`]).
-//! * Remote pids are ordinary [`Pid`]s. [`Node::send`] / [`Node::send_named`] send any
+//! * Remote pids are ordinary [`Pid`]s. [`Node::send`] (to a pid or `{name, node}`) sends any
 //!   [`ToTerm`]; incoming messages reach local workers that opted in
 //!   ([`Node::accept_messages`], [`Node::serve`]); a term that does not decode into the
 //!   worker's type is logged and dropped ([`Node::dropped_messages`] counts them).
