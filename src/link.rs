@@ -23,10 +23,9 @@ pub(crate) fn link(rt: &RuntimeInner, from: &Arc<ProcessCell>, to: Pid) -> Resul
         return Ok(());
     }
     if !rt.is_local(&to) && to.node() != rt.node {
-        // ---- dist: a process on another node (src/dist/hooks.rs) ----
+        // Distribution: a process on another node (src/dist/hooks.rs).
         #[cfg(feature = "dist")]
         return crate::dist::hooks::link_remote(rt, from, to);
-        // ---- end dist ----
         #[cfg(not(feature = "dist"))]
         return Err(Error::NoConnection(to.node().to_string()));
     }
@@ -71,10 +70,9 @@ pub(crate) fn unlink(rt: &RuntimeInner, from: &Arc<ProcessCell>, to: Pid) {
         }
         _ => {
             from.state.lock().links.remove(&to);
-            // ---- dist: a process on another node (src/dist/hooks.rs) ----
+            // Distribution: a process on another node (src/dist/hooks.rs).
             #[cfg(feature = "dist")]
             crate::dist::hooks::unlink_remote(rt, from.pid, to);
-            // ---- end dist ----
         }
     }
 }

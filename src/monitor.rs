@@ -55,7 +55,7 @@ pub(crate) fn monitor(
         }
         None => watcher,
     };
-    // ---- dist: a process on another node (src/dist/hooks.rs) ----
+    // Distribution: a process on another node (src/dist/hooks.rs).
     #[cfg(feature = "dist")]
     let Some(watcher) = crate::dist::hooks::monitor_remote(
         rt,
@@ -65,7 +65,6 @@ pub(crate) fn monitor(
     ) else {
         return reference;
     };
-    // ---- end dist ----
     let reason = if rt.is_local(&target) || target.node() == rt.node {
         ExitReason::NoProc
     } else {
@@ -91,10 +90,9 @@ pub(crate) fn demonitor(
             .monitored_by
             .remove(&reference.id)
             .is_some(),
-        // ---- dist: a process on another node (src/dist/hooks.rs) ----
+        // Distribution: a process on another node (src/dist/hooks.rs).
         #[cfg(feature = "dist")]
         None => crate::dist::hooks::demonitor_remote(rt, reference),
-        // ---- end dist ----
         #[cfg(not(feature = "dist"))]
         None => false,
     }

@@ -154,7 +154,7 @@ impl fmt::Display for Pid {
 
 /// Hands out creation numbers: one per runtime started in this OS process.
 pub(crate) fn next_creation() -> u32 {
-    // ---- dist: creations start at a per-OS-process point ----
+    // Distribution: creations start at a per-OS-process point.
     // Distribution announces the creation to other nodes, which tell incarnations of
     // a node name apart by it: a restarted program must not reuse its predecessor's
     // (EPMD gives BEAM nodes fresh ones for the same reason).
@@ -169,7 +169,6 @@ fn creation_seed() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
     ((clock ^ std::process::id().rotate_left(16)) & 0x3fff_ffff) | 4
-    // ---- end dist ----
 }
 
 /// A monitor reference: names one monitor, and comes back in its [`Down`](crate::Down).

@@ -322,18 +322,16 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
         if let Some(target_cell) = rt.lookup(&target) {
             target_cell.state.lock().monitored_by.remove(&id);
         }
-        // ---- dist: a monitor of a process on another node (src/dist/hooks.rs) ----
+        // Distribution: a monitor of a process on another node (src/dist/hooks.rs).
         #[cfg(feature = "dist")]
         crate::dist::hooks::demonitor_remote(rt, &MonitorRef { id, target });
-        // ---- end dist ----
     }
     for linked in links {
-        // ---- dist: a link to a process on another node (src/dist/hooks.rs) ----
+        // Distribution: a link to a process on another node (src/dist/hooks.rs).
         #[cfg(feature = "dist")]
         if crate::dist::hooks::link_exit_to_remote(rt, pid, linked, &reason) {
             continue;
         }
-        // ---- end dist ----
         if let Some(death) = exit_signal(rt, pid, linked, reason.clone(), true) {
             pending.push_back(death);
         }
