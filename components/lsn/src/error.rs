@@ -252,7 +252,7 @@ impl LsnError {
         }
     }
 
-    /// For the `Remote*` errors of [`rpc_and_wait`](crate::rpc_and_wait): whether the
+    /// For the `Remote*` errors of [`rpc_and_wait`](crate::rpc_and_wait()): whether the
     /// write may have committed although no success was reported (a lost reply, a lost
     /// connection, a writer that exited mid-call, an unknown commit outcome). Then the
     /// caller must not assume either way: resend with the same key or look it up with

@@ -444,3 +444,184 @@ impl FromTerm for WriteReply {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> WriteRequest {
+        WriteRequest::new(
+            "key-1",
+            "add_note",
+            vec![
+                Param::Int(-7),
+                Param::Float(1.5),
+                Param::Text("hé".into()),
+                Param::Bytes(vec![0, 255]),
+                Param::Bool(true),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn replies() -> Vec<WriteReply> {
+        vec![
+            WriteReply::Committed {
+                lsn: Lsn::from(0x1_0000_0028),
+                rows: 1,
+            },
+            WriteReply::AlreadyCommitted {
+                lsn: Lsn::from(u64::MAX),
+                rows: 3,
+            },
+            WriteReply::CommittedUnawaitable {
+                rows: 2,
+                reason: "x".into(),
+            },
+            WriteReply::Rejected {
+                reason: RejectReason::KeyReused,
+                detail: "d".into(),
+            },
+            WriteReply::NotCommitted {
+                sqlstate: Some("25006".into()),
+                message: "m".into(),
+            },
+            WriteReply::NotCommitted {
+                sqlstate: None,
+                message: "m".into(),
+            },
+            WriteReply::Unknown {
+                message: "lost".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip_through_terms() {
+        let call = WriterCall::from_term(request().to_term()).unwrap();
+        assert_eq!(call, WriterCall::Write(request()));
+        for reply in replies() {
+            assert_eq!(WriteReply::from_term(reply.to_term()).unwrap(), reply);
+        }
+    }
+
+    #[test]
+    fn request_fields_out_of_bounds_are_rejected_naming_the_option() {
+        let too_long = "k".repeat(MAX_KEY_BYTES + 1);
+        for (result, option) in [
+            (WriteRequest::new("", "op", vec![]), "idempotency_key"),
+            (WriteRequest::new(too_long, "op", vec![]), "idempotency_key"),
+            (WriteRequest::new("k", "", vec![]), "operation"),
+            (
+                WriteRequest::new("k", "op", vec![Param::Int(0); MAX_PARAMS + 1]),
+                "params",
+            ),
+        ] {
+            match result {
+                Err(LsnError::InvalidOption { option: named, .. }) => assert_eq!(named, option),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_request_term_becomes_malformed_not_an_error() {
+        for term in [atom("hello"), tuple(vec![atom(REQUEST_TAG)]), binary("x")] {
+            assert!(matches!(
+                WriterCall::from_term(term),
+                Ok(WriterCall::Malformed(_))
+            ));
+        }
+        assert!(WriteReply::from_term(atom("committed")).is_err());
+        assert!(WriteReply::from_term(tuple(vec![atom("committed"), atom("x")])).is_err());
+    }
+
+    /// A small deterministic generator (xorshift), so the fuzz run needs no crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_term(rng: &mut Rng, depth: u32) -> Term {
+        let leaf = depth == 0;
+        match rng.below(if leaf { 6 } else { 8 }) {
+            0 => (rng.next() as i64).to_term(),
+            1 => atom(
+                [
+                    "committed",
+                    "already_committed",
+                    "rejected",
+                    "unknown",
+                    "not_committed",
+                    "committed_unawaitable",
+                    REQUEST_TAG,
+                    "bytes",
+                    "true",
+                    "undefined",
+                    "malformed",
+                ][rng.below(11) as usize],
+            ),
+            2 => Term::from(Binary::from(
+                (0..rng.below(8))
+                    .map(|_| rng.next() as u8)
+                    .collect::<Vec<_>>(),
+            )),
+            3 => (f64::from_bits(rng.next())).to_term(),
+            4 => (rng.next() as u32).to_term(),
+            5 => binary("add_note"),
+            6 => tuple(
+                (0..rng.below(6))
+                    .map(|_| random_term(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Term::from(List::from(
+                (0..rng.below(5))
+                    .map(|_| random_term(rng, depth - 1))
+                    .collect::<Vec<_>>(),
+            )),
+        }
+    }
+
+    /// Replaces one random subterm of a valid message with a random term.
+    fn mutate(term: Term, rng: &mut Rng) -> Term {
+        match term {
+            Term::Tuple(tuple) if rng.below(3) != 0 && !tuple.elements.is_empty() => {
+                let mut elements = tuple.elements;
+                let at = rng.below(elements.len() as u64) as usize;
+                let old = std::mem::replace(&mut elements[at], atom("undefined"));
+                elements[at] = mutate(old, rng);
+                Term::from(Tuple::from(elements))
+            }
+            _ => random_term(rng, 2),
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_terms_never_panic_the_decoders() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let valid: Vec<Term> = std::iter::once(request().to_term())
+            .chain(replies().iter().map(ToTerm::to_term))
+            .collect();
+        for round in 0..100_000 {
+            let term = if round % 2 == 0 {
+                random_term(&mut rng, 3)
+            } else {
+                let base = valid[rng.below(valid.len() as u64) as usize].clone();
+                mutate(base, &mut rng)
+            };
+            // A request never fails to decode: it is a request or Malformed.
+            assert!(WriterCall::from_term(term.clone()).is_ok());
+            let _ = WriteReply::from_term(term);
+        }
+    }
+}
