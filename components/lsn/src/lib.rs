@@ -31,7 +31,7 @@
 //!   [`LsnError`] (an invalid option is [`LsnError::InvalidOption`] naming it);
 //! - the probe reconnects by itself with capped exponential backoff.
 //!
-//! Cross-region writes ([`rpc_and_wait`], fly_postgres's `rpc_and_wait`): an application
+//! Cross-region writes ([`rpc_and_wait()`], fly_postgres's `rpc_and_wait`): an application
 //! node near a replica calls a [`PrimaryWriter`] on a node near the primary over Erlang
 //! distribution; the writer runs one of its registered operations in a transaction that
 //! also records the caller's idempotency key, and answers with the commit's wait
