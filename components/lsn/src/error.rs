@@ -6,6 +6,10 @@
 
 use std::time::Duration;
 
+use otp_threads::dist::DistError;
+
+use crate::remote_write::RejectReason;
+
 /// Why a text was rejected as an LSN; carried by [`LsnError::InvalidLsn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LsnParseIssue {
@@ -141,6 +145,102 @@ pub enum LsnError {
     /// transaction).
     #[error("the write committed but its WAL position could not be read: {0}")]
     WalLookupFailed(#[source] postgres::Error),
+
+    /// A cross-region write's call got no reply in time ([`DistError::Timeout`]). The
+    /// write may or may not have committed: resend the same request (same key), which
+    /// is never applied twice, or look the key up with
+    /// [`recorded_write`](crate::recorded_write).
+    #[error(
+        "no reply from the primary writer on {node} in time (key {key:?}): the write may have committed"
+    )]
+    RemoteTimeout {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// The distribution error (boxed: it is large).
+        #[source]
+        source: Box<DistError>,
+    },
+
+    /// The writer's node could not be reached, or the connection was lost during the
+    /// call ([`DistError::NoConnection`]). Lost mid-call, the write may have committed:
+    /// find out as for [`LsnError::RemoteTimeout`].
+    #[error(
+        "no connection to the primary writer's node {node} (key {key:?}): the write may have committed"
+    )]
+    RemoteNoConnection {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// The distribution error (boxed: it is large).
+        #[source]
+        source: Box<DistError>,
+    },
+
+    /// The call to the writer failed otherwise: no such process ([`DistError::NoProc`]:
+    /// nothing ran), the writer exited during the call ([`DistError::Exited`]: it may
+    /// have committed), a reply of the wrong shape, ...
+    #[error("the call to the primary writer on {node} failed (key {key:?})")]
+    RemoteCall {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// The distribution error (boxed: it is large).
+        #[source]
+        source: Box<DistError>,
+    },
+
+    /// The writer refused the request without running it: nothing was written.
+    #[error("the primary writer on {node} rejected the request (key {key:?}): {reason}: {detail}")]
+    RemoteWriteRejected {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// Why.
+        reason: RejectReason,
+        /// The writer's details.
+        detail: String,
+    },
+
+    /// The write failed on the primary and was rolled back: nothing committed. The
+    /// cause is the writer's text (it crossed nodes), with its SQLSTATE when the server
+    /// refused.
+    #[error(
+        "the write on the primary failed and was rolled back (key {key:?}, sqlstate {sqlstate:?}): {message}"
+    )]
+    RemoteWriteNotCommitted {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// The server's SQLSTATE, if it refused.
+        sqlstate: Option<String>,
+        /// The error's text.
+        message: String,
+    },
+
+    /// The writer lost its connection to the primary while committing: it does not
+    /// know whether the write committed; the key tells.
+    #[error("the commit's outcome on the primary is unknown (key {key:?}): {message}")]
+    RemoteWriteOutcomeUnknown {
+        /// The writer's node.
+        node: String,
+        /// The request's idempotency key.
+        key: String,
+        /// The error's text.
+        message: String,
+    },
+
+    /// The remote write committed, but the writer could not read its WAL position.
+    #[error("the remote write committed but its WAL position could not be read: {reason}")]
+    RemoteWalLookupFailed {
+        /// The writer's text.
+        reason: String,
+    },
 }
 
 impl LsnError {
@@ -149,6 +249,21 @@ impl LsnError {
         LsnError::InvalidLsn {
             input: input.to_owned(),
             issue,
+        }
+    }
+
+    /// For the `Remote*` errors of [`rpc_and_wait`](crate::rpc_and_wait()): whether the
+    /// write may have committed although no success was reported (a lost reply, a lost
+    /// connection, a writer that exited mid-call, an unknown commit outcome). Then the
+    /// caller must not assume either way: resend with the same key or look it up with
+    /// [`recorded_write`](crate::recorded_write). `false` for every other error.
+    pub fn remote_write_may_have_committed(&self) -> bool {
+        match self {
+            LsnError::RemoteTimeout { .. }
+            | LsnError::RemoteNoConnection { .. }
+            | LsnError::RemoteWriteOutcomeUnknown { .. } => true,
+            LsnError::RemoteCall { source, .. } => !matches!(**source, DistError::NoProc),
+            _ => false,
         }
     }
 

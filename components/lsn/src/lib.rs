@@ -31,9 +31,13 @@
 //!   [`LsnError`] (an invalid option is [`LsnError::InvalidOption`] naming it);
 //! - the probe reconnects by itself with capped exponential backoff.
 //!
-//! Not here (yet): fly_postgres's `rpc_and_wait` (cross-region writes: run the write on a
-//! node near the primary, wait here for the LSN it returns) needs Erlang distribution in
-//! the runtime.
+//! Cross-region writes ([`rpc_and_wait()`], fly_postgres's `rpc_and_wait`): an application
+//! node near a replica calls a [`PrimaryWriter`] on a node near the primary over Erlang
+//! distribution; the writer runs one of its registered operations in a transaction that
+//! also records the caller's idempotency key, and answers with the commit's wait
+//! position, which the caller then awaits on its local tracker. It is never retried
+//! blindly: when the reply is lost, resending the same key (or [`recorded_write`]) tells
+//! whether the write committed.
 //!
 //! # Module map
 //!
@@ -47,6 +51,9 @@
 //! | [`tracker`]  | [`LsnTracker`]: one supervised poller (interval or long poll) and its waits; [`TrackerConfig`], [`Wait`] |
 //! | [`long_poll`] | [`AWAIT_REPLAY_FUNCTION`], [`install_await_replay_function`]: the function the long poll calls on the replica |
 //! | [`read_your_writes`] | [`write_and_wait`]: write on the primary, then wait on the tracker |
+//! | [`remote_write`] | [`WriteRequest`], [`WriteReply`], [`Param`]: the messages of a cross-region write and their terms |
+//! | [`primary_writer`] | [`PrimaryWriter`]: the named worker near the primary; [`recorded_write`], [`LEDGER_TABLE`] |
+//! | [`rpc_and_wait`](mod@rpc_and_wait) | [`rpc_and_wait()`]: call the writer, wait on the local tracker |
 //! | [`backoff`]  | [`Backoff`]: capped exponential reconnect delays |
 //! | [`error`]    | [`LsnError`]: the component's error type |
 //!
@@ -76,9 +83,12 @@ pub mod backoff;
 pub mod error;
 pub mod long_poll;
 pub mod position;
+pub mod primary_writer;
 pub mod probe;
 pub mod read_your_writes;
+pub mod remote_write;
 pub mod role;
+pub mod rpc_and_wait;
 pub mod tracker;
 pub mod waiters;
 pub mod wal_layout;
@@ -87,12 +97,17 @@ pub use backoff::Backoff;
 pub use error::{LsnError, LsnParseIssue};
 pub use long_poll::{AWAIT_REPLAY_FUNCTION, install_await_replay_function};
 pub use position::Lsn;
+pub use primary_writer::{
+    LEDGER_TABLE, PrimaryWriter, PrimaryWriterConfig, RecordedWrite, WriteOperation, recorded_write,
+};
 pub use probe::{
     ProbeConfig, ReplicaProbe, current_wal_insert_lsn, is_in_recovery, last_wal_replay_lsn,
     wal_wait_position,
 };
 pub use read_your_writes::{Replicated, Written, write_and_wait};
+pub use remote_write::{Param, RejectReason, WriteReply, WriteRequest, WriterCall};
 pub use role::{ReplicaRole, RoleChange, RoleSource};
+pub use rpc_and_wait::{RemoteWritten, rpc_and_wait};
 pub use tracker::{LsnTracker, Notification, PollMode, PollerStatus, TrackerConfig, Wait};
 pub use waiters::{Release, Released, WaiterId, Waiters};
 pub use wal_layout::WalLayout;
