@@ -732,3 +732,33 @@ fn workers_that_served_other_nodes_and_died_are_forgotten() {
     assert!(ours.node().unserve(&kept.pid()));
     assert!(!ours.node().unserve(&kept.pid()));
 }
+
+#[test]
+fn a_call_in_flight_when_the_peer_node_dies_fails_with_no_connection() {
+    // As `gen_server:call` to a process whose node goes down exits with `noconnection`.
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let alive = erlang::unique_name("beam");
+    // `silent` takes calls and never answers.
+    let mut beam = erlang::beam_node(
+        &alive,
+        "sesame",
+        server.address().port(),
+        "register(silent, self()), io:format(\"ready~n\"), \
+         Loop = fun L() -> receive {'$gen_call', _From, _Req} -> io:format(\"got~n\"), L() end end, Loop()",
+    );
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let node = ours.node().clone();
+    let target = peer.clone();
+    let caller = std::thread::spawn(move || {
+        node.call::<i32>(("silent", target.as_str()), &1i32, Duration::from_secs(600))
+    });
+    beam.expect_line("got");
+    beam.signal("KILL");
+    let outcome = caller.join().unwrap();
+    assert!(
+        matches!(&outcome, Err(DistError::NoConnection { node }) if *node == peer),
+        "{outcome:?}"
+    );
+}

@@ -374,6 +374,14 @@ enum CallEnd {
     Down(ExitReason),
 }
 
+/// A call of ours waiting for its reply: ended by the reply, its monitor's DOWN, or
+/// the loss of the connection to `node` (as a `gen_server:call` to a node that goes
+/// down exits with `noconnection`).
+struct PendingCall {
+    node: String,
+    waiting: Sender<CallEnd>,
+}
+
 pub(crate) struct NodeInner {
     pub(crate) name: String,
     pub(crate) node: NodeName,
@@ -390,7 +398,8 @@ pub(crate) struct NodeInner {
     superseded: Mutex<std::collections::HashSet<u64>>,
     subscribers: Mutex<Vec<events::Subscriber>>,
     inboxes: RwLock<HashMap<Pid, Arc<dyn Inbox>>>,
-    calls: Mutex<HashMap<WireRef, Sender<CallEnd>>>,
+    /// Our calls waiting for a reply, with the node each one went to.
+    calls: Mutex<HashMap<WireRef, PendingCall>>,
     /// The pid calls of this node are made from (replies and DOWNs come to it).
     proxy: Pid,
     next_ref: AtomicU32,
@@ -677,6 +686,19 @@ impl NodeInner {
 
     /// Everything that depended on the connection to `peer` ends with `noconnection`.
     fn connection_lost(&self, peer: &str) {
+        // Our calls to the peer's processes.
+        let ended: Vec<PendingCall> = {
+            let mut calls = self.calls.lock();
+            let refs: Vec<WireRef> = calls
+                .iter()
+                .filter(|(_, call)| call.node == peer)
+                .map(|(reference, _)| reference.clone())
+                .collect();
+            refs.iter().filter_map(|r| calls.remove(r)).collect()
+        };
+        for call in ended {
+            let _ = call.waiting.send(CallEnd::Down(ExitReason::NoConnection));
+        }
         // Monitors the peer held on our processes.
         let gone: Vec<RemoteMonitor> = {
             let mut monitors = self.remote_monitors.lock();
@@ -771,16 +793,18 @@ impl NodeInner {
         if let Term::Tuple(tuple) = message
             && tuple.elements.len() == 2
             && let Term::Reference(reference) = &tuple.elements[0]
-            && let Some(waiting) = self.calls.lock().remove(reference.as_ref())
+            && let Some(call) = self.calls.lock().remove(reference.as_ref())
         {
-            let _ = waiting.send(CallEnd::Reply(tuple.elements[1].clone()));
+            let _ = call.waiting.send(CallEnd::Reply(tuple.elements[1].clone()));
         }
     }
 
     /// A DOWN for one of our monitors (calls, or local watchers of remote processes).
     pub(crate) fn monitor_exit(&self, reference: &WireRef, reason: Term) {
-        if let Some(waiting) = self.calls.lock().remove(reference) {
-            let _ = waiting.send(CallEnd::Down(reason::reason_from_term(&reason)));
+        if let Some(call) = self.calls.lock().remove(reference) {
+            let _ = call
+                .waiting
+                .send(CallEnd::Down(reason::reason_from_term(&reason)));
             return;
         }
         if let Some(monitor) = self.local_monitors.lock().remove(reference) {
@@ -905,8 +929,8 @@ impl NodeInner {
             connection.close(NodeDownReason::Shutdown);
         }
         self.connections_changed.notify_all();
-        for (_, waiting) in self.calls.lock().drain() {
-            let _ = waiting.send(CallEnd::Down(ExitReason::NoConnection));
+        for (_, call) in self.calls.lock().drain() {
+            let _ = call.waiting.send(CallEnd::Down(ExitReason::NoConnection));
         }
     }
 }
@@ -1350,7 +1374,13 @@ impl Node {
         let connection = inner.connection(&node)?;
         let reference = inner.new_reference();
         let (sender, receiver) = crossbeam_channel::bounded(1);
-        inner.calls.lock().insert(reference.clone(), sender);
+        inner.calls.lock().insert(
+            reference.clone(),
+            PendingCall {
+                node: node.clone(),
+                waiting: sender,
+            },
+        );
         let proxy = inner.wire_pid(inner.proxy);
         let monitor = Control::MonitorP {
             from: proxy.clone(),
