@@ -740,7 +740,7 @@ fn a_call_in_flight_when_the_peer_node_dies_fails_with_no_connection() {
     let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
     let alive = erlang::unique_name("beam");
     // `silent` takes calls and never answers.
-    let mut beam = erlang::beam_node(
+    let beam = erlang::beam_node(
         &alive,
         "sesame",
         server.address().port(),
