@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use otp_threads_testkit::fuzz::{Mutator, Rng};
+
 use otp_threads::Pid;
 use otp_threads::dist::control::{self, Control, ProcessRef};
 use otp_threads::dist::eetf;
@@ -23,83 +25,6 @@ use otp_threads::dist::{Atom, FromTerm, Term, ToTerm, flags, term};
 
 /// Inputs per target group; four groups, so 4 × this in total (plus the corpus).
 const INPUTS_PER_GROUP: usize = 260_000;
-
-/// xorshift64*: a small deterministic generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-const INTERESTING: [u8; 12] = [0, 1, 0x7f, 0x80, 0xff, 131, 104, 108, 116, 109, 88, 90];
-
-fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
-        match rng.below(8) {
-            0 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] = INTERESTING[rng.below(INTERESTING.len())];
-            }
-            2 if input.len() < 512 => {
-                let i = rng.below(input.len() + 1);
-                input.insert(i, rng.next() as u8);
-            }
-            3 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input.remove(i);
-            }
-            4 if !input.is_empty() => {
-                let len = rng.below(input.len());
-                input.truncate(len);
-            }
-            5 if input.len() >= 4 => {
-                // A length field set to something huge.
-                let i = rng.below(input.len() - 3);
-                input[i..i + 4].copy_from_slice(&(rng.next() as u32 | 0x8000_0000).to_be_bytes());
-            }
-            6 => {
-                // Splice in part of another corpus entry.
-                let other = &corpus[rng.below(corpus.len())];
-                if !other.is_empty() {
-                    let start = rng.below(other.len());
-                    let end = start + rng.below(other.len() - start + 1);
-                    let at = rng.below(input.len() + 1);
-                    input.splice(at..at, other[start..end].iter().copied());
-                }
-            }
-            _ => {
-                let i = rng.below(input.len() + 1);
-                input.truncate(i);
-                input.push(rng.next() as u8);
-            }
-        }
-    }
-}
-
-/// The next input: pure random bytes one time in four, else a mutated corpus entry.
-fn next_input(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
-    if rng.below(4) == 0 {
-        let len = rng.below(64);
-        (0..len).map(|_| rng.next() as u8).collect()
-    } else {
-        let mut input = corpus[rng.below(corpus.len())].clone();
-        mutate(rng, corpus, &mut input);
-        input
-    }
-}
 
 fn atom(name: &str) -> Term {
     Atom::from(name).to_term()
@@ -389,10 +314,11 @@ fn a_million_random_and_mutated_inputs_cause_no_panic() {
         for entry in corpus {
             drive(entry);
         }
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1));
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1));
+        let mutator = Mutator::new(corpus).max_len(512);
         let mut accepted = 0usize;
         for _ in 0..INPUTS_PER_GROUP {
-            let input = next_input(&mut rng, corpus);
+            let input = mutator.next_input(&mut rng);
             total += 1;
             match catch_unwind(AssertUnwindSafe(|| drive(&input))) {
                 Ok(true) => accepted += 1,

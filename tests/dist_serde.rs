@@ -24,6 +24,7 @@ use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::eetf;
 use otp_threads::dist::term::serde::{Serde, from_term, to_term};
 use otp_threads::dist::{DistError, FromTerm, Term, ToTerm, term};
+use otp_threads_testkit::fuzz::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -413,22 +414,6 @@ fn values_erlang_cannot_hold_are_typed_errors_and_serde_reports_them_on_the_wire
     ));
 }
 
-/// xorshift64*: deterministic, so a failure can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const NAMES: [&str; 16] = [
     "name",
     "count",
@@ -453,12 +438,12 @@ fn random_term(rng: &mut Rng, depth: usize) -> Term {
     let leaf = depth == 0 || rng.below(3) == 0;
     match rng.below(if leaf { 7 } else { 11 }) {
         0 => atom(NAMES[rng.below(NAMES.len())]),
-        1 => int(rng.next() as i32 >> rng.below(32)),
-        2 => Term::from(eetf::BigInteger::from(rng.next())),
-        3 => Term::from(eetf::Float::try_from((rng.next() as i64) as f64 / 7.0).unwrap()),
+        1 => int(rng.next_u64() as i32 >> rng.below(32)),
+        2 => Term::from(eetf::BigInteger::from(rng.next_u64())),
+        3 => Term::from(eetf::Float::try_from((rng.next_u64() as i64) as f64 / 7.0).unwrap()),
         4 => {
             let len = rng.below(6);
-            let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             if rng.below(2) == 0 {
                 Term::from(eetf::Binary::from(bytes))
             } else {
@@ -533,7 +518,7 @@ fn a_hundred_thousand_random_and_mutated_terms_decode_without_panicking() {
         to_term(&Status::Closed { at: 1, by: None }).unwrap(),
         to_term(&vec![Some(Point(1, 2)), None]).unwrap(),
     ];
-    let mut rng = Rng(0x05ee_d0f5_e7de);
+    let mut rng = Rng::new(0x05ee_d0f5_e7de);
     let (mut decoded, mut rejected) = (0usize, 0usize);
     for index in 0..INPUTS {
         let term = if index % 3 == 0 {

@@ -20,6 +20,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod fuzz;
+
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 

@@ -448,6 +448,7 @@ impl FromTerm for WriteReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otp_threads_testkit::fuzz::Rng;
 
     fn request() -> WriteRequest {
         WriteRequest::new(
@@ -536,26 +537,10 @@ mod tests {
         assert!(WriteReply::from_term(tuple(vec![atom("committed"), atom("x")])).is_err());
     }
 
-    /// A small deterministic generator (xorshift), so the fuzz run needs no crate.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     fn random_term(rng: &mut Rng, depth: u32) -> Term {
         let leaf = depth == 0;
         match rng.below(if leaf { 6 } else { 8 }) {
-            0 => (rng.next() as i64).to_term(),
+            0 => (rng.next_u64() as i64).to_term(),
             1 => atom(
                 [
                     "committed",
@@ -569,15 +554,15 @@ mod tests {
                     "true",
                     "undefined",
                     "malformed",
-                ][rng.below(11) as usize],
+                ][rng.below(11)],
             ),
             2 => Term::from(Binary::from(
                 (0..rng.below(8))
-                    .map(|_| rng.next() as u8)
+                    .map(|_| rng.next_u64() as u8)
                     .collect::<Vec<_>>(),
             )),
-            3 => (f64::from_bits(rng.next())).to_term(),
-            4 => (rng.next() as u32).to_term(),
+            3 => (f64::from_bits(rng.next_u64())).to_term(),
+            4 => (rng.next_u64() as u32).to_term(),
             5 => binary("add_note"),
             6 => tuple(
                 (0..rng.below(6))
@@ -597,7 +582,7 @@ mod tests {
         match term {
             Term::Tuple(tuple) if rng.below(3) != 0 && !tuple.elements.is_empty() => {
                 let mut elements = tuple.elements;
-                let at = rng.below(elements.len() as u64) as usize;
+                let at = rng.below(elements.len());
                 let old = std::mem::replace(&mut elements[at], atom("undefined"));
                 elements[at] = mutate(old, rng);
                 Term::from(Tuple::from(elements))
@@ -608,7 +593,7 @@ mod tests {
 
     #[test]
     fn random_and_mutated_terms_never_panic_the_decoders() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         let valid: Vec<Term> = std::iter::once(request().to_term())
             .chain(replies().iter().map(ToTerm::to_term))
             .collect();
@@ -616,7 +601,7 @@ mod tests {
             let term = if round % 2 == 0 {
                 random_term(&mut rng, 3)
             } else {
-                let base = valid[rng.below(valid.len() as u64) as usize].clone();
+                let base = valid[rng.below(valid.len())].clone();
                 mutate(base, &mut rng)
             };
             // A request never fails to decode: it is a request or Malformed.

@@ -4,7 +4,6 @@
 //! the test, naming the input. 300,000 inputs (the tunnel crate's `tests/fuzz.rs`
 //! adds 850,000 to the PlainBuffer, protobuf, token and signature decoders).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -17,87 +16,17 @@ use otp_threads_tablestore::client::{
 };
 use otp_threads_tablestore::plainbuffer::{ColumnChange, PkValue, Row, RowChange, Value};
 use otp_threads_tablestore::proto::{self, ChannelStatus, TunnelType};
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// 1 to 4 edits of `input`, drawing inserted bytes from `alphabet` half the time.
-fn mutate(rng: &mut Rng, input: &[u8], alphabet: &[u8]) -> Vec<u8> {
-    let mut out = input.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let len = out.len();
-        let byte = |rng: &mut Rng| {
-            if rng.below(2) == 0 {
-                alphabet[rng.below(alphabet.len())]
-            } else {
-                rng.next() as u8
-            }
-        };
-        match rng.below(6) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                out[i] = byte(rng);
-            }
-            1 => {
-                let i = rng.below(len + 1);
-                let b = byte(rng);
-                out.insert(i, b);
-            }
-            2 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(12));
-                out.drain(i..i + n);
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(12));
-                let copy = out[i..i + n].to_vec();
-                out.splice(i..i, copy);
-            }
-            4 => out.truncate(rng.below(len + 1)),
-            _ if len > 0 => {
-                let i = rng.below(len);
-                out[i] ^= 1 << rng.below(8);
-            }
-            _ => {}
-        }
-    }
-    out
-}
+use otp_threads_testkit::fuzz::{Mutator, Rng, no_panic};
 
 fn run(name: &str, seeds: &[Vec<u8>], alphabet: &[u8], count: usize, mut f: impl FnMut(&[u8])) {
-    let mut rng = Rng(0x853C_49E6_748F_EA9B ^ name.len() as u64);
-    for n in 0..count {
-        let input = if n % 10 == 0 {
-            let len = rng.below(200);
-            rng.bytes(len)
-        } else {
-            let seed = &seeds[rng.below(seeds.len())];
-            mutate(&mut rng, seed, alphabet)
-        };
-        if catch_unwind(AssertUnwindSafe(|| f(&input))).is_err() {
-            panic!(
-                "{name} panicked on input #{n}: {:?}",
-                String::from_utf8_lossy(&input)
-            );
-        }
+    let mut rng = Rng::new(0x853C_49E6_748F_EA9B ^ name.len() as u64);
+    let mutator = Mutator::new(seeds)
+        .alphabet(alphabet)
+        .random_one_in(10)
+        .max_len(1 << 16);
+    for index in 0..count {
+        let input = mutator.next_input(&mut rng);
+        no_panic(name, index, &input, &mut f);
     }
 }
 
@@ -244,7 +173,7 @@ fn request_dispatch_never_panics_on_random_and_mutated_bodies() {
         "/tunnel/unknown",
     ];
     let bodies: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
-    let mut rng = Rng(0x2F6B_1E3A_9C4D_5E7F);
+    let mut rng = Rng::new(0x2F6B_1E3A_9C4D_5E7F);
     let mut n = 0usize;
     run(
         "dispatch",

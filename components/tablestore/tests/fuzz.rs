@@ -9,8 +9,6 @@
 //! 850,000 inputs here; the emulator's suite adds its HTTP head parser and request
 //! dispatch (`http::tests`, `state::tests`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use prost::Message;
 
 use otp_threads_tablestore::plainbuffer::{
@@ -18,86 +16,11 @@ use otp_threads_tablestore::plainbuffer::{
 };
 use otp_threads_tablestore::proto::{self, ActionType, ChannelStatus};
 use otp_threads_tablestore::{sign, token};
+use otp_threads_testkit::fuzz::{Mutator, Rng, no_panic};
 
-/// xorshift64*: small, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// One mutation of `input`, 1 to 4 edits, sometimes spliced with `other`.
-fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
-    let mut out = input.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let len = out.len();
-        match rng.below(9) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                out[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => {
-                let i = rng.below(len);
-                out[i] = rng.next() as u8;
-            }
-            2 => {
-                let i = rng.below(len + 1);
-                let n = 1 + rng.below(8);
-                let extra = rng.bytes(n);
-                out.splice(i..i, extra);
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(16));
-                out.drain(i..i + n);
-            }
-            4 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(16));
-                let copy = out[i..i + n].to_vec();
-                let at = rng.below(len + 1);
-                out.splice(at..at, copy);
-            }
-            5 => out.truncate(rng.below(len + 1)),
-            6 if !other.is_empty() => {
-                let cut = rng.below(len + 1);
-                let from = rng.below(other.len());
-                out.truncate(cut);
-                out.extend_from_slice(&other[from..]);
-            }
-            7 if len >= 4 => {
-                let interesting: [u32; 6] = [0, 1, 0x7f, 0xff, 0x7fff_ffff, u32::MAX];
-                let v = interesting[rng.below(interesting.len())];
-                let i = rng.below(len - 3);
-                out[i..i + 4].copy_from_slice(&v.to_le_bytes());
-            }
-            8 if len >= 8 => {
-                let interesting: [u64; 4] = [0, u64::MAX, i64::MAX as u64, i64::MIN as u64];
-                let v = interesting[rng.below(interesting.len())];
-                let i = rng.below(len - 7);
-                out[i..i + 8].copy_from_slice(&v.to_le_bytes());
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Feed `count` inputs to `decode`: a tenth random, the rest mutated seeds.
-/// Returns how many ran; panics (failing the test) with the input on any panic.
+/// Feed `count` inputs to `decode`: a tenth random, the rest mutated seeds (with
+/// little-endian integer fields, as PlainBuffer writes them). Returns how many ran;
+/// fails the test, naming the input, on any panic.
 fn fuzz(
     name: &str,
     seeds: &[Vec<u8>],
@@ -105,19 +28,13 @@ fn fuzz(
     rng: &mut Rng,
     mut decode: impl FnMut(&[u8]),
 ) -> usize {
-    for n in 0..count {
-        let input = if n % 10 == 0 {
-            let len = rng.below(256);
-            rng.bytes(len)
-        } else {
-            let a = &seeds[rng.below(seeds.len())];
-            let b = &seeds[rng.below(seeds.len())];
-            mutate(rng, a, b)
-        };
-        if catch_unwind(AssertUnwindSafe(|| decode(&input))).is_err() {
-            let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
-            panic!("{name} panicked on input #{n}: {hex}");
-        }
+    let mutator = Mutator::new(seeds)
+        .little_endian()
+        .random_one_in(10)
+        .max_len(1 << 16);
+    for index in 0..count {
+        let input = mutator.next_input(rng);
+        no_panic(name, index, &input, &mut decode);
     }
     count
 }
@@ -180,7 +97,7 @@ fn rows() -> Vec<Row> {
 #[test]
 fn the_plainbuffer_decoder_never_panics_on_random_and_mutated_rows() {
     let seeds: Vec<Vec<u8>> = rows().iter().map(plainbuffer::encode_row).collect();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut decoded = 0usize;
     let n = fuzz("decode_row", &seeds, 300_000, &mut rng, |input| {
         if plainbuffer::decode_row(input).is_ok() {
@@ -343,7 +260,7 @@ fn decode_every_message(input: &[u8]) {
 #[test]
 fn the_protobuf_decoders_never_panic_on_random_and_mutated_messages() {
     let seeds = message_seeds();
-    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut rng = Rng::new(0xD1B5_4A32_D192_ED03);
     let n = fuzz("protobuf", &seeds, 300_000, &mut rng, decode_every_message);
     assert_eq!(n, 300_000);
 }
@@ -361,7 +278,7 @@ fn tokens_and_signature_checks_never_panic_on_random_and_mutated_input() {
         b"CAISIQoddQAAAAEDBAMAAABrZXkFBgAAAAMBAAAANQogCa4gAA==".to_vec(),
         b"finished".to_vec(),
     ];
-    let mut rng = Rng(0x94D0_49BB_1331_11EB);
+    let mut rng = Rng::new(0x94D0_49BB_1331_11EB);
     let n = fuzz("parse_token", &seeds, 100_000, &mut rng, |input| {
         let text = String::from_utf8_lossy(input);
         let _ = token::parse_token(&text);
