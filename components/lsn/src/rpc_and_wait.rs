@@ -53,7 +53,10 @@ pub fn rpc_and_wait(
         Destination::Name { node, .. } => node.clone(),
     };
     let key = request.key().to_owned();
-    let reply = call_watching_the_node(node, writer, &writer_node, request, timeout)
+    // A call in flight fails at once with `NoConnection` when the writer's node goes
+    // down (SEMANTICS 11.15c), so no watcher is needed to end it early.
+    let reply = node
+        .call::<WriteReply>(writer, &WriterCall::Write(request.clone()), timeout)
         .map_err(|source| call_error(&writer_node, &key, source))?;
     let (lsn, rows, already_committed) = match reply {
         WriteReply::Committed { lsn, rows } => (lsn, rows, false),
@@ -103,45 +106,6 @@ pub fn rpc_and_wait(
         already_committed,
         replicated,
     })
-}
-
-/// `Node::call`, ended early with `NoConnection` when the writer's node goes down.
-///
-/// A call in flight is not failed by its peer's nodedown (it would end by its timeout
-/// only), so the call runs on its own thread while this one watches `monitor_node`. That
-/// thread ends with the call (by its timeout at the latest, or when the node stops).
-fn call_watching_the_node(
-    node: &Node,
-    writer: Destination,
-    writer_node: &str,
-    request: &WriteRequest,
-    timeout: Duration,
-) -> Result<WriteReply, DistError> {
-    let down = node.monitor_node(writer_node);
-    let lost = || DistError::NoConnection {
-        node: writer_node.to_owned(),
-    };
-    if down.try_recv().is_ok() {
-        // Unreachable: nothing was sent.
-        return Err(lost());
-    }
-    let (result_sender, result) = crossbeam_channel::bounded(1);
-    let caller = node.clone();
-    let call = WriterCall::Write(request.clone());
-    std::thread::Builder::new()
-        .name("rpc_and_wait call".into())
-        .spawn(move || {
-            let _ = result_sender.send(caller.call::<WriteReply>(writer, &call, timeout));
-        })
-        .map_err(DistError::Io)?;
-    crossbeam_channel::select! {
-        recv(result) -> outcome => outcome.unwrap_or(Err(DistError::Timeout)),
-        recv(down) -> _ => match result.try_recv() {
-            // A reply that came with the nodedown still counts.
-            Ok(outcome) => outcome,
-            Err(_) => Err(lost()),
-        },
-    }
 }
 
 fn call_error(node: &str, key: &str, source: DistError) -> LsnError {
