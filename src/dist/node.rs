@@ -160,8 +160,9 @@ impl NodeBuilder {
         self
     }
 
-    /// How long a `gen_server:call` from another node waits for the local worker
-    /// (default 60 s); the caller's own timeout usually ends it first.
+    /// How long after a `gen_server:call` from another node arrived the local worker's
+    /// reply is still sent (default 60 s); a later one is dropped. The caller's own
+    /// timeout usually ends the call first.
     pub fn served_call_timeout(mut self, timeout: Duration) -> Self {
         self.served_call_timeout = timeout;
         self
@@ -416,7 +417,12 @@ pub(crate) struct NodeInner {
 }
 
 impl NodeInner {
-    /// Runs a call from another node into a local worker on a pool thread.
+    /// Runs a blocking job for another node (a call that must not hold up the
+    /// connection's reader) on a pool thread.
+    #[expect(
+        dead_code,
+        reason = "served calls reply by callback now; rpc handlers will run here"
+    )]
     pub(crate) fn run_call(self: &Arc<Self>, job: call_pool::Job) {
         if self.calls_in.submit(job) {
             let node = self.clone();
@@ -1499,9 +1505,8 @@ impl Node {
     }
 
     /// Closes every connection, unregisters from EPMD and joins every thread the node
-    /// started. A call from another node still running in a local worker is waited for
-    /// (at most `served_call_timeout`): stop the node before the runtime, and workers
-    /// that never answer delay it.
+    /// started. Calls from other nodes still running in local workers are not waited
+    /// for: their replies find no connection and are dropped.
     pub fn shutdown(&self) {
         self.lifecycle.stop();
     }

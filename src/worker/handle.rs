@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{SendError, Sender, TrySendError};
 
 use super::Worker;
-use super::reply_slot::{CallOutcome, ReplySlot};
+use super::reply_slot::{CallOutcome, CallbackSlot, ReplySlot, Settler};
 use super::run::{Envelope, sending_is_allowed};
 use crate::clock::{Clock, ClockTimeout};
 use crate::error::Error;
@@ -20,8 +20,8 @@ use crate::runtime::{RuntimeHandle, RuntimeInner};
 ///
 /// Dropping it unanswered ends the call with [`Error::NoReply`].
 pub struct ReplyTo<R: Send + 'static> {
-    /// The caller's reply slot; `None` once used (or disarmed).
-    slot: Option<Arc<ReplySlot<R>>>,
+    /// Where the outcome goes; `None` once used (or disarmed).
+    slot: Option<Settler<R>>,
     /// The call's tag: its monitor's reference id.
     tag: u64,
     /// The called worker: if it panics holding the token, its DOWN ends the call.
@@ -29,7 +29,7 @@ pub struct ReplyTo<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
-    fn new(slot: Arc<ReplySlot<R>>, tag: u64, callee: Arc<ProcessCell>) -> ReplyTo<R> {
+    fn new(slot: Settler<R>, tag: u64, callee: Arc<ProcessCell>) -> ReplyTo<R> {
         ReplyTo {
             slot: Some(slot),
             tag,
@@ -49,7 +49,7 @@ impl<R: Send + 'static> ReplyTo<R> {
 /// Settles a call from the callee's side; whoever settles it removes its monitor (the
 /// caller does not, so that a call takes the callee's lock once on its own thread).
 fn settle_call<R: Send + 'static>(
-    slot: &ReplySlot<R>,
+    slot: &Settler<R>,
     tag: u64,
     callee: &ProcessCell,
     outcome: CallOutcome<R>,
@@ -59,6 +59,16 @@ fn settle_call<R: Send + 'static>(
     }
     callee.state.lock().monitored_by.remove(&tag);
     true
+}
+
+/// What a call returns for its outcome.
+fn call_result<R>(outcome: CallOutcome<R>) -> Result<R, Error> {
+    match outcome {
+        CallOutcome::Reply(reply) => Ok(reply),
+        CallOutcome::Down(ExitReason::NoProc) => Err(Error::NoProc),
+        CallOutcome::Down(reason) => Err(Error::Exited(reason)),
+        CallOutcome::Dropped => Err(Error::NoReply),
+    }
 }
 
 impl<R: Send + 'static> Drop for ReplyTo<R> {
@@ -220,7 +230,7 @@ impl<W: Worker> WorkerRef<W> {
         };
         let sent = self.mailbox.send(Envelope::Call(Box::new((
             request,
-            ReplyTo::new(slot.clone(), tag, self.cell.clone()),
+            ReplyTo::new(Settler::Slot(slot.clone()), tag, self.cell.clone()),
         ))));
         if let Err(SendError(envelope)) = sent {
             // The mailbox is gone with the worker: the call is `NoProc`, whatever
@@ -270,12 +280,53 @@ impl<W: Worker> WorkerRef<W> {
                 Some(outcome) => outcome,
             },
         };
-        match outcome {
-            CallOutcome::Reply(reply) => Ok(reply),
-            CallOutcome::Down(ExitReason::NoProc) => Err(Error::NoProc),
-            CallOutcome::Down(reason) => Err(Error::Exited(reason)),
-            CallOutcome::Dropped => Err(Error::NoReply),
+        call_result(outcome)
+    }
+
+    /// Sends a call whose outcome nobody waits for: `on_outcome` gets it, run on the
+    /// thread that settles the call — the worker's own when it replies or drops the
+    /// token, the exiting thread when it dies first. As `gen_server:send_request/2`
+    /// with the response handled where it is produced; no timeout (a call nobody
+    /// replies to simply never runs `on_outcome`, until the worker exits).
+    ///
+    /// Fails at once with [`Error::NoProc`] (and `on_outcome` never runs) when the
+    /// worker is not alive.
+    pub(crate) fn call_then(
+        &self,
+        request: W::Call,
+        on_outcome: impl FnOnce(Result<W::Reply, Error>) + Send + 'static,
+    ) -> Result<(), Error> {
+        if !sending_is_allowed() {
+            return Err(Error::NoProc);
         }
+        let tag = self.runtime.new_ref_id();
+        let slot = Arc::new(CallbackSlot::new(
+            tag,
+            Box::new(move |outcome| on_outcome(call_result(outcome))),
+        ));
+        {
+            let mut state = self.cell.state.lock();
+            if state.status != Status::Alive {
+                return Err(Error::NoProc);
+            }
+            let watch: Arc<dyn CallWatch> = slot.clone();
+            state.monitored_by.insert(tag, Watcher::Call(watch));
+        }
+        let sent = self.mailbox.send(Envelope::Call(Box::new((
+            request,
+            ReplyTo::new(Settler::Callback(slot.clone()), tag, self.cell.clone()),
+        ))));
+        if let Err(SendError(envelope)) = sent {
+            if let Envelope::Call(call) = envelope {
+                let (_, mut token) = *call;
+                token.slot = None;
+            }
+            if slot.disarm() {
+                self.cell.state.lock().monitored_by.remove(&tag);
+            }
+            return Err(Error::NoProc);
+        }
+        Ok(())
     }
 
     /// The caller stops waiting for the call tagged `tag`: `None` if it took the call
@@ -363,5 +414,116 @@ impl<W: Worker> WorkerRef<W> {
                 Err(Error::Timeout)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossbeam_channel::Receiver;
+
+    use crate::{Context, Error, ExitReason, ReplyTo, Runtime, Step, Worker};
+
+    /// `Some(n)` replies `n` on the worker's thread, `None` drops the token, a negative
+    /// number panics without replying.
+    struct Replier;
+
+    impl Worker for Replier {
+        type Call = Option<i32>;
+        type Reply = (i32, std::thread::ThreadId);
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+
+        fn handle_call(
+            &mut self,
+            request: Option<i32>,
+            reply: ReplyTo<Self::Reply>,
+            _: &mut Context<Self>,
+        ) -> Step<Self> {
+            match request {
+                Some(n) if n < 0 => panic!("asked to fail"),
+                Some(n) => {
+                    reply.reply((n, std::thread::current().id()));
+                }
+                None => drop(reply),
+            }
+            Step::Next
+        }
+    }
+
+    type CallResult = Result<(i32, std::thread::ThreadId), Error>;
+    /// The call's result and the thread the callback ran on.
+    type Outcome = (CallResult, std::thread::ThreadId);
+
+    fn outcome_channel() -> (impl FnOnce(CallResult) + Send + 'static, Receiver<Outcome>) {
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        let callback = move |result| {
+            let _ = sender.send((result, std::thread::current().id()));
+        };
+        (callback, receiver)
+    }
+
+    #[test]
+    fn a_reply_runs_the_callback_on_the_replying_worker_thread() {
+        let runtime = Runtime::new();
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        let (callback, outcome) = outcome_channel();
+        worker.call_then(Some(7), callback).unwrap();
+        let (result, ran_on) = outcome.recv_timeout(Duration::from_secs(10)).unwrap();
+        let (value, replied_on) = result.unwrap();
+        assert_eq!(value, 7);
+        assert_eq!(
+            ran_on, replied_on,
+            "the callback runs where the reply is made"
+        );
+        assert_ne!(ran_on, std::thread::current().id());
+        // Settled calls leave no monitor behind on the callee.
+        assert!(worker.cell.state.lock().monitored_by.is_empty());
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_dropped_token_gives_no_reply_and_the_worker_goes_on() {
+        let runtime = Runtime::new();
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        let (callback, outcome) = outcome_channel();
+        worker.call_then(None, callback).unwrap();
+        let (result, _) = outcome.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(matches!(result, Err(Error::NoReply)), "{result:?}");
+        assert_eq!(worker.call(Some(1)).unwrap().0, 1);
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_callee_that_dies_before_replying_gives_its_exit_reason() {
+        let runtime = Runtime::new();
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        let (callback, outcome) = outcome_channel();
+        worker.call_then(Some(-1), callback).unwrap();
+        let (result, _) = outcome.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            matches!(result, Err(Error::Exited(ExitReason::Panic(_)))),
+            "{result:?}"
+        );
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_call_to_a_dead_worker_fails_at_once_and_never_runs_the_callback() {
+        let runtime = Runtime::new();
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        worker
+            .stop(ExitReason::Normal, Duration::from_secs(5))
+            .unwrap();
+        let (callback, outcome) = outcome_channel();
+        assert!(matches!(
+            worker.call_then(Some(1), callback),
+            Err(Error::NoProc)
+        ));
+        // The callback was dropped unrun: its sender is gone.
+        assert!(outcome.recv_timeout(Duration::from_secs(1)).is_err());
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
     }
 }

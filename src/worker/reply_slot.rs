@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 
 use crate::exit::ExitReason;
 use crate::process::CallWatch;
@@ -109,6 +110,71 @@ impl<R: Send + 'static> ReplySlot<R> {
 }
 
 impl<R: Send + 'static> CallWatch for ReplySlot<R> {
+    fn callee_down(&self, tag: u64, reason: ExitReason) {
+        self.settle(tag, CallOutcome::Down(reason));
+    }
+}
+
+/// Where a call's outcome goes.
+pub(crate) enum Settler<R> {
+    /// The calling thread's slot: the caller waits on it.
+    Slot(Arc<ReplySlot<R>>),
+    /// Nobody waits: the outcome runs a callback on the thread that settles the call
+    /// (the callee's, for a reply). Distribution's served calls answer the remote
+    /// caller this way, with no thread blocked in between.
+    Callback(Arc<CallbackSlot<R>>),
+}
+
+impl<R: Send + 'static> Settler<R> {
+    /// See [`ReplySlot::settle`].
+    pub(crate) fn settle(&self, tag: u64, outcome: CallOutcome<R>) -> bool {
+        match self {
+            Settler::Slot(slot) => slot.settle(tag, outcome),
+            Settler::Callback(slot) => slot.settle(tag, outcome),
+        }
+    }
+}
+
+/// The outcome's consumer, for a call nobody waits on.
+pub(crate) type OutcomeCallback<R> = Box<dyn FnOnce(CallOutcome<R>) + Send>;
+
+/// One call's callback: whoever settles the call first runs it, once.
+pub(crate) struct CallbackSlot<R> {
+    tag: u64,
+    callback: Mutex<Option<OutcomeCallback<R>>>,
+}
+
+impl<R: Send + 'static> CallbackSlot<R> {
+    pub(crate) fn new(tag: u64, callback: OutcomeCallback<R>) -> CallbackSlot<R> {
+        CallbackSlot {
+            tag,
+            callback: Mutex::new(Some(callback)),
+        }
+    }
+
+    /// Runs the callback with `outcome` if the call is not settled yet; `false` if it
+    /// was (and `outcome` is dropped). The lock is not held while the callback runs.
+    pub(crate) fn settle(&self, tag: u64, outcome: CallOutcome<R>) -> bool {
+        if tag != self.tag {
+            return false;
+        }
+        let callback = self.callback.lock().take();
+        match callback {
+            Some(callback) => {
+                callback(outcome);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the call without running the callback: `true` if it was not settled.
+    pub(crate) fn disarm(&self) -> bool {
+        self.callback.lock().take().is_some()
+    }
+}
+
+impl<R: Send + 'static> CallWatch for CallbackSlot<R> {
     fn callee_down(&self, tag: u64, reason: ExitReason) {
         self.settle(tag, CallOutcome::Down(reason));
     }

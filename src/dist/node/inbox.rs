@@ -6,6 +6,7 @@
 //! and its reply goes back to `From`; `{'$gen_cast', Message}` reaches `handle_cast`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::NodeInner;
 use crate::dist::error::DistError;
@@ -103,29 +104,36 @@ where
             }
             GenMessage::Call { from, request } => {
                 let request = W::Call::from_term(request).map_err(Undelivered::Decode)?;
-                if !self.worker.is_alive() {
-                    return Err(Undelivered::Dead);
-                }
-                let worker = self.worker.clone();
-                let timeout = node.config.served_call_timeout;
-                let replying = node.clone();
-                // The call blocks until the worker answers: on a pool thread, so the
-                // connection's reader never waits for a handler.
-                node.run_call(Box::new(move || {
-                    match worker.call_timeout(request, timeout) {
-                        Ok(reply) => replying.reply_gen_call(worker.pid(), &from, reply.to_term()),
-                        // As gen_server: a caller whose server died or timed out gets no reply
-                        // (its own monitor or timeout tells it).
+                let replier = self.worker.pid();
+                let replying = Arc::downgrade(node);
+                // A reply later than this is dropped, as by a caller that gave up.
+                let deadline = Instant::now().checked_add(node.config.served_call_timeout);
+                // The reply is encoded and written by the thread that produces it (the
+                // worker's, usually): no thread waits in between, so a served call
+                // costs one hand-off (reader to worker) instead of two.
+                self.worker
+                    .call_then(request, move |outcome| match outcome {
+                        Ok(reply) => {
+                            if deadline.is_some_and(|deadline| Instant::now() > deadline) {
+                                log::debug!(
+                                    "reply from {replier} to another node's call dropped: \
+                                     later than served_call_timeout"
+                                );
+                            } else if let Some(node) = replying.upgrade() {
+                                node.reply_gen_call(replier, &from, reply.to_term());
+                            }
+                        }
+                        // As gen_server: a caller whose server died gets no reply (its
+                        // own monitor or timeout tells it).
                         Err(error) => log::debug!(
-                            "call from another node to {} ended without reply: {error}",
-                            worker.pid()
+                            "call from another node to {replier} ended without reply: {error}"
                         ),
-                    }
-                }));
-                Ok(())
+                    })
+                    .map_err(|_| Undelivered::Dead)
             }
         }
     }
+
     fn is_alive(&self) -> bool {
         self.worker.is_alive()
     }
