@@ -245,6 +245,15 @@ fn drive_terms(input: &[u8]) -> bool {
         term::encode(&term).expect("a decoded term encodes");
     }
     let _ = term::decode_prefix(input);
+    // Differential: whatever eetf decodes from bytes that pass the scan, our decoder
+    // decodes to the same term. (We may accept more: real Latin-1 atoms, which eetf
+    // reads as UTF-8.)
+    if let Ok(len) = term::scan(input)
+        && let Ok(theirs) = Term::decode(&input[..len])
+    {
+        let ours = term::decode_prefix(input).map(|(term, _)| term);
+        assert_eq!(ours.ok().as_ref(), Some(&theirs), "input {input:02x?}");
+    }
     accepted
 }
 

@@ -204,3 +204,71 @@ fn conversion_errors_are_typed() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Our own encoder writes the leaves eetf would (byte for byte) and decodes back equal;
+/// only lists differ on purpose (always `LIST_EXT`, see `term::encode_body`), and a
+/// byte list too long for `STRING_EXT` becomes a list instead of a cut length.
+#[test]
+fn leaves_encode_as_eetf_does_and_decode_back_equal() {
+    use otp_threads::dist::term;
+    let long_atom = "a".repeat(300);
+    let leaves: Vec<Term> = vec![
+        Term::from(eetf::Atom::from("ok")),
+        Term::from(eetf::Atom::from("")),
+        Term::from(eetf::Atom::from("ünïcødé")),
+        Term::from(eetf::Atom::from(long_atom.as_str())),
+        Term::from(eetf::FixInteger::from(0)),
+        Term::from(eetf::FixInteger::from(255)),
+        Term::from(eetf::FixInteger::from(256)),
+        Term::from(eetf::FixInteger::from(-1)),
+        Term::from(eetf::FixInteger::from(i32::MIN)),
+        Term::from(eetf::FixInteger::from(i32::MAX)),
+        Term::from(eetf::Float::try_from(-1.5e300).unwrap()),
+        Term::from(eetf::Pid::new("a@h", 1, 2, 3)),
+        Term::from(eetf::Pid::new("ünï@h", u32::MAX, 0, u32::MAX)),
+        Term::from(eetf::Reference {
+            node: eetf::Atom::from("a@h"),
+            id: vec![1, 2, u32::MAX],
+            creation: 7,
+        }),
+        Term::from(eetf::Binary::from(vec![])),
+        Term::from(eetf::Binary::from(vec![0, 255, 131])),
+        Term::from(eetf::ByteList::from(vec![1, 2, 200])),
+        Term::from(eetf::BigInteger::from(u64::MAX)),
+        // eetf keeps the tail bits right-aligned in the last byte.
+        Term::from(eetf::BitBinary::from((vec![0xff, 0x05], 3))),
+        Term::from(eetf::ExternalFun::from(("m", "f", 2))),
+    ];
+    for leaf in &leaves {
+        let ours = term::encode(leaf).unwrap();
+        let mut theirs = Vec::new();
+        leaf.encode(&mut theirs).unwrap();
+        assert_eq!(ours, theirs, "{leaf:?}");
+        assert_eq!(&term::decode(&ours).unwrap(), leaf);
+    }
+    // The same leaves inside a tuple and a map.
+    let tuple = Term::from(eetf::Tuple::from(leaves.clone()));
+    assert_eq!(term::decode(&term::encode(&tuple).unwrap()).unwrap(), tuple);
+    let map = Term::from(eetf::Map::from(
+        leaves
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, leaf)| (Term::from(eetf::FixInteger::from(i as i32)), leaf))
+            .collect::<HashMap<_, _>>(),
+    ));
+    assert_eq!(term::decode(&term::encode(&map).unwrap()).unwrap(), map);
+    // 70,000 bytes: a list of small integers, not a STRING_EXT with a cut length.
+    let long = Term::from(eetf::ByteList::from(vec![7u8; 70_000]));
+    let bytes = term::encode(&long).unwrap();
+    assert_eq!(bytes[1], 108);
+    let Term::List(back) = term::decode(&bytes).unwrap() else {
+        panic!("expected a list")
+    };
+    assert_eq!(back.elements.len(), 70_000);
+    assert!(
+        back.elements
+            .iter()
+            .all(|e| *e == Term::from(eetf::FixInteger::from(7)))
+    );
+}

@@ -1,15 +1,18 @@
 //! The external term format: safe decoding of untrusted bytes, and conversions
 //! between Rust values and terms.
 //!
-//! Terms are [`eetf::Term`]s. Before eetf sees peer bytes, [`scan`] walks them once
-//! with hard bounds: every count must fit in the bytes that remain (so no allocation
-//! is larger than the input allows), nesting is limited to [`MAX_DEPTH`], and the
-//! encodings we never negotiate (atom cache references, distribution headers,
-//! compressed terms, which could inflate without bound) are rejected. Only a term
-//! that passes the scan is handed to eetf.
+//! Terms are [`eetf::Term`]s. Before any peer bytes are decoded, [`scan`] walks them
+//! once with hard bounds: every count must fit in the bytes that remain (so no
+//! allocation is larger than the input allows), nesting is limited to [`MAX_DEPTH`],
+//! and the encodings we never negotiate (atom cache references, distribution headers,
+//! compressed terms, which could inflate without bound) are rejected. Only a term that
+//! passes the scan is decoded: the everyday tags by our own decoder, straight from the
+//! slice, the rare ones by eetf (the fuzz test checks that both give the same term).
+//! Encoding is ours too, but for the rare leaves; lists are always `LIST_EXT`.
 
 mod atom;
 mod convert;
+mod decode;
 mod scan;
 #[cfg(feature = "serde")]
 pub mod serde;
@@ -30,7 +33,7 @@ pub const VERSION: u8 = 131;
 /// and the number of bytes it took.
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Term, usize), DistError> {
     let len = scan(bytes)?;
-    let term = Term::decode(&bytes[..len])?;
+    let term = decode::decode_scanned(&bytes[1..len])?;
     Ok((term, len))
 }
 
@@ -80,6 +83,67 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
                 encode_body(v, out)
             })
         }
+        Term::Atom(atom) => encode_atom(atom, out),
+        Term::FixInteger(integer) => {
+            match u8::try_from(integer.value) {
+                Ok(small) => out.extend_from_slice(&[97, small]),
+                Err(_) => {
+                    out.push(98);
+                    out.extend_from_slice(&integer.value.to_be_bytes());
+                }
+            }
+            Ok(())
+        }
+        Term::Float(float) => {
+            out.push(70);
+            out.extend_from_slice(&float.value.to_be_bytes());
+            Ok(())
+        }
+        Term::Pid(pid) => {
+            out.push(88);
+            encode_atom(&pid.node, out)?;
+            out.extend_from_slice(&pid.id.to_be_bytes());
+            out.extend_from_slice(&pid.serial.to_be_bytes());
+            out.extend_from_slice(&pid.creation.to_be_bytes());
+            Ok(())
+        }
+        Term::Reference(reference) => {
+            let words = u16::try_from(reference.id.len())
+                .map_err(|_| DistError::malformed("term", "reference of more than 65535 words"))?;
+            out.push(90);
+            out.extend_from_slice(&words.to_be_bytes());
+            encode_atom(&reference.node, out)?;
+            out.extend_from_slice(&reference.creation.to_be_bytes());
+            for word in &reference.id {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+            Ok(())
+        }
+        Term::Binary(binary) => {
+            out.push(109);
+            out.extend_from_slice(&length(binary.bytes.len())?.to_be_bytes());
+            out.extend_from_slice(&binary.bytes);
+            Ok(())
+        }
+        Term::ByteList(list) => match u16::try_from(list.bytes.len()) {
+            Ok(len) => {
+                out.push(107);
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&list.bytes);
+                Ok(())
+            }
+            // Too long for STRING_EXT (eetf would cut the length): a list of bytes.
+            Err(_) => {
+                out.push(108);
+                out.extend_from_slice(&length(list.bytes.len())?.to_be_bytes());
+                for byte in &list.bytes {
+                    out.extend_from_slice(&[97, *byte]);
+                }
+                out.push(106);
+                Ok(())
+            }
+        },
+        // The rare leaves (big integers, bit binaries, ports, funs): eetf's encoding.
         leaf => {
             let start = out.len();
             leaf.encode(&mut *out)?;
@@ -88,6 +152,23 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
             Ok(())
         }
     }
+}
+
+/// An atom as UTF-8 (OTP 26 requires UTF-8 atoms): `SMALL_ATOM_UTF8_EXT` up to 255
+/// bytes, else `ATOM_UTF8_EXT`.
+fn encode_atom(atom: &eetf::Atom, out: &mut Vec<u8>) -> Result<(), DistError> {
+    let name = atom.name.as_bytes();
+    match u8::try_from(name.len()) {
+        Ok(len) => out.extend_from_slice(&[119, len]),
+        Err(_) => {
+            let len = u16::try_from(name.len())
+                .map_err(|_| DistError::malformed("term", "atom longer than 65535 bytes"))?;
+            out.push(118);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(name);
+    Ok(())
 }
 
 fn encode_list(elements: &[Term], tail: Option<&Term>, out: &mut Vec<u8>) -> Result<(), DistError> {

@@ -18,6 +18,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The whole input, read part included.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub(crate) fn position(&self) -> usize {
         self.position
     }

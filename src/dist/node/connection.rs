@@ -100,7 +100,8 @@ impl Connection {
         now: u64,
         messages: &[(&Control, Option<&Term>)],
     ) -> Result<(), DistError> {
-        let mut bytes = Vec::new();
+        // Most frames are small: one allocation up front instead of several as it grows.
+        let mut bytes = Vec::with_capacity(128 * messages.len());
         for (control, payload) in messages {
             // Length placeholder, pass-through tag, then the terms.
             let start = bytes.len();

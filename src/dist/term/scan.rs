@@ -6,6 +6,9 @@ use crate::dist::wire::Cursor;
 /// The deepest nesting of lists, tuples, maps and funs we decode.
 pub const MAX_DEPTH: usize = 128;
 
+/// Nesting levels the scan tracks without allocating.
+const SHALLOW: usize = 8;
+
 const NEW_FLOAT: u8 = 70;
 const BIT_BINARY: u8 = 77;
 const DIST_HEADER: u8 = 68;
@@ -47,24 +50,49 @@ const LOCAL: u8 = 121;
 /// hostile nesting cannot overflow the thread's stack here; [`MAX_DEPTH`] then keeps
 /// eetf's recursive decoder within bounds.
 pub fn scan(bytes: &[u8]) -> Result<usize, DistError> {
-    let mut cursor = Cursor::new(bytes, "term");
-    match cursor.u8()? {
-        super::VERSION => {}
-        _ => return Err(DistError::malformed("term", "missing version byte 131")),
+    match bytes.first() {
+        Some(&super::VERSION) => {}
+        Some(_) => return Err(DistError::malformed("term", "missing version byte 131")),
+        None => return Err(DistError::Truncated { what: "term" }),
     }
-    let mut pending: Vec<usize> = vec![1];
-    while let Some(top) = pending.last_mut() {
+    Ok(1 + scan_body(&bytes[1..])?)
+}
+
+/// As [`scan`], for a term without its version byte (one nested in another).
+pub(crate) fn scan_body(bytes: &[u8]) -> Result<usize, DistError> {
+    let mut cursor = Cursor::new(bytes, "term");
+    // Terms still to read per open container, innermost last. Most terms nest a few
+    // levels: those stay in a small array (this runs for every frame); deeper ones
+    // spill to the heap, up to MAX_DEPTH.
+    let mut shallow = [0usize; SHALLOW];
+    let mut deep: Vec<usize> = Vec::new();
+    shallow[0] = 1;
+    let mut depth = 1;
+    while depth > 0 {
+        let top = if depth <= SHALLOW {
+            &mut shallow[depth - 1]
+        } else {
+            &mut deep[depth - 1 - SHALLOW]
+        };
         if *top == 0 {
-            pending.pop();
+            depth -= 1;
+            if depth >= SHALLOW {
+                deep.pop();
+            }
             continue;
         }
         *top -= 1;
         let nested = term(&mut cursor)?;
         if nested > 0 {
-            if pending.len() >= MAX_DEPTH {
+            if depth >= MAX_DEPTH {
                 return Err(DistError::TooDeep(MAX_DEPTH));
             }
-            pending.push(nested);
+            if depth < SHALLOW {
+                shallow[depth] = nested;
+            } else {
+                deep.push(nested);
+            }
+            depth += 1;
         }
     }
     Ok(cursor.position())
