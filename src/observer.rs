@@ -57,6 +57,7 @@ mod activity;
 mod deadlock;
 mod json;
 mod supervision;
+mod tree_text;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,6 +213,47 @@ impl Snapshot {
     /// The snapshot as one JSON object (see SEMANTICS.md, section 12, for the fields).
     pub fn to_json(&self) -> String {
         json::snapshot(self)
+    }
+
+    /// The supervision trees as indented text, one line per supervisor and child
+    /// (status, mailbox depth, restarts, last exit), then the processes outside any
+    /// tree, the call cycles and the zombies. The same as the snapshot's `Display`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
+    /// use otp_threads::{Runtime, Worker};
+    ///
+    /// struct Idle;
+    /// impl Worker for Idle {
+    ///     type Call = ();
+    ///     type Reply = ();
+    ///     type Cast = ();
+    ///     type Info = ();
+    ///     type Continue = ();
+    /// }
+    ///
+    /// let runtime = Runtime::new();
+    /// Supervisor::new(Strategy::OneForOne)
+    ///     .name("top")
+    ///     .child(ChildSpec::worker("idle", || Idle))
+    ///     .start(&runtime)
+    ///     .unwrap();
+    /// let text = runtime.snapshot().tree_text();
+    /// assert!(text.contains("top <"), "{text}");
+    /// assert!(text.contains("└─ idle <"), "{text}");
+    /// assert!(text.contains("Idle: waiting, mailbox 0, restarts 0"), "{text}");
+    /// runtime.shutdown(Duration::from_secs(5)).unwrap();
+    /// ```
+    pub fn tree_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for Snapshot {
+    /// See [`Snapshot::tree_text`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tree_text::render(self, f)
     }
 }
 

@@ -501,3 +501,81 @@ fn a_three_worker_call_cycle_fails_fast_when_opted_in() {
     assert_eq!(a.call(vec![b.clone(), c.clone()]).unwrap(), Ok(()));
     rt.shutdown(WAIT).unwrap();
 }
+
+#[test]
+fn the_tree_text_shows_status_mailbox_and_restarts() {
+    let rt = Runtime::new();
+    let (loose, _) = subject(&rt);
+    rt.register("loose", &loose.pid()).unwrap();
+    let inner = || {
+        Supervisor::new(Strategy::RestForOne).child(ChildSpec::worker("leaf", || Subject {
+            entered: unbounded().0,
+        }))
+    };
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .name("top")
+        .intensity(5, Duration::from_secs(60))
+        .child(ChildSpec::worker("crasher", || Subject {
+            entered: unbounded().0,
+        }))
+        .child(ChildSpec::supervisor("inner", inner))
+        .start(&rt)
+        .unwrap();
+    let first = rt.snapshot().supervisor(&sup.pid()).unwrap().children[0]
+        .pid
+        .unwrap();
+    rt.worker_ref::<Subject>(&first).unwrap().cast(Setup::Crash);
+    let snapshot = wait_for("the restart to show", Default::default(), || {
+        let snapshot = rt.snapshot();
+        let crasher = &snapshot.supervisor(&sup.pid())?.children[0];
+        (crasher.restarts == Some(1) && crasher.pid.is_some()).then_some(snapshot)
+    });
+    let root = snapshot.supervisor(&sup.pid()).unwrap();
+    let crasher = root.children[0].pid.unwrap();
+    let inner_pid = root.children[1].pid.unwrap();
+    let leaf = snapshot.supervisor(&inner_pid).unwrap().children[0]
+        .pid
+        .unwrap();
+    let text = snapshot.tree_text();
+    assert_eq!(text, snapshot.to_string());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("node {}", snapshot.node.as_str()),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "top {} supervisor one_for_one, 1/5 restarts in 60s: ",
+            sup.pid()
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("├─ crasher {crasher} Subject: ")),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with(", restarts 1, last exit panic: crash on request"),
+        "{text}"
+    );
+    assert!(lines[2].contains(", mailbox 0, "), "{text}");
+    assert!(
+        lines[3].starts_with(&format!(
+            "└─ inner {inner_pid} supervisor rest_for_one, 0/3 restarts in 5s: waiting, mailbox 0"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        lines[4],
+        format!("   └─ leaf {leaf} Subject: waiting, mailbox 0, restarts 0"),
+        "{text}"
+    );
+    assert_eq!(lines[5], "outside any tree:", "{text}");
+    assert!(
+        lines[6].starts_with(&format!("  loose {} Subject: ", loose.pid())),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 7, "{text}");
+    rt.shutdown(WAIT).unwrap();
+}
