@@ -562,7 +562,7 @@ fn the_tree_text_shows_status_mailbox_and_restarts() {
     assert!(lines[2].contains(", mailbox 0, "), "{text}");
     assert!(
         lines[3].starts_with(&format!(
-            "└─ inner {inner_pid} supervisor rest_for_one, 0/3 restarts in 5s: waiting, mailbox 0"
+            "└─ inner {inner_pid} supervisor rest_for_one, 0/3 restarts in 5s: waiting, mailbox 0, restarts 0"
         )),
         "{text}"
     );

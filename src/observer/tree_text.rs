@@ -25,7 +25,7 @@ pub(super) fn render(snapshot: &Snapshot, out: &mut impl Write) -> fmt::Result {
     for root in &snapshot.tree_roots {
         if let Some(node) = snapshot.supervisor(root) {
             let label = node.registered_name.as_deref().unwrap_or("supervisor");
-            supervisor_line(snapshot, out, label, node)?;
+            supervisor_line(snapshot, out, label, node, None)?;
             children(snapshot, out, node, "", 1)?;
         }
     }
@@ -74,12 +74,8 @@ fn children(
             .filter(|_| depth < MAX_DEPTH);
         match nested {
             Some(inner) => {
-                supervisor_line(snapshot, out, &child.id, inner)?;
-                // The nested supervisor's own restarts as a child of this one.
+                supervisor_line(snapshot, out, &child.id, inner, Some(child))?;
                 let deeper = format!("{indent}{}", if last { "   " } else { "│  " });
-                if child.restarts.is_some_and(|restarts| restarts > 0) {
-                    writeln!(out, "{deeper}  ({})", restart_text(child))?;
-                }
                 children(snapshot, out, inner, &deeper, depth + 1)?;
             }
             None => child_line(snapshot, out, child)?,
@@ -93,6 +89,7 @@ fn supervisor_line(
     out: &mut impl Write,
     label: &str,
     node: &SupervisorNode,
+    as_child: Option<&SupervisedChild>,
 ) -> fmt::Result {
     write!(
         out,
@@ -110,6 +107,10 @@ fn supervisor_line(
             status_text(&info.status),
             info.mailbox_len
         )?;
+    }
+    // A nested supervisor's own restarts, as a child of its supervisor.
+    if let Some(child) = as_child.filter(|child| child.restarts.is_some()) {
+        write!(out, ", {}", restart_text(child))?;
     }
     writeln!(out)
 }
