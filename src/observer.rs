@@ -18,6 +18,12 @@
 //!   from a worker also publishes its wait-for edge, which is how a call cycle is
 //!   detected the moment it closes (see `observer/deadlock.rs`). Nothing is sampled
 //!   or sent anywhere until someone asks.
+//! - [`RuntimeBuilder::introspection`](crate::RuntimeBuilder::introspection)`(false)`
+//!   skips even that: a worker's status is then [`ProcessStatus::Unrecorded`], its
+//!   handled and timer counts stay 0 and no call cycle is detected; what is read from
+//!   the process itself (mailbox, links, monitors, name, thread) and the supervision
+//!   trees stay exact.
+//! - [`Snapshot::tree_text`] (the snapshot's `Display`) renders the trees for people.
 //! - The values are a recent picture, not an atomic one: each process is read on its
 //!   own, while it runs.
 //!
@@ -139,6 +145,10 @@ pub enum ProcessStatus {
     },
     /// A plain thread's [`Process`](crate::Process), running the thread's own code.
     PlainThread,
+    /// A worker of a runtime built with
+    /// [`introspection(false)`](crate::RuntimeBuilder::introspection): what it is
+    /// doing is not recorded.
+    Unrecorded,
 }
 
 /// One live local process, as [`RuntimeHandle::process_info`] sees it.
@@ -316,6 +326,8 @@ fn describe(rt: &RuntimeInner, cell: &Arc<ProcessCell>) -> Option<ProcessInfo> {
     let activity = &cell.activity;
     let running = activity.running();
     let status = match activity.calling() {
+        // Nothing was recorded: the activity holds its initial values.
+        _ if !rt.introspection && !cell.on_plain_thread => ProcessStatus::Unrecorded,
         Some(callee) => ProcessStatus::Calling {
             callee: local(callee),
             callback: running.map(|(callback, _)| callback),

@@ -579,3 +579,88 @@ fn the_tree_text_shows_status_mailbox_and_restarts() {
     assert_eq!(lines.len(), 7, "{text}");
     rt.shutdown(WAIT).unwrap();
 }
+
+#[test]
+fn with_introspection_off_process_info_still_works_reduced() {
+    let refused = Runtime::builder()
+        .introspection(false)
+        .fail_deadlocked_calls(true)
+        .build()
+        .err();
+    assert!(
+        matches!(
+            refused,
+            Some(Error::InvalidOption {
+                option: "fail_deadlocked_calls",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let rt = Runtime::builder().introspection(false).build().unwrap();
+    let (worker, entered) = subject(&rt);
+    let (other, _other_events) = subject(&rt);
+    worker.cast(Setup::LinkMonitorTimerName(
+        other.pid(),
+        "unrecorded".into(),
+    ));
+    entered.recv_timeout(WAIT).unwrap();
+    // Blocked in a callback with two casts queued.
+    let (release, released) = unbounded();
+    worker.cast(Setup::BlockUntil(released));
+    entered.recv_timeout(WAIT).unwrap();
+    worker.cast(Setup::BlockUntil(unbounded().1));
+    worker.cast(Setup::BlockUntil(unbounded().1));
+    let info = rt.process_info(&worker.pid()).unwrap();
+    // What the worker does is not recorded...
+    assert_eq!(info.status, ProcessStatus::Unrecorded);
+    assert_eq!(info.messages_handled, 0);
+    assert_eq!(info.pending_timers, 0);
+    // ...what it holds is read from the process itself, exactly.
+    assert_eq!(info.mailbox_len, 2);
+    assert_eq!(info.registered_name.as_deref(), Some("unrecorded"));
+    assert_eq!(info.links, vec![other.pid()]);
+    assert_eq!(info.monitors, vec![other.pid()]);
+    assert!(info.trap_exit);
+    assert!(info.type_name.unwrap().ends_with("Subject"));
+    assert!(info.thread_id.is_some());
+    assert!(
+        info.to_json()
+            .contains("\"status\":{\"state\":\"unrecorded\"}")
+    );
+    drop(release);
+    // A caller blocked in a call leaves no wait-for edge; the callee's waiting call
+    // is still counted (it is the call's monitor).
+    let (held, tokens) = unbounded();
+    let gate = rt.spawn_worker(Gate { held }).unwrap();
+    let caller = rt.spawn_worker(CallsGate { gate: gate.clone() }).unwrap();
+    caller.cast(());
+    let token = tokens.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        rt.process_info(&caller.pid()).unwrap().status,
+        ProcessStatus::Unrecorded
+    );
+    assert_eq!(rt.process_info(&gate.pid()).unwrap().calls_waiting, 1);
+    token.reply(Ok(()));
+    // Supervision trees are the supervisors' own records: unchanged.
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("crasher", || Subject {
+            entered: unbounded().0,
+        }))
+        .start(&rt)
+        .unwrap();
+    let first = rt.snapshot().supervisor(&sup.pid()).unwrap().children[0]
+        .pid
+        .unwrap();
+    rt.worker_ref::<Subject>(&first).unwrap().cast(Setup::Crash);
+    wait_for("the restart to show", Default::default(), || {
+        let child = rt.snapshot().supervisor(&sup.pid())?.children[0].clone();
+        (child.restarts == Some(1) && child.pid.is_some()).then_some(())
+    });
+    assert!(
+        rt.snapshot()
+            .tree_text()
+            .contains("Subject: status not recorded, mailbox 0, restarts 1")
+    );
+    rt.shutdown(WAIT).unwrap();
+}

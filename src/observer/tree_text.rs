@@ -155,6 +155,7 @@ pub(super) fn status_text(status: &ProcessStatus) -> String {
     match status {
         ProcessStatus::Waiting => "waiting".to_owned(),
         ProcessStatus::PlainThread => "plain thread".to_owned(),
+        ProcessStatus::Unrecorded => "status not recorded".to_owned(),
         ProcessStatus::Running {
             callback,
             running_for,
