@@ -17,8 +17,13 @@
 //! - W7 shutdown of a runtime holding 10,000 idle workers, every thread joined; raw: as
 //!   many parked threads told to finish and joined (the OS's floor)
 //!
+//! - W1 and W2 again on a runtime built with `introspection(false)` (the observer's
+//!   bookkeeping off), beside the default runtime (on): the ratio on / off is what
+//!   leaving introspection on costs
+//!
 //! `cargo bench --bench runtime` runs everything; `cargo bench --bench runtime -- report`
-//! runs only the ratio report; `-- --quick` shortens it.
+//! runs only the ratio report; `-- introspection` only the introspection on / off
+//! comparison (criterion and report); `-- --quick` shortens it.
 
 #[path = "support/workloads.rs"]
 mod workloads;
@@ -185,7 +190,81 @@ fn report(quick: bool) {
     );
 }
 
+/// W1 and W2 with introspection on (the default) and off, interleaved in one run.
+fn introspection_report(quick: bool) {
+    let scale = if quick { 10 } else { 1 };
+    println!("\n== introspection on vs off (same run; ratio on / off, 1.00 = no cost) ==");
+    let on = Runtime::new();
+    let off = Runtime::builder().introspection(false).build().unwrap();
+    let echo_on = on.spawn_worker(Echo { sum: 0 }).unwrap();
+    let echo_off = off.spawn_worker(Echo { sum: 0 }).unwrap();
+
+    let calls = 100_000 / scale as u64;
+    otp_calls(&echo_on, calls / 10, Duration::ZERO, &mut Vec::new());
+    otp_calls(&echo_off, calls / 10, Duration::ZERO, &mut Vec::new());
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    // Interleaved quarters, so drift on the machine hits both sides alike.
+    for _ in 0..4 {
+        otp_calls(&echo_on, calls / 4, Duration::ZERO, &mut with);
+        otp_calls(&echo_off, calls / 4, Duration::ZERO, &mut without);
+    }
+    let (with, without) = (stats(&mut with), stats(&mut without));
+    println!(
+        "{:<34} on median {:>9.2?} mean {:>9.2?} p99 {:>9.2?} | off median {:>9.2?} mean {:>9.2?} p99 {:>9.2?} | mean ratio {:.3} median ratio {:.3}",
+        "W1 call round trip",
+        with.median,
+        with.mean,
+        with.p99,
+        without.median,
+        without.mean,
+        without.p99,
+        ratio(with.mean, without.mean),
+        ratio(with.median, without.median),
+    );
+
+    let casts = 1_000_000 / scale as u64;
+    otp_casts(&echo_on, casts / 10);
+    otp_casts(&echo_off, casts / 10);
+    let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..4 {
+        with += otp_casts(&echo_on, casts / 4);
+        without += otp_casts(&echo_off, casts / 4);
+    }
+    let with_rate = casts as f64 / with.as_secs_f64();
+    let without_rate = casts as f64 / without.as_secs_f64();
+    println!(
+        "{:<34} on {:>6.2} M/s | off {:>6.2} M/s | ratio on / off {:.3}",
+        "W2 cast throughput",
+        with_rate / 1e6,
+        without_rate / 1e6,
+        with_rate / without_rate
+    );
+    on.shutdown(Duration::from_secs(30)).unwrap();
+    off.shutdown(Duration::from_secs(30)).unwrap();
+}
+
 // ---------------------------------------------------------------- criterion
+
+fn introspection_benches(c: &mut Criterion) {
+    let on = Runtime::new();
+    let off = Runtime::builder().introspection(false).build().unwrap();
+    let echo_on = on.spawn_worker(Echo { sum: 0 }).unwrap();
+    let echo_off = off.spawn_worker(Echo { sum: 0 }).unwrap();
+
+    let mut group = c.benchmark_group("W1 call round trip, introspection");
+    group.bench_function("on", |b| b.iter(|| echo_on.call(black_box(1)).unwrap()));
+    group.bench_function("off", |b| b.iter(|| echo_off.call(black_box(1)).unwrap()));
+    group.finish();
+
+    let mut group = c.benchmark_group("W2 10k casts, introspection");
+    group.throughput(criterion::Throughput::Elements(10_000));
+    group.bench_function("on", |b| b.iter(|| otp_casts(&echo_on, 10_000)));
+    group.bench_function("off", |b| b.iter(|| otp_casts(&echo_off, 10_000)));
+    group.finish();
+
+    on.shutdown(Duration::from_secs(30)).unwrap();
+    off.shutdown(Duration::from_secs(30)).unwrap();
+}
 
 fn criterion_benches(c: &mut Criterion) {
     let runtime = Runtime::new();
@@ -227,6 +306,17 @@ fn main() {
     let arguments: Vec<String> = std::env::args().collect();
     let quick = arguments.iter().any(|argument| argument == "--quick");
     let report_only = arguments.iter().any(|argument| argument == "report");
+    let introspection_only = arguments.iter().any(|argument| argument == "introspection");
+    if introspection_only {
+        let mut criterion = Criterion::default()
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        introspection_benches(&mut criterion);
+        criterion.final_summary();
+        introspection_report(quick);
+        return;
+    }
     if !report_only {
         let mut criterion = Criterion::default()
             .sample_size(20)
@@ -234,7 +324,9 @@ fn main() {
             .measurement_time(Duration::from_secs(2))
             .configure_from_args();
         criterion_benches(&mut criterion);
+        introspection_benches(&mut criterion);
         criterion.final_summary();
     }
     report(quick);
+    introspection_report(quick);
 }

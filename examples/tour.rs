@@ -410,6 +410,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     two_nodes()?;
 
+    println!("\n-- the node's supervision tree, as the observer sees it");
+    print!("{}", runtime.snapshot().tree_text());
+
     runtime.shutdown(Duration::from_secs(5))?;
     println!(
         "\nshut down, every thread joined; tour took {:?}",

@@ -284,7 +284,9 @@ pub use clock::ManualClock;
 pub use error::Error;
 pub use exit::{Down, Exit, ExitReason};
 pub use monitor::Monitor;
-pub use observer::{Callback, ProcessInfo, ProcessStatus, Snapshot, SupervisorNode};
+pub use observer::{
+    Callback, ProcessInfo, ProcessStatus, Snapshot, SupervisedChild, SupervisorNode,
+};
 pub use pid::{MonitorRef, NodeName, Pid, TimerRef};
 pub use registry::{KeyedRegistry, RegisteredName};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, SystemLimit};

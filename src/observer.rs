@@ -18,6 +18,12 @@
 //!   from a worker also publishes its wait-for edge, which is how a call cycle is
 //!   detected the moment it closes (see `observer/deadlock.rs`). Nothing is sampled
 //!   or sent anywhere until someone asks.
+//! - [`RuntimeBuilder::introspection`](crate::RuntimeBuilder::introspection)`(false)`
+//!   skips even that: a worker's status is then [`ProcessStatus::Unrecorded`], its
+//!   handled and timer counts stay 0 and no call cycle is detected; what is read from
+//!   the process itself (mailbox, links, monitors, name, thread) and the supervision
+//!   trees stay exact.
+//! - [`Snapshot::tree_text`] (the snapshot's `Display`) renders the trees for people.
 //! - The values are a recent picture, not an atomic one: each process is read on its
 //!   own, while it runs.
 //!
@@ -57,6 +63,7 @@ mod activity;
 mod deadlock;
 mod json;
 mod supervision;
+mod tree_text;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,6 +145,10 @@ pub enum ProcessStatus {
     },
     /// A plain thread's [`Process`](crate::Process), running the thread's own code.
     PlainThread,
+    /// A worker of a runtime built with
+    /// [`introspection(false)`](crate::RuntimeBuilder::introspection): what it is
+    /// doing is not recorded.
+    Unrecorded,
 }
 
 /// One live local process, as [`RuntimeHandle::process_info`] sees it.
@@ -213,6 +224,47 @@ impl Snapshot {
     pub fn to_json(&self) -> String {
         json::snapshot(self)
     }
+
+    /// The supervision trees as indented text, one line per supervisor and child
+    /// (status, mailbox depth, restarts, last exit), then the processes outside any
+    /// tree, the call cycles and the zombies. The same as the snapshot's `Display`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
+    /// use otp_threads::{Runtime, Worker};
+    ///
+    /// struct Idle;
+    /// impl Worker for Idle {
+    ///     type Call = ();
+    ///     type Reply = ();
+    ///     type Cast = ();
+    ///     type Info = ();
+    ///     type Continue = ();
+    /// }
+    ///
+    /// let runtime = Runtime::new();
+    /// Supervisor::new(Strategy::OneForOne)
+    ///     .name("top")
+    ///     .child(ChildSpec::worker("idle", || Idle))
+    ///     .start(&runtime)
+    ///     .unwrap();
+    /// let text = runtime.snapshot().tree_text();
+    /// assert!(text.contains("top <"), "{text}");
+    /// assert!(text.contains("└─ idle <"), "{text}");
+    /// assert!(text.contains("Idle: waiting, mailbox 0, restarts 0"), "{text}");
+    /// runtime.shutdown(Duration::from_secs(5)).unwrap();
+    /// ```
+    pub fn tree_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for Snapshot {
+    /// See [`Snapshot::tree_text`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tree_text::render(self, f)
+    }
 }
 
 impl ProcessInfo {
@@ -274,6 +326,8 @@ fn describe(rt: &RuntimeInner, cell: &Arc<ProcessCell>) -> Option<ProcessInfo> {
     let activity = &cell.activity;
     let running = activity.running();
     let status = match activity.calling() {
+        // Nothing was recorded: the activity holds its initial values.
+        _ if !rt.introspection && !cell.on_plain_thread => ProcessStatus::Unrecorded,
         Some(callee) => ProcessStatus::Calling {
             callee: local(callee),
             callback: running.map(|(callback, _)| callback),

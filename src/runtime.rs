@@ -42,6 +42,7 @@ pub struct RuntimeBuilder {
     clock: Clock,
     max_workers: usize,
     fail_deadlocked_calls: bool,
+    introspection: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -56,6 +57,7 @@ impl Default for RuntimeBuilder {
             clock: Clock::Real,
             max_workers: usize::MAX,
             fail_deadlocked_calls: false,
+            introspection: true,
         }
     }
 }
@@ -135,6 +137,22 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether workers record what they are doing for the observer (default `true`):
+    /// the running callback, the messages handled, the pending timers, and each call's
+    /// wait-for edge (which deadlock detection follows). With `false` the message path
+    /// skips that bookkeeping; [`RuntimeHandle::process_info`] and
+    /// [`RuntimeHandle::snapshot`] still work, reduced: a worker's status is
+    /// [`ProcessStatus::Unrecorded`](crate::ProcessStatus::Unrecorded), its
+    /// `messages_handled` and `pending_timers` stay 0 and no call cycle is detected
+    /// (so [`fail_deadlocked_calls`](RuntimeBuilder::fail_deadlocked_calls) is refused).
+    /// Mailbox lengths, links, monitors, names, threads and the supervision trees are
+    /// read from the processes themselves and stay exact. The cost it saves is measured
+    /// by `cargo bench --bench runtime -- introspection`.
+    pub fn introspection(mut self, record: bool) -> Self {
+        self.introspection = record;
+        self
+    }
+
     /// Checks the settings and starts the runtime.
     pub fn build(self) -> Result<Runtime, Error> {
         validate_node_name(&self.node)?;
@@ -159,6 +177,12 @@ impl RuntimeBuilder {
         if self.max_workers == 0 {
             return Err(invalid("max_workers", "must be at least 1".into()));
         }
+        if self.fail_deadlocked_calls && !self.introspection {
+            return Err(invalid(
+                "fail_deadlocked_calls",
+                "needs the wait-for edges that introspection(false) turns off".into(),
+            ));
+        }
         let node = NodeName::new(&self.node);
         let creation = next_creation();
         let inner = Arc::new(RuntimeInner {
@@ -180,6 +204,7 @@ impl RuntimeBuilder {
             clock: self.clock,
             worker_slots: WorkerSlots::new(self.max_workers),
             fail_deadlocked_calls: self.fail_deadlocked_calls,
+            introspection: self.introspection,
         });
         Ok(Runtime {
             handle: RuntimeHandle { inner },
@@ -224,6 +249,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) worker_slots: WorkerSlots,
     /// See [`RuntimeBuilder::fail_deadlocked_calls`].
     pub(crate) fail_deadlocked_calls: bool,
+    /// See [`RuntimeBuilder::introspection`].
+    pub(crate) introspection: bool,
 }
 
 impl RuntimeInner {

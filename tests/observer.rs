@@ -501,3 +501,166 @@ fn a_three_worker_call_cycle_fails_fast_when_opted_in() {
     assert_eq!(a.call(vec![b.clone(), c.clone()]).unwrap(), Ok(()));
     rt.shutdown(WAIT).unwrap();
 }
+
+#[test]
+fn the_tree_text_shows_status_mailbox_and_restarts() {
+    let rt = Runtime::new();
+    let (loose, _) = subject(&rt);
+    rt.register("loose", &loose.pid()).unwrap();
+    let inner = || {
+        Supervisor::new(Strategy::RestForOne).child(ChildSpec::worker("leaf", || Subject {
+            entered: unbounded().0,
+        }))
+    };
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .name("top")
+        .intensity(5, Duration::from_secs(60))
+        .child(ChildSpec::worker("crasher", || Subject {
+            entered: unbounded().0,
+        }))
+        .child(ChildSpec::supervisor("inner", inner))
+        .start(&rt)
+        .unwrap();
+    let first = rt.snapshot().supervisor(&sup.pid()).unwrap().children[0]
+        .pid
+        .unwrap();
+    rt.worker_ref::<Subject>(&first).unwrap().cast(Setup::Crash);
+    let snapshot = wait_for("the restart to show", Default::default(), || {
+        let snapshot = rt.snapshot();
+        let crasher = &snapshot.supervisor(&sup.pid())?.children[0];
+        (crasher.restarts == Some(1) && crasher.pid.is_some()).then_some(snapshot)
+    });
+    let root = snapshot.supervisor(&sup.pid()).unwrap();
+    let crasher = root.children[0].pid.unwrap();
+    let inner_pid = root.children[1].pid.unwrap();
+    let leaf = snapshot.supervisor(&inner_pid).unwrap().children[0]
+        .pid
+        .unwrap();
+    let text = snapshot.tree_text();
+    assert_eq!(text, snapshot.to_string());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("node {}", snapshot.node.as_str()),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "top {} supervisor one_for_one, 1/5 restarts in 60s: ",
+            sup.pid()
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("├─ crasher {crasher} Subject: ")),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with(", restarts 1, last exit panic: crash on request"),
+        "{text}"
+    );
+    assert!(lines[2].contains(", mailbox 0, "), "{text}");
+    assert!(
+        lines[3].starts_with(&format!(
+            "└─ inner {inner_pid} supervisor rest_for_one, 0/3 restarts in 5s: waiting, mailbox 0, restarts 0"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        lines[4],
+        format!("   └─ leaf {leaf} Subject: waiting, mailbox 0, restarts 0"),
+        "{text}"
+    );
+    assert_eq!(lines[5], "outside any tree:", "{text}");
+    assert!(
+        lines[6].starts_with(&format!("  loose {} Subject: ", loose.pid())),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 7, "{text}");
+    rt.shutdown(WAIT).unwrap();
+}
+
+#[test]
+fn with_introspection_off_process_info_still_works_reduced() {
+    let refused = Runtime::builder()
+        .introspection(false)
+        .fail_deadlocked_calls(true)
+        .build()
+        .err();
+    assert!(
+        matches!(
+            refused,
+            Some(Error::InvalidOption {
+                option: "fail_deadlocked_calls",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let rt = Runtime::builder().introspection(false).build().unwrap();
+    let (worker, entered) = subject(&rt);
+    let (other, _other_events) = subject(&rt);
+    worker.cast(Setup::LinkMonitorTimerName(
+        other.pid(),
+        "unrecorded".into(),
+    ));
+    entered.recv_timeout(WAIT).unwrap();
+    // Blocked in a callback with two casts queued.
+    let (release, released) = unbounded();
+    worker.cast(Setup::BlockUntil(released));
+    entered.recv_timeout(WAIT).unwrap();
+    worker.cast(Setup::BlockUntil(unbounded().1));
+    worker.cast(Setup::BlockUntil(unbounded().1));
+    let info = rt.process_info(&worker.pid()).unwrap();
+    // What the worker does is not recorded...
+    assert_eq!(info.status, ProcessStatus::Unrecorded);
+    assert_eq!(info.messages_handled, 0);
+    assert_eq!(info.pending_timers, 0);
+    // ...what it holds is read from the process itself, exactly.
+    assert_eq!(info.mailbox_len, 2);
+    assert_eq!(info.registered_name.as_deref(), Some("unrecorded"));
+    assert_eq!(info.links, vec![other.pid()]);
+    assert_eq!(info.monitors, vec![other.pid()]);
+    assert!(info.trap_exit);
+    assert!(info.type_name.unwrap().ends_with("Subject"));
+    assert!(info.thread_id.is_some());
+    assert!(
+        info.to_json()
+            .contains("\"status\":{\"state\":\"unrecorded\"}")
+    );
+    drop(release);
+    // A caller blocked in a call leaves no wait-for edge; the callee's waiting call
+    // is still counted (it is the call's monitor).
+    let (held, tokens) = unbounded();
+    let gate = rt.spawn_worker(Gate { held }).unwrap();
+    let caller = rt.spawn_worker(CallsGate { gate: gate.clone() }).unwrap();
+    caller.cast(());
+    let token = tokens.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        rt.process_info(&caller.pid()).unwrap().status,
+        ProcessStatus::Unrecorded
+    );
+    assert_eq!(rt.process_info(&gate.pid()).unwrap().calls_waiting, 1);
+    token.reply(Ok(()));
+    // Supervision trees are the supervisors' own records: unchanged.
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("crasher", || Subject {
+            entered: unbounded().0,
+        }))
+        .start(&rt)
+        .unwrap();
+    let first = rt.snapshot().supervisor(&sup.pid()).unwrap().children[0]
+        .pid
+        .unwrap();
+    rt.worker_ref::<Subject>(&first).unwrap().cast(Setup::Crash);
+    wait_for("the restart to show", Default::default(), || {
+        let child = rt.snapshot().supervisor(&sup.pid())?.children[0].clone();
+        (child.restarts == Some(1) && child.pid.is_some()).then_some(())
+    });
+    assert!(
+        rt.snapshot()
+            .tree_text()
+            .contains("Subject: status not recorded, mailbox 0, restarts 1")
+    );
+    rt.shutdown(WAIT).unwrap();
+}

@@ -73,6 +73,7 @@ fn status_into(out: &mut String, status: &ProcessStatus) {
     match status {
         ProcessStatus::Waiting => field_str(out, "state", "waiting"),
         ProcessStatus::PlainThread => field_str(out, "state", "plain_thread"),
+        ProcessStatus::Unrecorded => field_str(out, "state", "unrecorded"),
         ProcessStatus::Running {
             callback,
             running_for,

@@ -200,7 +200,11 @@ impl<W: Worker> WorkerRef<W> {
         }
         // The wait-for edge caller -> callee, kept while this call waits (cleared on
         // every return); a cycle it closes is reported, or failed at once if asked.
-        let _waiting = match super::run::current_cell() {
+        let caller = match self.runtime.introspection {
+            true => super::run::current_cell(),
+            false => None,
+        };
+        let _waiting = match caller {
             Some(caller) => Some(crate::observer::start_waiting(
                 &self.runtime,
                 caller,

@@ -243,12 +243,17 @@ fn run<W: Worker>(
         timers: Timers::new(),
         flushed: HashSet::new(),
     };
-    cell.activity.begin(Callback::Init, true);
+    let introspect = rt.introspection;
+    if introspect {
+        cell.activity.begin(Callback::Init, true);
+    }
     let init = match catch_unwind(AssertUnwindSafe(|| worker.init_outcome(&mut ctx))) {
         Ok(outcome) => outcome,
         Err(payload) => InitOutcome::Stop(panic_reason(payload)),
     };
-    cell.activity.end(false, ctx.pending_timers());
+    if introspect {
+        cell.activity.end(false, ctx.pending_timers());
+    }
     let (init, first) = match init {
         InitOutcome::Continue(next) => (InitOutcome::Ready, Some(next)),
         other => (other, None),
@@ -292,7 +297,9 @@ fn run<W: Worker>(
                                 std::any::type_name::<W>()
                             );
                         }
-                        cell.activity.begin(Callback::Terminate, true);
+                        if introspect {
+                            cell.activity.begin(Callback::Terminate, true);
+                        }
                         let reason = match catch_unwind(AssertUnwindSafe(|| {
                             worker.terminate(&reason, &mut ctx)
                         })) {
@@ -335,6 +342,8 @@ fn serve<W: Worker>(
     inbox: &Receiver<Envelope<W>>,
     first: Option<W::Continue>,
 ) -> Option<ExitReason> {
+    // Read once: the message path then costs one predictable branch per callback.
+    let introspect = ctx.runtime.inner.introspection;
     // A continuation from `init` runs before any message.
     let mut continuation: Option<W::Continue> = first;
     loop {
@@ -345,9 +354,13 @@ fn serve<W: Worker>(
                 if !ctx.cell.is_alive() {
                     return None;
                 }
-                ctx.cell.activity.begin(Callback::HandleContinue, false);
+                if introspect {
+                    ctx.cell.activity.begin(Callback::HandleContinue, false);
+                }
                 let step = guarded(|| worker.handle_continue(next, ctx));
-                ctx.cell.activity.end(false, ctx.pending_timers());
+                if introspect {
+                    ctx.cell.activity.end(false, ctx.pending_timers());
+                }
                 step
             }
             None => {
@@ -361,19 +374,27 @@ fn serve<W: Worker>(
                 let step = match envelope {
                     Envelope::Call(call) => {
                         let (request, reply) = *call;
-                        ctx.cell.activity.begin(Callback::HandleCall, waited);
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleCall, waited);
+                        }
                         guarded(|| worker.handle_call(request, reply, ctx))
                     }
                     Envelope::Cast(message) => {
-                        ctx.cell.activity.begin(Callback::HandleCast, waited);
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleCast, waited);
+                        }
                         guarded(|| worker.handle_cast(message, ctx))
                     }
                     Envelope::Info(message) => {
-                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        }
                         guarded(|| worker.handle_info(Info::Message(message), ctx))
                     }
                     Envelope::Timer(timer, message) => {
-                        ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        }
                         guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
                     }
                     Envelope::Signal(signal) => match *signal {
@@ -382,7 +403,9 @@ fn serve<W: Worker>(
                                 continue;
                             }
                             ctx.cell.state.lock().monitoring.remove(&down.reference.id);
-                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            if introspect {
+                                ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            }
                             guarded(|| worker.handle_info(Info::Down(down), ctx))
                         }
                         // A gen_server that traps exits stops when its parent tells it to.
@@ -390,14 +413,18 @@ fn serve<W: Worker>(
                             return Some(reason);
                         }
                         Signal::Exit { from, reason } => {
-                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            if introspect {
+                                ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            }
                             guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
                         }
                         Signal::Stop(reason) => return Some(reason),
                         Signal::Wake(_) => continue,
                     },
                 };
-                ctx.cell.activity.end(true, ctx.pending_timers());
+                if introspect {
+                    ctx.cell.activity.end(true, ctx.pending_timers());
+                }
                 step
             }
         };
