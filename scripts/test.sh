@@ -34,6 +34,9 @@ set +a
 echo "== Erlang (erl, epmd): the distribution tests start their own nodes and epmd"
 bash scripts/services/erlang.sh ensure
 
+echo "== Chromium (headless) for the observer web view's browser test"
+bash scripts/services/chromium.sh ensure
+
 echo "== building every test"
 cargo test --workspace --all-features --no-run "$@"
 

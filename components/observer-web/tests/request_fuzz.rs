@@ -16,28 +16,13 @@ use otp_threads::Runtime;
 use otp_threads_observer_web::request::{self, MAX_HEAD, MAX_HEADERS};
 use otp_threads_observer_web::{Error, ObserverWeb};
 use otp_threads_testkit::WAIT;
+use otp_threads_testkit::fuzz::Rng;
 use support::{exchange_raw, get};
 
 /// Inputs through the parser.
 const PARSER_INPUTS: usize = 200_000;
 /// Inputs over TCP (each a connection).
 const SERVER_INPUTS: usize = 400;
-
-/// xorshift64*: a small deterministic generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const INTERESTING: &[&[u8]] = &[
     b"\r\n",
@@ -97,7 +82,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
             }
             4 if !input.is_empty() => {
                 let i = rng.below(input.len());
-                input[i] = rng.next() as u8;
+                input[i] = rng.next_u64() as u8;
             }
             5 => {
                 // Splice in part of another corpus entry.
@@ -127,7 +112,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
 fn input(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
     match rng.below(4) {
         // Random bytes.
-        0 => (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
+        0 => (0..rng.below(256)).map(|_| rng.next_u64() as u8).collect(),
         _ => {
             let mut input = corpus[rng.below(corpus.len())].clone();
             mutate(rng, corpus, &mut input);
@@ -167,7 +152,7 @@ fn check(input: &[u8]) -> Result<Option<usize>, Error> {
 #[test]
 fn random_and_mutated_request_heads_never_panic_the_parser() {
     let corpus = corpus();
-    let mut rng = Rng(0x5eed_0b5e_7e40_0001);
+    let mut rng = Rng::new(0x5eed_0b5e_7e40_0001);
     let (mut complete, mut incomplete, mut malformed) = (0, 0, 0);
     for input in &corpus {
         check(input).ok();
@@ -191,7 +176,7 @@ fn random_and_mutated_requests_over_tcp_get_400_and_the_server_keeps_serving() {
     let corpus = corpus();
     let rt = Runtime::new();
     let web = ObserverWeb::builder().start(&rt.handle()).unwrap();
-    let mut rng = Rng(0x5eed_0b5e_7e40_0002);
+    let mut rng = Rng::new(0x5eed_0b5e_7e40_0002);
     let mut bad_requests = 0;
     for _ in 0..SERVER_INPUTS {
         let input = input(&mut rng, &corpus);
