@@ -4,10 +4,10 @@
 //! [`Runtime::shutdown`]) stops every worker and joins every thread. [`RuntimeHandle`]
 //! is a cheap, cloneable handle to the same runtime for workers and other threads.
 
+pub(crate) mod fast_hash;
 mod limits;
 mod pool;
 
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +25,7 @@ use crate::process::{ProcessCell, ProcessTable, Watcher, deliver_exit, die};
 use crate::timer::deadline_after;
 use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
 use crate::{Down, monitor};
+use fast_hash::FastMap;
 
 pub use limits::SystemLimit;
 pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};
@@ -192,7 +193,7 @@ impl RuntimeBuilder {
             next_process: AtomicU64::new(1),
             next_ref: AtomicU64::new(1),
             table: ProcessTable::new(),
-            names: RwLock::new(HashMap::new()),
+            names: RwLock::new(FastMap::default()),
             pool: Pool::new(
                 self.stack_size,
                 self.reuse_threads,
@@ -238,7 +239,7 @@ pub(crate) struct RuntimeInner {
     next_process: AtomicU64,
     next_ref: AtomicU64,
     table: ProcessTable,
-    names: RwLock<HashMap<Arc<str>, Pid>>,
+    names: RwLock<FastMap<Arc<str>, Pid>>,
     pub(crate) pool: Pool,
     stopping: AtomicBool,
     /// Signalled when the last process leaves the table.
@@ -300,7 +301,7 @@ impl RuntimeInner {
         self.table.get(number)
     }
 
-    pub(crate) fn names(&self) -> &RwLock<HashMap<Arc<str>, Pid>> {
+    pub(crate) fn names(&self) -> &RwLock<FastMap<Arc<str>, Pid>> {
         &self.names
     }
 

@@ -57,6 +57,7 @@ use super::term::{Atom, FromTerm, Term, ToTerm};
 use crate::exit::ExitReason;
 use crate::pid::{NodeName, Pid};
 use crate::runtime::RuntimeHandle;
+use crate::runtime::fast_hash::FastMap;
 use crate::worker::{Worker, WorkerRef};
 
 /// Settings of a [`Node`].
@@ -246,11 +247,11 @@ impl NodeBuilder {
                 epmd_port: epmd_address.port(),
             },
             epoch: Instant::now(),
-            connections: Mutex::new(HashMap::new()),
+            connections: Mutex::new(FastMap::default()),
             connections_changed: Condvar::new(),
             superseded: Mutex::new(std::collections::HashSet::new()),
             subscribers: Mutex::new(Vec::new()),
-            inboxes: RwLock::new(HashMap::new()),
+            inboxes: RwLock::new(FastMap::default()),
             calls: Mutex::new(HashMap::new()),
             proxy: runtime.inner.new_pid(),
             next_ref: AtomicU32::new(1),
@@ -392,13 +393,13 @@ pub(crate) struct NodeInner {
     pub(crate) runtime: RuntimeHandle,
     pub(crate) config: Config,
     epoch: Instant,
-    connections: Mutex<HashMap<String, Slot>>,
+    connections: Mutex<FastMap<String, Slot>>,
     connections_changed: Condvar,
     /// Our attempts (tokens) an acceptor of ours answered `ok_simultaneous` against:
     /// the protocol says such an attempt is shut down in favour of the accepted one.
     superseded: Mutex<std::collections::HashSet<u64>>,
     subscribers: Mutex<Vec<events::Subscriber>>,
-    inboxes: RwLock<HashMap<Pid, Arc<dyn Inbox>>>,
+    inboxes: RwLock<FastMap<Pid, Arc<dyn Inbox>>>,
     /// Our calls waiting for a reply, with the node each one went to.
     calls: Mutex<HashMap<WireRef, PendingCall>>,
     /// The pid calls of this node are made from (replies and DOWNs come to it).
@@ -499,6 +500,10 @@ impl NodeInner {
 
     /// The connection to `node`, dialling it if there is none.
     pub(crate) fn connection(self: &Arc<Self>, node: &str) -> Result<Arc<Connection>, DistError> {
+        // Every send comes here: an open connection is found before anything else.
+        if let Some(Slot::Up(connection)) = self.connections.lock().get(node) {
+            return Ok(connection.clone());
+        }
         if node == self.name {
             return Err(DistError::InvalidNodeName {
                 name: node.to_owned(),

@@ -295,6 +295,7 @@ impl<W: Worker> WorkerRef<W> {
     ///
     /// Fails at once with [`Error::NoProc`] (and `on_outcome` never runs) when the
     /// worker is not alive.
+    #[cfg_attr(not(feature = "dist"), allow(dead_code))] // distribution's served calls
     pub(crate) fn call_then(
         &self,
         request: W::Call,
