@@ -36,6 +36,13 @@ impl HubChildSpec {
 
 /// The behaviour of a hub child.
 pub trait HubChild: Send + 'static {
+    /// Runs as the copy starts, before it serves anything or merges a handed-over
+    /// state. An error refuses the start: its reason reaches whoever started the
+    /// child, on any node, as [`HubError::StartFailed`](crate::HubError::StartFailed).
+    fn init(&mut self) -> Result<(), ExitReason> {
+        Ok(())
+    }
+
     /// A call from [`Hub::call`](crate::Hub::call) (or any node's `gen_server:call`).
     fn handle_call(&mut self, request: Term) -> Term;
 
@@ -107,6 +114,7 @@ impl Worker for ChildProcess {
     type Continue = ();
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        self.inner.init()?;
         if let Some(state) = self.restore.take() {
             self.inner.alter_handover_state(state);
         }

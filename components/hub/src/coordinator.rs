@@ -15,6 +15,15 @@
 //!   ended, timed out included — the original's locked event queue cannot happen.
 //! * Handed-over states for children not started here yet are kept per child id until
 //!   that child starts, and removed one by one as children start.
+//! * A migration whose target already runs the child (a healed partition: both sides
+//!   ran it) stops the old copy without handing its state over: the copy on the ring
+//!   node wins, so what it did during the partition is kept.
+//! * Orphans (registered children with no copy) are restarted only once every member
+//!   that joined (or was greeted) has sent its `Sync`: a registry that does not know
+//!   a node's children yet would take them for orphans.
+//! * Majority quorum: a node that loses the quorum stops its children (the majority
+//!   side restarts them) and keeps them registered as orphans, to restart once a
+//!   quorum is back and every member has synced.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,7 +43,7 @@ use crate::config::{HubConfig, PartitionTolerance};
 use crate::events::HubEvent;
 use crate::registry::Registry;
 use crate::ring::Ring;
-use crate::wire::WireMsg;
+use crate::wire::{Started, WireMsg};
 
 mod leave;
 mod membership;
@@ -49,7 +58,7 @@ pub(crate) enum Outcome {
     Started {
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Pid, ExitReason>,
     },
     /// A stop result.
     Stopped {
@@ -178,6 +187,18 @@ enum Ending {
     TimedOut,
 }
 
+/// The exit reason a failed start reports: `init`'s own reason when it refused,
+/// else the supervisor's error as an `Error` reason.
+fn start_failure(error: otp_threads::SupervisorError) -> ExitReason {
+    match error {
+        otp_threads::SupervisorError::ChildStartFailed {
+            error: otp_threads::Error::InitFailed(reason),
+            ..
+        } => reason,
+        other => ExitReason::error(other),
+    }
+}
+
 /// The coordinator worker; see the [module docs](self).
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -189,6 +210,9 @@ pub(crate) struct Coordinator {
     rounds: HashMap<u64, Round>,
     next_round: u64,
     left: bool,
+    /// Members (and greeted nodes) whose `Sync` has not arrived, with the sync ticks
+    /// waited so far (a greeted node that never answers is forgotten after a few).
+    awaiting_sync: HashMap<String, u32>,
 }
 
 impl Coordinator {
@@ -203,6 +227,7 @@ impl Coordinator {
             rounds: HashMap::new(),
             next_round: 0,
             left: false,
+            awaiting_sync: HashMap::new(),
         }
     }
 
@@ -248,12 +273,15 @@ impl Coordinator {
         ctx: &mut Context<Self>,
         id: &str,
         args: Term,
-    ) -> Result<Pid, String> {
+    ) -> Result<Started, ExitReason> {
         if let Some(pid) = self.local_pids.get(id) {
-            return Ok(*pid);
+            return Ok(Started {
+                pid: *pid,
+                existing: true,
+            });
         }
         let Some(supervisor) = self.supervisor.clone() else {
-            return Err("the hub is stopping".into());
+            return Err(ExitReason::shutdown_with("the hub is stopping"));
         };
         let spec = HubChildSpec::new(id, args.clone());
         let shared = self.shared.clone();
@@ -289,14 +317,17 @@ impl Coordinator {
                     id: id.to_owned(),
                     pid,
                 });
-                Ok(pid)
+                Ok(Started {
+                    pid,
+                    existing: false,
+                })
             }
             Err(error) => {
                 log::warn!(
                     "hub {}: child {id} failed to start: {error}",
                     self.shared.name
                 );
-                Err(error.to_string())
+                Err(start_failure(error))
             }
         }
     }
@@ -368,7 +399,7 @@ impl Coordinator {
             } => {
                 let result = match crate::hub::validate_child_id(&id) {
                     Ok(()) => self.start_local(ctx, &id, args),
-                    Err(error) => Err(error.to_string()),
+                    Err(error) => Err(ExitReason::error(error)),
                 };
                 if token != 0 {
                     let node = self.shared.me.clone();
@@ -449,6 +480,7 @@ impl Coordinator {
             WireMsg::Sync { node, children } => {
                 if self.shared.members.read().contains(&node) {
                     self.shared.registry.write().sync_node(&node, children);
+                    self.synced(ctx, &node);
                 }
             }
             WireMsg::Leaving { node } => self.remove_member(ctx, &node),
@@ -622,6 +654,7 @@ impl Worker for Coordinator {
                     let children = self.local_list();
                     let me = self.shared.me.clone();
                     self.broadcast(ctx, WireMsg::Sync { node: me, children });
+                    self.age_awaited_syncs();
                     // Anti-entropy: children that arrived during an earlier round on a
                     // ring that has changed since move on now.
                     self.redistribute(ctx, None);

@@ -55,6 +55,17 @@ impl Registry {
         }
     }
 
+    /// Keeps `id` registered with no copy (an orphan), e.g. after its last copy was
+    /// stopped because this node lost the quorum.
+    pub(crate) fn keep_orphan(&mut self, id: &str, args: Term) {
+        self.children
+            .entry(id.to_owned())
+            .or_insert_with(|| ChildEntry {
+                args,
+                copies: BTreeMap::new(),
+            });
+    }
+
     /// Forgets every copy on `node` but keeps the entries (their children are orphans
     /// to restart on their new nodes).
     pub(crate) fn drop_node(&mut self, node: &str) {

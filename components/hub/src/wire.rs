@@ -4,9 +4,9 @@
 //! Decoding is total: a term of any other shape is a [`DistError`], never a panic
 //! (`tests::random_and_mutated_terms_never_panic`).
 
-use otp_threads::Pid;
 use otp_threads::dist::eetf::Tuple;
 use otp_threads::dist::{Atom, DistError, FromTerm, Term, ToTerm};
+use otp_threads::{ExitReason, Pid};
 
 /// A message between hubs.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,12 +24,13 @@ pub(crate) enum WireMsg {
         id: String,
         args: Term,
     },
-    /// The result of a `Start`: the child's pid, or why it failed.
+    /// The result of a `Start`: the child's pid (and whether it ran already), or why
+    /// it failed, as an exit reason (`{error, Reason}` on the wire).
     Started {
         token: u64,
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Started, ExitReason>,
     },
     /// Stop the local copy of `id`; the result goes to `origin`.
     Stop {
@@ -68,6 +69,15 @@ pub(crate) enum WireMsg {
     },
     /// `node`'s hub leaves in an orderly way; its children's states were sent before.
     Leaving { node: String },
+}
+
+/// A successful start: a new copy, or the one that ran there already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub(crate) pid: Pid,
+    /// The copy ran before this start (`{error, {already_started, Pid}}` in OTP; here
+    /// `{already_started, Pid}`): a migration to it hands nothing over.
+    pub(crate) existing: bool,
 }
 
 fn tagged(tag: &str, mut fields: Vec<Term>) -> Term {
@@ -132,8 +142,15 @@ impl ToTerm for WireMsg {
                 result,
             } => {
                 let result = match result {
-                    Ok(pid) => (Atom::from("ok"), *pid).to_term(),
-                    Err(reason) => (Atom::from("error"), reason.as_str()).to_term(),
+                    Ok(Started {
+                        pid,
+                        existing: false,
+                    }) => (Atom::from("ok"), *pid).to_term(),
+                    Ok(Started {
+                        pid,
+                        existing: true,
+                    }) => (Atom::from("already_started"), *pid).to_term(),
+                    Err(reason) => (Atom::from("error"), reason.to_term()).to_term(),
                 };
                 tagged(
                     "hub_started",
@@ -262,8 +279,15 @@ impl FromTerm for WireMsg {
                 let node = f.next()?;
                 let (status, value): (Atom, Term) = f.next()?;
                 let result = match status.as_str() {
-                    "ok" => Ok(Pid::from_term(value)?),
-                    "error" => Err(String::from_term(value)?),
+                    "ok" => Ok(Started {
+                        pid: Pid::from_term(value)?,
+                        existing: false,
+                    }),
+                    "already_started" => Ok(Started {
+                        pid: Pid::from_term(value)?,
+                        existing: true,
+                    }),
+                    "error" => Err(ExitReason::from_term(value)?),
                     _ => return Err(mismatch(value)),
                 };
                 WireMsg::Started {
@@ -365,13 +389,31 @@ mod tests {
                 token: 3,
                 id: "c1".into(),
                 node: "b@h".into(),
-                result: Ok(pid),
+                result: Ok(Started {
+                    pid,
+                    existing: false,
+                }),
             },
             WireMsg::Started {
                 token: 3,
                 id: "c1".into(),
                 node: "b@h".into(),
-                result: Err("init failed".into()),
+                result: Ok(Started {
+                    pid,
+                    existing: true,
+                }),
+            },
+            WireMsg::Started {
+                token: 3,
+                id: "c1".into(),
+                node: "b@h".into(),
+                result: Err(ExitReason::error("init failed")),
+            },
+            WireMsg::Started {
+                token: 3,
+                id: "c1".into(),
+                node: "b@h".into(),
+                result: Err(ExitReason::shutdown_with("not here")),
             },
             WireMsg::Stop {
                 token: 4,

@@ -13,7 +13,8 @@ mod cluster;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cluster::{HubNode, Peer, counters, name_server, unique_name};
+use cluster::{HubNode, Peer, View, counters, name_server, unique_name};
+use otp_threads::ExitReason;
 use otp_threads::dist::{Atom, FromTerm, ToTerm};
 use otp_threads_hub::{Hub, HubChildSpec, HubError, HubEvent, Ring};
 use otp_threads_testkit::{Patience, os_thread_count, poll_until};
@@ -341,26 +342,192 @@ fn replication_keeps_the_factor(kind: &str) {
     assert_eq!(hub.all_copies_active(), kind == "replicated_aa");
 }
 
-/// Divergence: two sides that could not see each other each run every child (here
-/// formed apart: this node alone, and two peers together, started the same 100 ids);
-/// once they connect, exactly one copy per child remains, on its ring node.
-fn singularity_converges_to_one_copy_after_a_partition_heals() {
+/// Cuts a running cluster in two with `Node::block` on every node (both directions, as
+/// a network partition does): `main` and `with_main` on one side, `apart` on the other.
+fn cut(main: &HubNode, with_main: &mut [&mut Peer], apart: &mut [&mut Peer]) {
+    let side_a: Vec<String> = std::iter::once(main.name())
+        .chain(with_main.iter().map(|p| p.name.clone()))
+        .collect();
+    let side_b: Vec<String> = apart.iter().map(|p| p.name.clone()).collect();
+    for node in &side_b {
+        main.node().block(node).unwrap();
+    }
+    for peer in with_main.iter_mut() {
+        peer.block(&side_b);
+    }
+    for peer in apart.iter_mut() {
+        peer.block(&side_a);
+    }
+}
+
+/// Heals a [`cut`]: every node unblocks every other, and `main` connects to the other
+/// side (the hubs greet the rest).
+fn heal(main: &HubNode, with_main: &mut [&mut Peer], apart: &mut [&mut Peer]) {
+    let all: Vec<String> = std::iter::once(main.name())
+        .chain(with_main.iter().map(|p| p.name.clone()))
+        .chain(apart.iter().map(|p| p.name.clone()))
+        .collect();
+    let unblock = |side: &mut [&mut Peer]| {
+        for peer in side.iter_mut() {
+            let others: Vec<String> = all.iter().filter(|n| **n != peer.name).cloned().collect();
+            peer.unblock(&others);
+        }
+    };
+    unblock(with_main);
+    unblock(apart);
+    for node in &all[1..] {
+        main.node().unblock(node);
+    }
+    for peer in apart.iter() {
+        main.node().connect(&peer.name).unwrap();
+    }
+}
+
+fn wait_view(peer: &mut Peer, prefix: &str, n: usize, what: &str, done: impl Fn(&View) -> bool) {
+    poll_until(what, PATIENCE, || peer.view(prefix, n), |v| done(v));
+}
+
+/// Divergence (the default) through a live partition: four running nodes with 100
+/// children are cut 2 | 2 with `Node::block`; each side runs every child (the other
+/// side's restarted fresh on its own ring); when the cut heals the cluster converges to
+/// exactly one copy per child on its ring node, none lost, and each copy that kept
+/// running on its ring node through the partition keeps its state (the ring node's
+/// copy wins over the other side's).
+fn divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals() {
     let server = name_server();
     let main = HubNode::start(&unique_name("hubm"), server.address(), "hot");
     let hub = main.hub();
-    let mut p1 = Peer::start("hubp", server.address(), "hot", "none");
-    let p2 = Peer::start("hubp", server.address(), "hot", &p1.name);
-    let specs = counters("part", 100);
+    let mut p1 = Peer::start("hubp", server.address(), "hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("cut", 100);
     let ids = ids(&specs);
     hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    assert_eq!(hub.which_children().len(), 100, "all on the lone side");
-    assert_eq!(p1.start_children("part", 100), 100, "all on the other side");
-    // Heal.
-    main.node().connect(&p1.name).unwrap();
-    wait_members(hub, 3);
+    wait_placed(hub, &ids, "100 children on four nodes");
+    set_values(hub, &ids);
+    let home: Vec<String> = ids.iter().map(|id| hub.belongs_to(id)[0].clone()).collect();
+    let side_a = [main.name(), p1.name.clone()];
+    let homed_on_a = home.iter().filter(|h| side_a.contains(h)).count();
+    assert!(homed_on_a > 0 && homed_on_a < 100, "children on both sides");
+
+    cut(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 2);
+    wait_placed(hub, &ids, "side A runs every child");
+    wait_view(&mut p2, "cut", 100, "side B runs every child", |v| {
+        v.settled(2)
+    });
+    // Side A's own children kept running with their values; side B's were restarted.
+    for (i, id) in ids.iter().enumerate() {
+        let expected = if side_a.contains(&home[i]) {
+            i as i64 + 1
+        } else {
+            0
+        };
+        assert_eq!(value(hub, id), expected, "{id} on side A");
+    }
+    eprintln!("  both_sides_run_every_child_during_the_partition ... ok");
+
+    heal(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 4);
     wait_placed(hub, &ids, "one copy each after the heal");
     assert_eq!(duplicates(hub, &ids), 0);
-    drop(p2);
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "cut", 100, "every peer sees one copy each", |v| {
+            v.settled(4)
+        });
+    }
+    assert_eq!(lost_values(hub, &ids), Vec::<String>::new(), "states kept");
+}
+
+/// Majority quorum through a live partition: four running nodes cut 3 | 1; the lone
+/// node (a minority) stops its children, the majority restarts them and keeps
+/// serving; when the cut heals they move back to their ring node by hot swap with the
+/// state the majority gave them: one copy each, none lost.
+fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum_hot");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("qcut", 100);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "100 children on four nodes");
+    set_values(hub, &ids);
+    let on_p3: Vec<usize> = (0..ids.len())
+        .filter(|i| hub.belongs_to(&ids[*i]) == [p3.name.clone()])
+        .collect();
+    assert!(!on_p3.is_empty());
+    assert_eq!(p3.view("qcut", 100).local, on_p3.len());
+
+    cut(&main, &mut [&mut p1, &mut p2], &mut [&mut p3]);
+    wait_view(
+        &mut p3,
+        "qcut",
+        100,
+        "the minority stopped its children",
+        |v| v.members == 1 && v.local == 0,
+    );
+    wait_members(hub, 3);
+    wait_placed(hub, &ids, "the majority runs every child");
+    for &i in &on_p3 {
+        assert_eq!(value(hub, &ids[i]), 0, "restarted fresh on the majority");
+        let set = (Atom::from("set"), 1000 + i as i64).to_term();
+        hub.call(&ids[i], &set, CALL).unwrap();
+    }
+    eprintln!("  the_minority_stops_and_the_majority_serves ... ok");
+
+    heal(&main, &mut [&mut p1, &mut p2], &mut [&mut p3]);
+    wait_members(hub, 4);
+    wait_placed(hub, &ids, "one copy each after the heal");
+    assert_eq!(duplicates(hub, &ids), 0);
+    wait_view(&mut p3, "qcut", 100, "p3 runs its children again", |v| {
+        v.settled(4) && v.local == on_p3.len()
+    });
+    for (i, id) in ids.iter().enumerate() {
+        let expected = if on_p3.contains(&i) {
+            1000 + i as i64
+        } else {
+            i as i64 + 1
+        };
+        assert_eq!(value(hub, id), expected, "{id} after the heal");
+    }
+}
+
+/// A start refused by the child's `init` on another node arrives as a typed exit
+/// reason (`{shutdown, Why}` crossed the wire as a term), not as text.
+fn a_start_refused_on_another_node_is_a_typed_exit_reason() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 2);
+    let id = (0..1000)
+        .map(|i| format!("refused-{i}"))
+        .find(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .unwrap();
+    let refuse = (Atom::from("refuse"), "no room").to_term();
+    let results = hub
+        .start_child(HubChildSpec::new(id.clone(), refuse))
+        .unwrap()
+        .wait(CALL)
+        .unwrap();
+    assert_eq!(results.len(), 1);
+    match &results[0].result {
+        Err(HubError::StartFailed {
+            id: failed,
+            node,
+            reason,
+        }) => {
+            assert_eq!((failed, node), (&id, &p1.name));
+            assert_eq!(*reason, ExitReason::shutdown_with("no room"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(hub.child_lookup(&id).is_none(), "nothing registered");
 }
 
 /// Majority quorum (expected size 3, so 2 needed): a node alone refuses new children
@@ -526,7 +693,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 10] = [
+    let scenarios: [(&str, fn()); 12] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -564,8 +731,16 @@ fn main() {
             guided_children_stay_on_the_nodes_they_were_given,
         ),
         (
-            "singularity_converges_to_one_copy_after_a_partition_heals",
-            singularity_converges_to_one_copy_after_a_partition_heals,
+            "a_start_refused_on_another_node_is_a_typed_exit_reason",
+            a_start_refused_on_another_node_is_a_typed_exit_reason,
+        ),
+        (
+            "divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals",
+            divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals,
+        ),
+        (
+            "majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge",
+            majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge,
         ),
     ];
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));

@@ -2,6 +2,9 @@
 
 use super::{Context, Coordinator, HubEvent, Ordering, Ring, WireMsg};
 
+/// Sync ticks after which a greeted node whose `Sync` never came is no longer waited for.
+const SYNC_WAIT_TICKS: u32 = 3;
+
 impl Coordinator {
     pub(super) fn members(&self) -> Vec<String> {
         self.shared.members.read().iter().cloned().collect()
@@ -21,6 +24,7 @@ impl Coordinator {
         }
         for node in members {
             if !self.shared.members.read().contains(&node) {
+                self.awaiting_sync.entry(node.clone()).or_insert(0);
                 let hello = self.hello();
                 self.send_to(ctx, &node, hello);
             }
@@ -54,6 +58,7 @@ impl Coordinator {
             return;
         }
         self.shared.emit(HubEvent::NodeJoined(node.to_owned()));
+        self.awaiting_sync.insert(node.to_owned(), 0);
         let children = self.local_list();
         let me = self.shared.me.clone();
         self.send_to(ctx, node, WireMsg::Sync { node: me, children });
@@ -65,7 +70,45 @@ impl Coordinator {
             return;
         }
         self.shared.registry.write().drop_node(node);
+        self.awaiting_sync.remove(node);
         self.shared.emit(HubEvent::NodeLeft(node.to_owned()));
+        if self.shared.quorum_shortfall().is_some() {
+            self.suspend_children(ctx);
+        }
         self.redistribute(ctx, Some(node));
+    }
+
+    /// Majority quorum lost: this side is a minority. Its children stop (the majority
+    /// restarts them) but stay registered as orphans, for the case where no side kept
+    /// a quorum and they must restart here once one is back.
+    fn suspend_children(&mut self, ctx: &mut Context<Self>) {
+        let local = self.local_list();
+        if !local.is_empty() {
+            log::warn!(
+                "hub {}: quorum lost, stopping {} children",
+                self.shared.name,
+                local.len()
+            );
+        }
+        for (id, _, args) in local {
+            self.stop_local(ctx, &id, false);
+            self.shared.registry.write().keep_orphan(&id, args);
+        }
+    }
+
+    /// `node`'s `Sync` arrived: once none is awaited, orphans may be restarted.
+    pub(super) fn synced(&mut self, ctx: &mut Context<Self>, node: &str) {
+        if self.awaiting_sync.remove(node).is_some() && self.awaiting_sync.is_empty() {
+            self.redistribute(ctx, None);
+        }
+    }
+
+    /// A sync tick: greeted nodes that never synced are waited for one tick less.
+    pub(super) fn age_awaited_syncs(&mut self) {
+        let members = self.shared.members.read().clone();
+        self.awaiting_sync.retain(|node, ticks| {
+            *ticks += 1;
+            members.contains(node) || *ticks < SYNC_WAIT_TICKS
+        });
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use crate::config::Distribution;
 
 use super::{
-    ChildCast, Context, Coordinator, Ending, HubEvent, HubInfo, Migration, Outcome, Phase, Pid,
-    Round, Term, WireMsg,
+    ChildCast, Context, Coordinator, Ending, ExitReason, HubEvent, HubInfo, Migration, Outcome,
+    Phase, Round, Started, Term, WireMsg,
 };
 
 impl Coordinator {
@@ -37,8 +37,9 @@ impl Coordinator {
             self.maybe_end_round(round);
             return;
         }
-        // Orphans: registered children without any copy (their node is gone).
-        if self.shared.quorum_shortfall().is_none() {
+        // Orphans: registered children without any copy (their node is gone), once
+        // every member's children are known.
+        if self.shared.quorum_shortfall().is_none() && self.awaiting_sync.is_empty() {
             let orphans: Vec<(String, Term)> = self
                 .shared
                 .registry
@@ -208,7 +209,7 @@ impl Coordinator {
         token: u64,
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Started, ExitReason>,
     ) {
         if let Some(migration) = self.migrations.get_mut(&token) {
             if migration.phase != Phase::AwaitStart {
@@ -221,6 +222,12 @@ impl Coordinator {
                 }
                 (Ok(_), false) => {
                     self.end_migration(ctx, token, Ending::Migrated { handed_over: false })
+                }
+                (Ok(Started { existing: true, .. }), true) => {
+                    // The target ran it already (both sides of a healed partition
+                    // did): its copy wins, this one goes without handing over.
+                    self.stop_local(ctx, &id, true);
+                    self.end_migration(ctx, token, Ending::Migrated { handed_over: false });
                 }
                 (Ok(_), true) => {
                     let options = self.shared.config.hot_swap().unwrap_or_default();
@@ -257,6 +264,7 @@ impl Coordinator {
         }
         let waiter = self.shared.waiters.lock().get(&token).cloned();
         if let Some(waiter) = waiter {
+            let result = result.map(|started| started.pid);
             let _ = waiter.send(Outcome::Started { id, node, result });
         }
     }
