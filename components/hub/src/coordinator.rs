@@ -39,7 +39,7 @@ use otp_threads::{
 use parking_lot::{Mutex, RwLock};
 
 use crate::child::{ChildCall, ChildCast, ChildProcess, HubChildSpec};
-use crate::config::{HubConfig, PartitionTolerance};
+use crate::config::{CopyMode, HubConfig, PartitionTolerance, RedundancySignal};
 use crate::events::HubEvent;
 use crate::registry::Registry;
 use crate::ring::Ring;
@@ -213,6 +213,9 @@ pub(crate) struct Coordinator {
     /// Members (and greeted nodes) whose `Sync` has not arrived, with the sync ticks
     /// waited so far (a greeted node that never answers is forgotten after a few).
     awaiting_sync: HashMap<String, u32>,
+    /// Active-passive with a redundancy signal: the role each local copy was last
+    /// evaluated as (told, if the signal setting names that role).
+    signalled: HashMap<String, CopyMode>,
 }
 
 impl Coordinator {
@@ -228,6 +231,7 @@ impl Coordinator {
             next_round: 0,
             left: false,
             awaiting_sync: HashMap::new(),
+            signalled: HashMap::new(),
         }
     }
 
@@ -289,16 +293,23 @@ impl Coordinator {
         // A state handed over before this start is merged in `init`, before the child
         // serves anything; only the first start takes it (a restart begins fresh).
         let mut restore = self.pending_states.remove(id);
+        let signal = self.shared.config.redundancy_signal;
+        let mode = (signal != RedundancySignal::None).then(|| self.copy_mode(id, true));
+        let initial_mode = mode.filter(|mode| signal.tells(*mode));
         let child_spec = ChildSpec::worker(id, move || ChildProcess {
             id: spec.id.clone(),
             inner: (shared.config.factory)(&spec),
             restore: restore.take(),
+            initial_mode,
             shared: shared.clone(),
             coordinator: coordinator.clone(),
         });
         match supervisor.start_child(child_spec) {
             Ok(pid) => {
                 self.local_pids.insert(id.to_owned(), pid);
+                if let Some(mode) = mode {
+                    self.signalled.insert(id.to_owned(), mode);
+                }
                 let me = self.shared.me.clone();
                 self.shared
                     .registry
@@ -337,6 +348,7 @@ impl Coordinator {
         let Some(pid) = self.local_pids.remove(id) else {
             return false;
         };
+        self.signalled.remove(id);
         self.shared.local.lock().remove(id);
         if let Some(supervisor) = &self.supervisor
             && let Err(error) = supervisor.terminate_child(&pid)
@@ -452,8 +464,14 @@ impl Coordinator {
                 node,
                 pid,
                 args,
-            } => self.shared.registry.write().insert(&id, &node, pid, args),
-            WireMsg::Unregister { id, node } => self.shared.registry.write().remove(&id, &node),
+            } => {
+                self.shared.registry.write().insert(&id, &node, pid, args);
+                self.resignal(&id);
+            }
+            WireMsg::Unregister { id, node } => {
+                self.shared.registry.write().remove(&id, &node);
+                self.resignal(&id);
+            }
             WireMsg::Handover {
                 id,
                 state,
@@ -480,6 +498,7 @@ impl Coordinator {
             WireMsg::Sync { node, children } => {
                 if self.shared.members.read().contains(&node) {
                     self.shared.registry.write().sync_node(&node, children);
+                    self.resignal_all();
                     self.synced(ctx, &node);
                 }
             }
@@ -580,8 +599,10 @@ impl Worker for Coordinator {
                 let pid = handle.pid();
                 match self.local_pids.get(&id) {
                     Some(known) if *known != pid => {
-                        // A supervisor restart: the new pid replaces the old one.
+                        // A supervisor restart: the new pid replaces the old one, and
+                        // is told its role now.
                         self.local_pids.insert(id.clone(), pid);
+                        self.signalled.remove(&id);
                         let me = self.shared.me.clone();
                         let args = self
                             .shared
@@ -618,7 +639,8 @@ impl Worker for Coordinator {
                 if let Some(state) = self.pending_states.remove(&id) {
                     handle.cast(ChildCast::Restore(state));
                 }
-                self.shared.local.lock().insert(id, handle);
+                self.shared.local.lock().insert(id.clone(), handle);
+                self.resignal(&id);
             }
             Command::RetentionHandled { id } => {
                 let token = self

@@ -10,12 +10,12 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cluster::{HubNode, Peer, View, counters, name_server, unique_name};
-use otp_threads::ExitReason;
 use otp_threads::dist::{Atom, FromTerm, ToTerm};
+use otp_threads::{ExitReason, Pid};
 use otp_threads_hub::{Hub, HubChildSpec, HubError, HubEvent, Ring};
 use otp_threads_testkit::{Patience, os_thread_count, poll_until};
 
@@ -340,6 +340,102 @@ fn replication_keeps_the_factor(kind: &str) {
         assert_eq!(hub.child_lookup(id).unwrap().len(), 2);
     }
     assert_eq!(hub.all_copies_active(), kind == "replicated_aa");
+}
+
+/// Every copy's role as the copy itself last heard it: ((id, node), (pid, mode, signals)).
+fn roles(hub: &Hub, ids: &[String]) -> BTreeMap<(String, String), (Pid, String, u32)> {
+    let mut roles = BTreeMap::new();
+    for id in ids {
+        for (node, pid) in hub.child_lookup(id).unwrap_or_default() {
+            let heard = hub
+                .call_copy(id, &node, &Atom::from("mode").to_term(), CALL)
+                .ok()
+                .and_then(|term| <(Atom, u32)>::from_term(term).ok());
+            let (mode, signals) = heard
+                .map(|(mode, n)| (mode.as_str().to_owned(), n))
+                .unwrap_or(("unreachable".to_owned(), 0));
+            roles.insert((id.clone(), node), (pid, mode, signals));
+        }
+    }
+    roles
+}
+
+/// Waits until every copy heard the role it has: active on the first ring node,
+/// passive on the other.
+fn wait_roles(
+    hub: &Hub,
+    ids: &[String],
+    what: &str,
+) -> BTreeMap<(String, String), (Pid, String, u32)> {
+    poll_until(
+        what,
+        PATIENCE,
+        || roles(hub, ids),
+        |roles| {
+            roles.iter().all(|((id, node), (_, mode, _))| {
+                let want = if hub.belongs_to(id).first() == Some(node) {
+                    "active"
+                } else {
+                    "passive"
+                };
+                mode == want
+            }) && misplaced(hub, ids).is_empty()
+        },
+    )
+}
+
+/// Copies that ran before and after (same pid) and were told a new role in between.
+fn role_changes(
+    before: &BTreeMap<(String, String), (Pid, String, u32)>,
+    after: &BTreeMap<(String, String), (Pid, String, u32)>,
+) -> usize {
+    after
+        .iter()
+        .filter(|(key, (pid, mode, _))| {
+            before
+                .get(*key)
+                .is_some_and(|(old_pid, old_mode, _)| old_pid == pid && old_mode != mode)
+        })
+        .count()
+}
+
+/// process_hub's `redundancy_signal` (`:all`), active-passive factor 2: each copy is
+/// told at its start whether it is the active one, and told again when a join or a
+/// graceful leave changes its role (a running copy, same pid, switching roles).
+fn active_passive_copies_are_told_their_role_through_a_join_and_a_leave() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "replicated_signal");
+    let hub = main.hub();
+    let _p1 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
+    wait_members(hub, 3);
+    let specs = counters("sig", 60);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "2 copies each on 3 nodes");
+    let three = wait_roles(hub, &ids, "every copy told its role on 3 nodes");
+    assert_eq!(three.len(), 120);
+    assert!(three.values().all(|(_, _, signals)| *signals >= 1));
+
+    let mut p3 = Peer::start("hubq", server.address(), "replicated_signal", &main.name());
+    wait_members(hub, 4);
+    let four = wait_roles(hub, &ids, "every copy told its role after a join");
+    let changed = role_changes(&three, &four);
+    assert!(
+        changed > 0,
+        "some running copies switched roles on the join"
+    );
+    eprintln!("  roles_after_a_join ... ok ({changed} running copies switched)");
+
+    p3.leave();
+    wait_members(hub, 3);
+    let after_leave = wait_roles(hub, &ids, "every copy told its role after a leave");
+    let changed = role_changes(&four, &after_leave);
+    assert!(
+        changed > 0,
+        "some running copies switched roles on the leave"
+    );
+    eprintln!("  roles_after_a_leave ... ok ({changed} running copies switched)");
 }
 
 /// Cuts a running cluster in two with `Node::block` on every node (both directions, as
@@ -693,7 +789,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 12] = [
+    let scenarios: [(&str, fn()); 13] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -729,6 +825,10 @@ fn main() {
         (
             "guided_children_stay_on_the_nodes_they_were_given",
             guided_children_stay_on_the_nodes_they_were_given,
+        ),
+        (
+            "active_passive_copies_are_told_their_role_through_a_join_and_a_leave",
+            active_passive_copies_are_told_their_role_through_a_join_and_a_leave,
         ),
         (
             "a_start_refused_on_another_node_is_a_typed_exit_reason",

@@ -1,6 +1,10 @@
 //! Membership: greeting hubs of the same id, adding and dropping members, the ring.
 
-use super::{Context, Coordinator, HubEvent, Ordering, Ring, WireMsg};
+use std::collections::BTreeSet;
+
+use super::{
+    ChildCast, Context, Coordinator, CopyMode, HubEvent, Ordering, RedundancySignal, Ring, WireMsg,
+};
 
 /// Sync ticks after which a greeted node whose `Sync` never came is no longer waited for.
 const SYNC_WAIT_TICKS: u32 = 3;
@@ -110,5 +114,63 @@ impl Coordinator {
             *ticks += 1;
             members.contains(node) || *ticks < SYNC_WAIT_TICKS
         });
+    }
+
+    /// The role of this node's copy of `id` (`starting`: a copy about to start here
+    /// counts as one): active if this is the first ring node holding a copy (or, with
+    /// no ring node holding one, the first node that does).
+    pub(super) fn copy_mode(&self, id: &str, starting: bool) -> CopyMode {
+        let owners = self.owners(id);
+        let me = &self.shared.me;
+        let mut copies: BTreeSet<String> = self
+            .shared
+            .registry
+            .read()
+            .children
+            .get(id)
+            .map(|entry| entry.copies.keys().cloned().collect())
+            .unwrap_or_default();
+        if starting {
+            copies.insert(me.clone());
+        }
+        let active = owners
+            .iter()
+            .find(|owner| copies.contains(*owner))
+            .or_else(|| copies.iter().next());
+        if active == Some(me) {
+            CopyMode::Active
+        } else {
+            CopyMode::Passive
+        }
+    }
+
+    /// Tells the local copy of `id` its role if it changed (and the signal setting
+    /// names it). A copy whose start has not reported yet is told when it does.
+    pub(super) fn resignal(&mut self, id: &str) {
+        let signal = self.shared.config.redundancy_signal;
+        if signal == RedundancySignal::None || !self.local_pids.contains_key(id) {
+            return;
+        }
+        let mode = self.copy_mode(id, false);
+        if self.signalled.get(id) == Some(&mode) {
+            return;
+        }
+        let Some(child) = self.shared.local.lock().get(id).cloned() else {
+            return;
+        };
+        self.signalled.insert(id.to_owned(), mode);
+        if signal.tells(mode) {
+            child.cast(ChildCast::Signal(mode));
+        }
+    }
+
+    pub(super) fn resignal_all(&mut self) {
+        if self.shared.config.redundancy_signal == RedundancySignal::None {
+            return;
+        }
+        let ids: Vec<String> = self.local_pids.keys().cloned().collect();
+        for id in ids {
+            self.resignal(&id);
+        }
     }
 }

@@ -110,6 +110,7 @@ impl Coordinator {
             }
         }
         self.maybe_end_round(round);
+        self.resignal_all();
     }
 
     pub(super) fn migrate(

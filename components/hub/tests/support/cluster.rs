@@ -13,8 +13,8 @@ use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, FromTerm, Node, Term, ToTerm};
 use otp_threads::{ExitReason, Runtime};
 use otp_threads_hub::{
-    Distribution, HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration, PartitionTolerance,
-    Redundancy, ReplicationModel,
+    CopyMode, Distribution, HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration,
+    PartitionTolerance, Redundancy, RedundancySignal, ReplicationModel,
 };
 
 pub const PEER_ROLE: &str = "HUB_PEER";
@@ -27,6 +27,9 @@ pub const COOKIE: &str = "hubcookie";
 pub struct Counter {
     value: i64,
     refuse: Option<String>,
+    /// The last role signalled, and how many signals came.
+    mode: Option<CopyMode>,
+    signals: u32,
 }
 
 impl HubChild for Counter {
@@ -44,10 +47,23 @@ impl HubChild for Counter {
             self.value = value;
             return Atom::from("ok").to_term();
         }
-        if Atom::from_term(request).is_ok_and(|a| a.as_str() == "crash") {
+        if Atom::from_term(request.clone()).is_ok_and(|a| a.as_str() == "crash") {
             panic!("crash requested");
         }
+        if Atom::from_term(request).is_ok_and(|a| a.as_str() == "mode") {
+            let mode = match self.mode {
+                Some(CopyMode::Active) => "active",
+                Some(CopyMode::Passive) => "passive",
+                None => "none",
+            };
+            return (Atom::from(mode), self.signals).to_term();
+        }
         self.value.to_term()
+    }
+
+    fn redundancy_signal(&mut self, mode: CopyMode) {
+        self.mode = Some(mode);
+        self.signals += 1;
     }
 
     fn prepare_handover_state(&mut self) -> Option<Term> {
@@ -74,7 +90,12 @@ fn counter_factory(node: String) -> impl Fn(&HubChildSpec) -> Box<dyn HubChild> 
             .ok()
             .filter(|(tag, _)| tag.as_str() == "refuse")
             .map(|(_, why)| why);
-        Box::new(Counter { value: 0, refuse })
+        Box::new(Counter {
+            value: 0,
+            refuse,
+            mode: None,
+            signals: 0,
+        })
     }
 }
 
@@ -103,6 +124,13 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
                     model: ReplicationModel::ActivePassive,
                 })
         }
+        "replicated_signal" => base
+            .migration(Migration::HotSwap(handover))
+            .redundancy(Redundancy::Replication {
+                factor: 2,
+                model: ReplicationModel::ActivePassive,
+            })
+            .redundancy_signal(RedundancySignal::All),
         "replicated_aa" => base.redundancy(Redundancy::Replication {
             factor: 2,
             model: ReplicationModel::ActiveActive,
