@@ -213,6 +213,9 @@ pub(crate) struct Coordinator {
     /// Members (and greeted nodes) whose `Sync` has not arrived, with the sync ticks
     /// waited so far (a greeted node that never answers is forgotten after a few).
     awaiting_sync: HashMap<String, u32>,
+    /// Connects under way to members another member listed (one thread each, so an
+    /// unreachable node never blocks the coordinator), joined as they end.
+    connecting: Vec<(String, std::thread::JoinHandle<()>)>,
     /// Active-passive with a redundancy signal: the role each local copy was last
     /// evaluated as (told, if the signal setting names that role).
     signalled: HashMap<String, CopyMode>,
@@ -231,6 +234,7 @@ impl Coordinator {
             next_round: 0,
             left: false,
             awaiting_sync: HashMap::new(),
+            connecting: Vec::new(),
             signalled: HashMap::new(),
         }
     }
@@ -495,11 +499,16 @@ impl Coordinator {
             WireMsg::HandoverConfirmed { id, node } => {
                 self.shared.emit(HubEvent::HandoverConfirmed { id, node })
             }
-            WireMsg::Sync { node, children } => {
+            WireMsg::Sync {
+                node,
+                children,
+                members,
+            } => {
                 if self.shared.members.read().contains(&node) {
                     self.shared.registry.write().sync_node(&node, children);
                     self.resignal_all();
                     self.synced(ctx, &node);
+                    self.connect_unknown(members);
                 }
             }
             WireMsg::Leaving { node } => self.remove_member(ctx, &node),
@@ -673,9 +682,8 @@ impl Worker for Coordinator {
             HubInfo::Wire(msg) => self.handle_wire(ctx, msg),
             HubInfo::SyncTick => {
                 if !self.left {
-                    let children = self.local_list();
-                    let me = self.shared.me.clone();
-                    self.broadcast(ctx, WireMsg::Sync { node: me, children });
+                    let sync = self.sync_message();
+                    self.broadcast(ctx, sync);
                     self.age_awaited_syncs();
                     // Anti-entropy: children that arrived during an earlier round on a
                     // ring that has changed since move on now.
@@ -718,6 +726,9 @@ impl Worker for Coordinator {
     }
 
     fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
+        for (_, thread) in self.connecting.drain(..) {
+            let _ = thread.join();
+        }
         if let Some(supervisor) = self.supervisor.take() {
             let _ = supervisor.stop(ExitReason::Shutdown, Duration::from_secs(30));
         }

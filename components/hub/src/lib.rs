@@ -9,7 +9,9 @@
 //!   node, clockwise walk; reproducible on every node from the member set alone. Or
 //!   guided placement: each child on the nodes named at its start.
 //! * Membership: hubs of the same id greet each other on `nodeup` and every
-//!   `discover_interval`; `nodedown` or an orderly leave drops a node.
+//!   `discover_interval`; `nodedown` or an orderly leave drops a node. Members are
+//!   passed on in greetings and syncs, and a hub connects to every member it is not
+//!   connected to (a full mesh, as `global` keeps between BEAM nodes).
 //! * Redundancy: singularity (default) or replication with a factor, active-active or
 //!   active-passive (the active copy is the first ring node holding one); with a
 //!   `redundancy_signal`, active-passive copies are told their role as they start and

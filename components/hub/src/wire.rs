@@ -12,8 +12,8 @@ use otp_threads::{ExitReason, Pid};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum WireMsg {
     /// A hub of this id runs on `from`, whose members are `members`; answered with
-    /// `Welcome`. Members not known yet are greeted in turn (our nodes do not connect
-    /// transitively as `global` makes BEAM nodes do).
+    /// `Welcome`. Members not known yet are greeted in turn, which connects to them:
+    /// the hubs keep a full mesh as `global` makes BEAM nodes do.
     Hello { from: String, members: Vec<String> },
     /// The answer to `Hello`.
     Welcome { from: String, members: Vec<String> },
@@ -62,10 +62,12 @@ pub(crate) enum WireMsg {
     },
     /// `node` received the state of `id`.
     HandoverConfirmed { id: String, node: String },
-    /// Every child running on `node` now: (id, pid, args).
+    /// Every child running on `node` now: (id, pid, args), and the members `node`
+    /// knows (a receiver connects to those it is not connected to: the full mesh).
     Sync {
         node: String,
         children: Vec<(String, Pid, Term)>,
+        members: Vec<String>,
     },
     /// `node`'s hub leaves in an orderly way; its children's states were sent before.
     Leaving { node: String },
@@ -198,9 +200,14 @@ impl ToTerm for WireMsg {
             WireMsg::HandoverConfirmed { id, node } => {
                 tagged("hub_handover_confirmed", vec![id.to_term(), node.to_term()])
             }
-            WireMsg::Sync { node, children } => {
-                tagged("hub_sync", vec![node.to_term(), children.to_term()])
-            }
+            WireMsg::Sync {
+                node,
+                children,
+                members,
+            } => tagged(
+                "hub_sync",
+                vec![node.to_term(), children.to_term(), members.to_term()],
+            ),
             WireMsg::Leaving { node } => tagged("hub_leaving", vec![node.to_term()]),
         }
     }
@@ -346,10 +353,11 @@ impl FromTerm for WireMsg {
                 }
             }
             "hub_sync" => {
-                expect(2)?;
+                expect(3)?;
                 WireMsg::Sync {
                     node: f.next()?,
                     children: f.next()?,
+                    members: f.next()?,
                 }
             }
             "hub_leaving" => {
@@ -453,6 +461,7 @@ mod tests {
             WireMsg::Sync {
                 node: "a@h".into(),
                 children: vec![("c1".into(), pid, 1i32.to_term())],
+                members: vec!["a@h".into(), "b@h".into()],
             },
             WireMsg::Leaving { node: "a@h".into() },
         ]

@@ -438,6 +438,59 @@ fn active_passive_copies_are_told_their_role_through_a_join_and_a_leave() {
     eprintln!("  roles_after_a_leave ... ok ({changed} running copies switched)");
 }
 
+/// The full mesh `global` keeps between BEAM nodes, kept by the hubs: a node that joins
+/// through one member (not the test's node) ends up connected to every member, and two
+/// members whose connection broke while both kept the others reconnect by themselves
+/// (each learns the other from a third member's sync).
+fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 3);
+    // p3 knows only p1.
+    let mut p3 = Peer::start("hubq", server.address(), "cold", &p1.name);
+    wait_members(hub, 4);
+    let everyone: BTreeSet<String> = [&main.name(), &p1.name, &p2.name, &p3.name]
+        .into_iter()
+        .cloned()
+        .collect();
+    let others =
+        |me: &str| -> Vec<String> { everyone.iter().filter(|n| *n != me).cloned().collect() };
+    let p3_others = others(&p3.name);
+    poll_until(
+        "p3 connected to every member",
+        PATIENCE,
+        || p3.nodes(),
+        |n| *n == p3_others,
+    );
+    assert_eq!(p3.view("none", 0).members, 4);
+    assert_eq!(main.node().nodes(), others(&main.name()));
+
+    // The p1 — p2 link breaks; both keep main and p3.
+    p1.block(std::slice::from_ref(&p2.name));
+    p2.block(std::slice::from_ref(&p1.name));
+    wait_view(&mut p1, "none", 0, "p1 dropped p2", |v| v.members == 3);
+    wait_view(&mut p2, "none", 0, "p2 dropped p1", |v| v.members == 3);
+    // Allowed again, but nobody connects them by hand.
+    p1.unblock(std::slice::from_ref(&p2.name));
+    p2.unblock(std::slice::from_ref(&p1.name));
+    let p1_others = others(&p1.name);
+    poll_until(
+        "p1 and p2 connected again",
+        PATIENCE,
+        || p1.nodes(),
+        |n| *n == p1_others,
+    );
+    wait_view(&mut p1, "none", 0, "p1 sees four members", |v| {
+        v.members == 4
+    });
+    wait_view(&mut p2, "none", 0, "p2 sees four members", |v| {
+        v.members == 4
+    });
+}
+
 /// Cuts a running cluster in two with `Node::block` on every node (both directions, as
 /// a network partition does): `main` and `with_main` on one side, `apart` on the other.
 fn cut(main: &HubNode, with_main: &mut [&mut Peer], apart: &mut [&mut Peer]) {
@@ -789,7 +842,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 13] = [
+    let scenarios: [(&str, fn()); 14] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -829,6 +882,10 @@ fn main() {
         (
             "active_passive_copies_are_told_their_role_through_a_join_and_a_leave",
             active_passive_copies_are_told_their_role_through_a_join_and_a_leave,
+        ),
+        (
+            "a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade",
+            a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade,
         ),
         (
             "a_start_refused_on_another_node_is_a_typed_exit_reason",

@@ -63,9 +63,8 @@ impl Coordinator {
         }
         self.shared.emit(HubEvent::NodeJoined(node.to_owned()));
         self.awaiting_sync.insert(node.to_owned(), 0);
-        let children = self.local_list();
-        let me = self.shared.me.clone();
-        self.send_to(ctx, node, WireMsg::Sync { node: me, children });
+        let sync = self.sync_message();
+        self.send_to(ctx, node, sync);
         self.redistribute(ctx, Some(node));
     }
 
@@ -171,6 +170,55 @@ impl Coordinator {
         let ids: Vec<String> = self.local_pids.keys().cloned().collect();
         for id in ids {
             self.resignal(&id);
+        }
+    }
+
+    /// This node's `Sync`: its local children and the members it knows.
+    pub(super) fn sync_message(&self) -> WireMsg {
+        WireMsg::Sync {
+            node: self.shared.me.clone(),
+            children: self.local_list(),
+            members: self.members(),
+        }
+    }
+
+    /// Full mesh: connects (in the background) to the members another member knows
+    /// and this node is not connected to; the `nodeup` that follows greets them. So a
+    /// node that joined through one member, or two members whose connection broke
+    /// while both kept another member, end up connected within a sync interval.
+    pub(super) fn connect_unknown(&mut self, members: Vec<String>) {
+        if self.left {
+            return;
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.connecting)
+            .into_iter()
+            .partition(|(_, thread)| thread.is_finished());
+        self.connecting = running;
+        for (_, thread) in finished {
+            let _ = thread.join();
+        }
+        let connected: BTreeSet<String> = self.shared.node.nodes().into_iter().collect();
+        for node in members {
+            if node == self.shared.me
+                || connected.contains(&node)
+                || self.shared.members.read().contains(&node)
+                || self.connecting.iter().any(|(n, _)| *n == node)
+            {
+                continue;
+            }
+            let dist = self.shared.node.clone();
+            let target = node.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}.connect", self.shared.name))
+                .spawn(move || {
+                    if let Err(error) = dist.connect(&target) {
+                        log::debug!("hub: no connection to {target}: {error}");
+                    }
+                });
+            match spawned {
+                Ok(thread) => self.connecting.push((node, thread)),
+                Err(error) => log::warn!("hub: cannot start a connect thread: {error}"),
+            }
         }
     }
 }

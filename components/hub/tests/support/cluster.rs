@@ -276,7 +276,8 @@ impl View {
 }
 
 /// The peer process: a hub node; connects to `seed`, prints `ready`, then obeys stdin
-/// (`leave`: stop the hub gracefully and print `left`; `block` / `unblock` /
+/// (`leave`: stop the hub gracefully and print `left`; `nodes`: the connected nodes;
+/// `block` / `unblock` /
 /// `connect` NODE...: cut, allow, connect those nodes; `view PREFIX N`: what this hub
 /// sees of those children).
 pub fn peer_main(role: &str) {
@@ -300,6 +301,10 @@ pub fn peer_main(role: &str) {
                     .unwrap()
                     .wait(Duration::from_secs(30));
                 println!("started {}", results.unwrap().len());
+                let _ = std::io::stdout().flush();
+            }
+            Ok("nodes") => {
+                println!("nodes {}", node.node().nodes().join(" "));
                 let _ = std::io::stdout().flush();
             }
             Ok("stats") => {
@@ -433,6 +438,15 @@ impl Peer {
             self.order(&format!("connect {}", nodes.join(" "))),
             "connected"
         );
+    }
+
+    /// The nodes the peer is connected to, sorted.
+    pub fn nodes(&mut self) -> Vec<String> {
+        let line = self.order("nodes");
+        let list = line
+            .strip_prefix("nodes")
+            .unwrap_or_else(|| panic!("peer said {line}"));
+        list.split_whitespace().map(str::to_owned).collect()
     }
 
     /// What the peer's hub sees of children `prefix-0 .. prefix-{n-1}`.
