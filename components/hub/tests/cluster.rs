@@ -577,6 +577,7 @@ fn divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals()
     }
     eprintln!("  both_sides_run_every_child_during_the_partition ... ok");
 
+    let healing = std::time::Instant::now();
     heal(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
     wait_members(hub, 4);
     wait_placed(hub, &ids, "one copy each after the heal");
@@ -586,6 +587,10 @@ fn divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals()
             v.settled(4)
         });
     }
+    eprintln!(
+        "  one_copy_each_after_the_heal ... ok (converged {:?} after the unblock)",
+        healing.elapsed()
+    );
     assert_eq!(lost_values(hub, &ids), Vec::<String>::new(), "states kept");
 }
 
@@ -629,6 +634,7 @@ fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_conve
     }
     eprintln!("  the_minority_stops_and_the_majority_serves ... ok");
 
+    let healing = std::time::Instant::now();
     heal(&main, &mut [&mut p1, &mut p2], &mut [&mut p3]);
     wait_members(hub, 4);
     wait_placed(hub, &ids, "one copy each after the heal");
@@ -636,6 +642,11 @@ fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_conve
     wait_view(&mut p3, "qcut", 100, "p3 runs its children again", |v| {
         v.settled(4) && v.local == on_p3.len()
     });
+    eprintln!(
+        "  one_copy_each_after_the_heal ... ok (converged {:?} after the unblock, {} moved back)",
+        healing.elapsed(),
+        on_p3.len()
+    );
     for (i, id) in ids.iter().enumerate() {
         let expected = if on_p3.contains(&i) {
             1000 + i as i64
