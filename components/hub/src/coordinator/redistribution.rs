@@ -40,13 +40,19 @@ impl Coordinator {
         // Orphans: registered children without any copy (their node is gone), once
         // every member's children are known.
         if self.shared.quorum_shortfall().is_none() && self.awaiting_sync.is_empty() {
+            // A child this node is moving (a cold swap's start in flight) is not one.
+            let moving: BTreeSet<&str> = self.migrations.values().map(|m| m.id.as_str()).collect();
             let orphans: Vec<(String, Term)> = self
                 .shared
                 .registry
                 .read()
                 .children
                 .iter()
-                .filter(|(id, entry)| entry.copies.is_empty() && !self.local_pids.contains_key(*id))
+                .filter(|(id, entry)| {
+                    entry.copies.is_empty()
+                        && !self.local_pids.contains_key(*id)
+                        && !moving.contains(id.as_str())
+                })
                 .map(|(id, entry)| (id.clone(), entry.args.clone()))
                 .collect();
             // Started here if this node is a ring node; otherwise the ring nodes are
