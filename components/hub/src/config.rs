@@ -438,6 +438,23 @@ mod tests {
     }
 
     #[test]
+    fn a_redundancy_signal_tells_the_roles_it_names() {
+        use CopyMode::{Active, Passive};
+        let told = |signal: RedundancySignal| [signal.tells(Active), signal.tells(Passive)];
+        assert_eq!(told(RedundancySignal::None), [false, false]);
+        assert_eq!(told(RedundancySignal::Active), [true, false]);
+        assert_eq!(told(RedundancySignal::Passive), [false, true]);
+        assert_eq!(told(RedundancySignal::All), [true, true]);
+        let active_passive = config()
+            .redundancy(Redundancy::Replication {
+                factor: 2,
+                model: ReplicationModel::ActivePassive,
+            })
+            .redundancy_signal(RedundancySignal::All);
+        assert!(active_passive.validate().is_ok());
+    }
+
+    #[test]
     fn each_bad_option_is_named_in_the_error() {
         assert_eq!(
             rejected(HubConfig::new("", |_| Box::new(Nothing))),

@@ -239,19 +239,24 @@ impl Coordinator {
         }
     }
 
-    /// Sends `msg` to the hub on `node` (handled at once when that is this node).
-    fn send_to(&mut self, ctx: &mut Context<Self>, node: &str, msg: WireMsg) {
+    /// Sends `msg` to the hub on `node` (handled at once when that is this node);
+    /// `false` if it could not be sent (no connection).
+    fn send_to(&mut self, ctx: &mut Context<Self>, node: &str, msg: WireMsg) -> bool {
         if node == self.shared.me {
             self.handle_wire(ctx, msg);
-            return;
+            return true;
         }
         let to = (self.shared.name.as_str(), node);
         self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = self.shared.node.send(ctx.pid(), to, &msg) {
-            log::warn!(
-                "hub {}: sending to {node} failed: {error}",
-                self.shared.name
-            );
+        match self.shared.node.send(ctx.pid(), to, &msg) {
+            Ok(()) => true,
+            Err(error) => {
+                log::warn!(
+                    "hub {}: sending to {node} failed: {error}",
+                    self.shared.name
+                );
+                false
+            }
         }
     }
 

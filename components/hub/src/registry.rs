@@ -132,6 +132,19 @@ mod tests {
     }
 
     #[test]
+    fn a_child_stopped_for_a_lost_quorum_stays_registered_as_an_orphan() {
+        let mut registry = Registry::default();
+        registry.insert("c", "a@h", pid("a@h", 1), none());
+        registry.remove("c", "a@h");
+        registry.keep_orphan("c", none());
+        assert!(registry.children["c"].copies.is_empty());
+        // An entry with copies elsewhere keeps them.
+        registry.insert("d", "b@h", pid("b@h", 2), none());
+        registry.keep_orphan("d", none());
+        assert_eq!(registry.children["d"].copies.len(), 1);
+    }
+
+    #[test]
     fn a_sync_replaces_what_is_known_of_that_node_only() {
         let mut registry = Registry::default();
         registry.insert("c1", "a@h", pid("a@h", 1), none());

@@ -28,9 +28,11 @@ impl Coordinator {
         }
         for node in members {
             if !self.shared.members.read().contains(&node) {
-                self.awaiting_sync.entry(node.clone()).or_insert(0);
                 let hello = self.hello();
-                self.send_to(ctx, &node, hello);
+                // Its children are waited for only if it can answer.
+                if self.send_to(ctx, &node, hello) {
+                    self.awaiting_sync.entry(node).or_insert(0);
+                }
             }
         }
     }
