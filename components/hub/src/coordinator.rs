@@ -23,7 +23,8 @@
 //!   a node's children yet would take them for orphans.
 //! * Majority quorum: a node that loses the quorum stops its children (the majority
 //!   side restarts them) and keeps them registered as orphans, to restart once a
-//!   quorum is back and every member has synced.
+//!   quorum is back and every member has synced; while it has no quorum it starts
+//!   nothing, whoever asks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -296,6 +297,13 @@ impl Coordinator {
         let Some(supervisor) = self.supervisor.clone() else {
             return Err(ExitReason::shutdown_with("the hub is stopping"));
         };
+        // Without a quorum nothing starts here, whoever asks (a start sent by a node
+        // that still had one may arrive after this one lost it).
+        if let Some((members, quorum)) = self.shared.quorum_shortfall() {
+            return Err(ExitReason::shutdown_with(format!(
+                "quorum lost: {members} node(s) seen, {quorum} needed"
+            )));
+        }
         let spec = HubChildSpec::new(id, args.clone());
         let shared = self.shared.clone();
         let coordinator = ctx.handle();

@@ -657,6 +657,54 @@ fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_conve
     }
 }
 
+/// Majority quorum cut 2 | 2: neither half has a quorum (3 of 4), so both stop every
+/// child (none runs twice, none runs without a quorum); after the heal every child
+/// restarts once on its ring node (fresh: no side could keep its state).
+fn majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum_hot");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("halves", 60);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "60 children on four nodes");
+
+    cut(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 2);
+    poll_until(
+        "this node stopped its children",
+        PATIENCE,
+        || View::of(hub, "halves", 60).local,
+        |n| *n == 0,
+    );
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "halves", 60, "each node stopped its children", |v| {
+            v.members == 2 && v.local == 0
+        });
+    }
+    assert!(matches!(
+        hub.start_child(HubChildSpec::new("new", Atom::from("none").to_term())),
+        Err(HubError::QuorumLost {
+            members: 2,
+            quorum: 3
+        })
+    ));
+
+    heal(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 4);
+    wait_placed(hub, &ids, "every child restarted once after the heal");
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "halves", 60, "every peer sees one copy each", |v| {
+            v.settled(4)
+        });
+    }
+    assert_eq!(duplicates(hub, &ids), 0);
+}
+
 /// A start refused by the child's `init` on another node arrives as a typed exit
 /// reason (`{shutdown, Why}` crossed the wire as a term), not as text.
 fn a_start_refused_on_another_node_is_a_typed_exit_reason() {
@@ -853,7 +901,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 14] = [
+    let scenarios: [(&str, fn()); 15] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -897,6 +945,10 @@ fn main() {
         (
             "a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade",
             a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade,
+        ),
+        (
+            "majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal",
+            majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal,
         ),
         (
             "a_start_refused_on_another_node_is_a_typed_exit_reason",
