@@ -441,7 +441,8 @@ fn active_passive_copies_are_told_their_role_through_a_join_and_a_leave() {
 /// The full mesh `global` keeps between BEAM nodes, kept by the hubs: a node that joins
 /// through one member (not the test's node) ends up connected to every member, and two
 /// members whose connection broke while both kept the others reconnect by themselves
-/// (each learns the other from a third member's sync).
+/// (each learns the other from a third member's sync); the children that half-cut
+/// duplicated (each of the two restarted the other's) end with one copy each.
 fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
     let server = name_server();
     let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
@@ -467,12 +468,22 @@ fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
     );
     assert_eq!(p3.view("none", 0).members, 4);
     assert_eq!(main.node().nodes(), others(&main.name()));
+    let specs = counters("mesh", 100);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "100 children on four nodes");
 
     // The p1 — p2 link breaks; both keep main and p3.
     p1.block(std::slice::from_ref(&p2.name));
     p2.block(std::slice::from_ref(&p1.name));
     wait_view(&mut p1, "none", 0, "p1 dropped p2", |v| v.members == 3);
     wait_view(&mut p2, "none", 0, "p2 dropped p1", |v| v.members == 3);
+    poll_until(
+        "the half-cut duplicated children (each side restarted the other's)",
+        PATIENCE,
+        || duplicates(hub, &ids),
+        |n| *n > 0,
+    );
     // Allowed again, but nobody connects them by hand.
     p1.unblock(std::slice::from_ref(&p2.name));
     p2.unblock(std::slice::from_ref(&p1.name));
@@ -489,6 +500,18 @@ fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
     wait_view(&mut p2, "none", 0, "p2 sees four members", |v| {
         v.members == 4
     });
+    // The children the half-cut duplicated converge to one copy each.
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(
+            peer,
+            "mesh",
+            100,
+            "one copy each after the link is back",
+            |v| v.settled(4),
+        );
+    }
+    wait_placed(hub, &ids, "one copy each here too");
+    assert_eq!(duplicates(hub, &ids), 0);
 }
 
 /// Cuts a running cluster in two with `Node::block` on every node (both directions, as
