@@ -22,6 +22,10 @@
 //!   monitored like `gen_server:call`, so a missing server fails at once (`NoProc`),
 //!   a lost connection gives `NoConnection`. [`Node::cast`] is `gen_server:cast`;
 //!   [`Node::rpc`] is `rpc:call` through the peer's `rex`.
+//! * [`Node::block`] cuts a node off (`erlang:disconnect_node/1` with auto-connect off
+//!   for that node, and `net_kernel:allow/1` leaving it out): its connection closes
+//!   (`nodedown` on both sides), and no connection to or from it is made — not by
+//!   [`Node::connect`], nor by a send, call or monitor — until [`Node::unblock`].
 //! * [`Node::shutdown`] (or drop) closes every connection and joins every thread it
 //!   started.
 
@@ -250,6 +254,7 @@ impl NodeBuilder {
             connections: Mutex::new(FastMap::default()),
             connections_changed: Condvar::new(),
             superseded: Mutex::new(std::collections::HashSet::new()),
+            blocked: Mutex::new(std::collections::HashSet::new()),
             subscribers: Mutex::new(Vec::new()),
             inboxes: RwLock::new(FastMap::default()),
             calls: Mutex::new(HashMap::new()),
@@ -398,6 +403,8 @@ pub(crate) struct NodeInner {
     /// Our attempts (tokens) an acceptor of ours answered `ok_simultaneous` against:
     /// the protocol says such an attempt is shut down in favour of the accepted one.
     superseded: Mutex<std::collections::HashSet<u64>>,
+    /// Nodes cut off by [`Node::block`]. Lock order: `connections`, then this.
+    blocked: Mutex<std::collections::HashSet<String>>,
     subscribers: Mutex<Vec<events::Subscriber>>,
     inboxes: RwLock<FastMap<Pid, Arc<dyn Inbox>>>,
     /// Our calls waiting for a reply, with the node each one went to.
@@ -516,7 +523,7 @@ impl NodeInner {
         {
             let mut connections = self.connections.lock();
             loop {
-                if self.stopping.load(Ordering::Acquire) {
+                if self.stopping.load(Ordering::Acquire) || self.blocked.lock().contains(node) {
                     return Err(DistError::NoConnection {
                         node: node.to_owned(),
                     });
@@ -647,6 +654,18 @@ impl NodeInner {
             let mut connections = self.connections.lock();
             if self.stopping.load(Ordering::Acquire) {
                 connection.close(NodeDownReason::Shutdown);
+                return Err(DistError::NoConnection { node: name });
+            }
+            // Blocked while its handshake ran: never up.
+            if self.blocked.lock().contains(&name) {
+                if matches!(
+                    connections.get(&name),
+                    Some(Slot::Connecting(_) | Slot::Accepting(_))
+                ) {
+                    connections.remove(&name);
+                }
+                self.connections_changed.notify_all();
+                connection.close(NodeDownReason::Disconnected);
                 return Err(DistError::NoConnection { node: name });
             }
             let old = connections.insert(name.clone(), Slot::Up(connection.clone()));
@@ -988,6 +1007,9 @@ fn accept_one(node: Arc<NodeInner>, mut stream: TcpStream) {
         let local = node.local();
         handshake::accept(&mut stream, &local, |name| {
             let mut connections = node.connections.lock();
+            if node.blocked.lock().contains(&name.name) {
+                return Status::NotAllowed;
+            }
             let status = match connections.get(&name.name) {
                 None => Status::Ok,
                 Some(Slot::Connecting(ours)) => {
@@ -1202,6 +1224,56 @@ impl Node {
             }
             None => false,
         }
+    }
+
+    /// Cuts `node` off until [`unblock`](Node::unblock): closes the connection to it
+    /// (a `nodedown` with [`NodeDownReason::Disconnected`] here, a lost connection
+    /// there, and everything that depended on it ends with `noconnection`), refuses
+    /// its handshakes (`not_allowed`, so a BEAM node's `net_adm:ping` gets `pang`),
+    /// and makes no connection to it: [`connect`](Node::connect), [`send`](Node::send),
+    /// [`call`](Node::call) and monitors fail with [`DistError::NoConnection`], and
+    /// [`monitor_node`](Node::monitor_node) reports it down at once. What a partition
+    /// does to a cluster, on demand. Returns whether a connection was closed.
+    pub fn block(&self, node: &str) -> Result<bool, DistError> {
+        validate_node_name(node)?;
+        if node == self.inner.name {
+            return Err(DistError::InvalidNodeName {
+                name: node.to_owned(),
+                reason: "this is the local node",
+            });
+        }
+        // Under the connections lock, so no handshake in progress can install a
+        // connection after this without seeing the block.
+        let up = {
+            let connections = self.inner.connections.lock();
+            self.inner.blocked.lock().insert(node.to_owned());
+            match connections.get(node) {
+                Some(Slot::Up(connection)) => Some(connection.clone()),
+                _ => None,
+            }
+        };
+        match up {
+            Some(connection) => {
+                log::info!("distribution: {node} blocked, its connection closes");
+                connection.close(NodeDownReason::Disconnected);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Ends [`block`](Node::block): connections to and from `node` are allowed again
+    /// (made, as usual, by the next connect, send or call; none is made here).
+    /// Returns whether it was blocked.
+    pub fn unblock(&self, node: &str) -> bool {
+        self.inner.blocked.lock().remove(node)
+    }
+
+    /// The nodes blocked now, sorted.
+    pub fn blocked(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self.inner.blocked.lock().iter().cloned().collect();
+        nodes.sort();
+        nodes
     }
 
     /// The nodes connected now, sorted.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use otp_threads::dist::{DistError, FromTerm, Term};
 use otp_threads::{Context, ExitReason, Info, ReplyTo, Step, Worker, WorkerRef};
 
+use crate::config::CopyMode;
 use crate::coordinator::{Command, Coordinator, Shared};
 use crate::wire::WireMsg;
 
@@ -36,6 +37,13 @@ impl HubChildSpec {
 
 /// The behaviour of a hub child.
 pub trait HubChild: Send + 'static {
+    /// Runs as the copy starts, before it serves anything or merges a handed-over
+    /// state. An error refuses the start: its reason reaches whoever started the
+    /// child, on any node, as [`HubError::StartFailed`](crate::HubError::StartFailed).
+    fn init(&mut self) -> Result<(), ExitReason> {
+        Ok(())
+    }
+
     /// A call from [`Hub::call`](crate::Hub::call) (or any node's `gen_server:call`).
     fn handle_call(&mut self, request: Term) -> Term;
 
@@ -53,6 +61,15 @@ pub trait HubChild: Send + 'static {
     /// Takes the state handed over by the previous copy; ignored by default.
     fn alter_handover_state(&mut self, state: Term) {
         let _ = state;
+    }
+
+    /// Active-passive replication with a
+    /// [`redundancy_signal`](crate::HubConfig::redundancy_signal): this copy is now
+    /// `mode`. Called as the copy starts (after `init` and any handed-over state,
+    /// before it serves anything) and whenever a join or leave changes its role, for
+    /// the roles the signal setting names. Ignored by default.
+    fn redundancy_signal(&mut self, mode: CopyMode) {
+        let _ = mode;
     }
 }
 
@@ -76,6 +93,8 @@ pub(crate) enum ChildCast {
     User(Term),
     /// Merge this handed-over state.
     Restore(Term),
+    /// Active-passive: this copy's role now.
+    Signal(CopyMode),
     /// Hot swap: send the state to the new copy on `target`, then tell the coordinator.
     HandOver {
         target: String,
@@ -95,6 +114,8 @@ pub(crate) struct ChildProcess {
     pub(crate) inner: Box<dyn HubChild>,
     /// A handed-over state to merge before serving.
     pub(crate) restore: Option<Term>,
+    /// The role to tell the child of as it starts (filtered by the signal setting).
+    pub(crate) initial_mode: Option<CopyMode>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) coordinator: WorkerRef<Coordinator>,
 }
@@ -107,8 +128,12 @@ impl Worker for ChildProcess {
     type Continue = ();
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        self.inner.init()?;
         if let Some(state) = self.restore.take() {
             self.inner.alter_handover_state(state);
+        }
+        if let Some(mode) = self.initial_mode {
+            self.inner.redundancy_signal(mode);
         }
         self.shared.node.serve(&ctx.handle());
         self.coordinator.cast(Command::ChildUp {
@@ -139,6 +164,7 @@ impl Worker for ChildProcess {
         match message {
             ChildCast::User(message) => self.inner.handle_cast(message),
             ChildCast::Restore(state) => self.inner.alter_handover_state(state),
+            ChildCast::Signal(mode) => self.inner.redundancy_signal(mode),
             ChildCast::HandOver { target, confirm_to } => {
                 let state = self.inner.prepare_handover_state();
                 let handover = WireMsg::Handover {

@@ -36,6 +36,45 @@ pub enum ReplicationModel {
     ActivePassive,
 }
 
+/// Which role changes a child of an active-passive hub is told of, through
+/// [`HubChild::redundancy_signal`](crate::HubChild::redundancy_signal)
+/// (process_hub's `redundancy_signal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RedundancySignal {
+    /// None (the default).
+    #[default]
+    None,
+    /// Only becoming (or starting as) the active copy.
+    Active,
+    /// Only becoming (or starting as) a passive copy.
+    Passive,
+    /// Both.
+    All,
+}
+
+impl RedundancySignal {
+    /// Whether a copy is told that it now is `mode`.
+    pub(crate) fn tells(self, mode: CopyMode) -> bool {
+        matches!(
+            (self, mode),
+            (RedundancySignal::All, _)
+                | (RedundancySignal::Active, CopyMode::Active)
+                | (RedundancySignal::Passive, CopyMode::Passive)
+        )
+    }
+}
+
+/// The role of one copy under active-passive replication: the active copy (the
+/// first ring node holding one, as [`Hub::active_copy`](crate::Hub::active_copy)
+/// finds it) or a passive standby.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyMode {
+    /// The copy that serves.
+    Active,
+    /// A standby.
+    Passive,
+}
+
 /// Where children go (process_hub's distribution strategies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distribution {
@@ -107,6 +146,7 @@ pub struct HubConfig {
     pub(crate) hub_id: String,
     pub(crate) factory: ChildFactory,
     pub(crate) redundancy: Redundancy,
+    pub(crate) redundancy_signal: RedundancySignal,
     pub(crate) distribution: Distribution,
     pub(crate) migration: Migration,
     pub(crate) partition: PartitionTolerance,
@@ -123,6 +163,7 @@ impl std::fmt::Debug for HubConfig {
         f.debug_struct("HubConfig")
             .field("hub_id", &self.hub_id)
             .field("redundancy", &self.redundancy)
+            .field("redundancy_signal", &self.redundancy_signal)
             .field("distribution", &self.distribution)
             .field("migration", &self.migration)
             .field("partition", &self.partition)
@@ -148,6 +189,7 @@ impl HubConfig {
             hub_id: hub_id.into(),
             factory: Arc::new(factory),
             redundancy: Redundancy::Singularity,
+            redundancy_signal: RedundancySignal::None,
             distribution: Distribution::ConsistentHashing,
             migration: Migration::ColdSwap,
             partition: PartitionTolerance::Divergence,
@@ -158,6 +200,13 @@ impl HubConfig {
             max_restarts: 100,
             max_seconds: Duration::from_secs(4),
         }
+    }
+
+    /// Which role changes children are told of (default [`RedundancySignal::None`]);
+    /// needs active-passive replication.
+    pub fn redundancy_signal(mut self, signal: RedundancySignal) -> Self {
+        self.redundancy_signal = signal;
+        self
     }
 
     /// The redundancy strategy.
@@ -224,6 +273,7 @@ impl HubConfig {
     pub fn validate(&self) -> Result<(), HubError> {
         validate_hub_id(&self.hub_id)?;
         validate_redundancy(self.redundancy)?;
+        validate_redundancy_signal(self.redundancy, self.redundancy_signal)?;
         validate_migration(self.migration)?;
         validate_partition(self.partition)?;
         validate_virtual_nodes(self.virtual_nodes)?;
@@ -282,6 +332,26 @@ fn validate_redundancy(redundancy: Redundancy) -> Result<(), HubError> {
         )),
         _ => Ok(()),
     }
+}
+
+fn validate_redundancy_signal(
+    redundancy: Redundancy,
+    signal: RedundancySignal,
+) -> Result<(), HubError> {
+    let active_passive = matches!(
+        redundancy,
+        Redundancy::Replication {
+            model: ReplicationModel::ActivePassive,
+            ..
+        }
+    );
+    if signal != RedundancySignal::None && !active_passive {
+        return Err(invalid(
+            "redundancy_signal",
+            "needs active-passive replication",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_migration(migration: Migration) -> Result<(), HubError> {
@@ -350,6 +420,7 @@ mod tests {
         let c = config();
         assert!(c.validate().is_ok());
         assert_eq!(c.redundancy, Redundancy::Singularity);
+        assert_eq!(c.redundancy_signal, RedundancySignal::None);
         assert_eq!(c.distribution, Distribution::ConsistentHashing);
         assert_eq!(c.migration, Migration::ColdSwap);
         assert_eq!(c.partition, PartitionTolerance::Divergence);
@@ -364,6 +435,23 @@ mod tests {
         assert!(!hot.handover && !hot.confirm_handover);
         assert_eq!(hot.handover_data_wait, Duration::from_millis(3000));
         assert_eq!(hot.child_migration_timeout, Duration::from_millis(10000));
+    }
+
+    #[test]
+    fn a_redundancy_signal_tells_the_roles_it_names() {
+        use CopyMode::{Active, Passive};
+        let told = |signal: RedundancySignal| [signal.tells(Active), signal.tells(Passive)];
+        assert_eq!(told(RedundancySignal::None), [false, false]);
+        assert_eq!(told(RedundancySignal::Active), [true, false]);
+        assert_eq!(told(RedundancySignal::Passive), [false, true]);
+        assert_eq!(told(RedundancySignal::All), [true, true]);
+        let active_passive = config()
+            .redundancy(Redundancy::Replication {
+                factor: 2,
+                model: ReplicationModel::ActivePassive,
+            })
+            .redundancy_signal(RedundancySignal::All);
+        assert!(active_passive.validate().is_ok());
     }
 
     #[test]
@@ -382,6 +470,21 @@ mod tests {
                 model: ReplicationModel::ActiveActive
             })),
             "redundancy"
+        );
+        assert_eq!(
+            rejected(config().redundancy_signal(RedundancySignal::All)),
+            "redundancy_signal"
+        );
+        assert_eq!(
+            rejected(
+                config()
+                    .redundancy(Redundancy::Replication {
+                        factor: 2,
+                        model: ReplicationModel::ActiveActive
+                    })
+                    .redundancy_signal(RedundancySignal::Active)
+            ),
+            "redundancy_signal"
         );
         assert_eq!(rejected(config().virtual_nodes(0)), "virtual_nodes");
         assert_eq!(rejected(config().virtual_nodes(5000)), "virtual_nodes");

@@ -15,6 +15,16 @@
 //!   ended, timed out included — the original's locked event queue cannot happen.
 //! * Handed-over states for children not started here yet are kept per child id until
 //!   that child starts, and removed one by one as children start.
+//! * A migration whose target already runs the child (a healed partition: both sides
+//!   ran it) stops the old copy without handing its state over: the copy on the ring
+//!   node wins, so what it did during the partition is kept.
+//! * Orphans (registered children with no copy) are restarted only once every member
+//!   that joined (or was greeted) has sent its `Sync`: a registry that does not know
+//!   a node's children yet would take them for orphans.
+//! * Majority quorum: a node that loses the quorum stops its children (the majority
+//!   side restarts them) and keeps them registered as orphans, to restart once a
+//!   quorum is back and every member has synced; while it has no quorum it starts
+//!   nothing, whoever asks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -30,11 +40,11 @@ use otp_threads::{
 use parking_lot::{Mutex, RwLock};
 
 use crate::child::{ChildCall, ChildCast, ChildProcess, HubChildSpec};
-use crate::config::{HubConfig, PartitionTolerance};
+use crate::config::{CopyMode, HubConfig, PartitionTolerance, RedundancySignal};
 use crate::events::HubEvent;
 use crate::registry::Registry;
 use crate::ring::Ring;
-use crate::wire::WireMsg;
+use crate::wire::{Started, WireMsg};
 
 mod leave;
 mod membership;
@@ -49,7 +59,7 @@ pub(crate) enum Outcome {
     Started {
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Pid, ExitReason>,
     },
     /// A stop result.
     Stopped {
@@ -178,6 +188,18 @@ enum Ending {
     TimedOut,
 }
 
+/// The exit reason a failed start reports: `init`'s own reason when it refused,
+/// else the supervisor's error as an `Error` reason.
+fn start_failure(error: otp_threads::SupervisorError) -> ExitReason {
+    match error {
+        otp_threads::SupervisorError::ChildStartFailed {
+            error: otp_threads::Error::InitFailed(reason),
+            ..
+        } => reason,
+        other => ExitReason::error(other),
+    }
+}
+
 /// The coordinator worker; see the [module docs](self).
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -189,6 +211,15 @@ pub(crate) struct Coordinator {
     rounds: HashMap<u64, Round>,
     next_round: u64,
     left: bool,
+    /// Members (and greeted nodes) whose `Sync` has not arrived, with the sync ticks
+    /// waited so far (a greeted node that never answers is forgotten after a few).
+    awaiting_sync: HashMap<String, u32>,
+    /// Connects under way to members another member listed (one thread each, so an
+    /// unreachable node never blocks the coordinator), joined as they end.
+    connecting: Vec<(String, std::thread::JoinHandle<()>)>,
+    /// Active-passive with a redundancy signal: the role each local copy was last
+    /// evaluated as (told, if the signal setting names that role).
+    signalled: HashMap<String, CopyMode>,
 }
 
 impl Coordinator {
@@ -203,22 +234,30 @@ impl Coordinator {
             rounds: HashMap::new(),
             next_round: 0,
             left: false,
+            awaiting_sync: HashMap::new(),
+            connecting: Vec::new(),
+            signalled: HashMap::new(),
         }
     }
 
-    /// Sends `msg` to the hub on `node` (handled at once when that is this node).
-    fn send_to(&mut self, ctx: &mut Context<Self>, node: &str, msg: WireMsg) {
+    /// Sends `msg` to the hub on `node` (handled at once when that is this node);
+    /// `false` if it could not be sent (no connection).
+    fn send_to(&mut self, ctx: &mut Context<Self>, node: &str, msg: WireMsg) -> bool {
         if node == self.shared.me {
             self.handle_wire(ctx, msg);
-            return;
+            return true;
         }
         let to = (self.shared.name.as_str(), node);
         self.shared.messages_sent.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = self.shared.node.send(ctx.pid(), to, &msg) {
-            log::warn!(
-                "hub {}: sending to {node} failed: {error}",
-                self.shared.name
-            );
+        match self.shared.node.send(ctx.pid(), to, &msg) {
+            Ok(()) => true,
+            Err(error) => {
+                log::warn!(
+                    "hub {}: sending to {node} failed: {error}",
+                    self.shared.name
+                );
+                false
+            }
         }
     }
 
@@ -248,29 +287,46 @@ impl Coordinator {
         ctx: &mut Context<Self>,
         id: &str,
         args: Term,
-    ) -> Result<Pid, String> {
+    ) -> Result<Started, ExitReason> {
         if let Some(pid) = self.local_pids.get(id) {
-            return Ok(*pid);
+            return Ok(Started {
+                pid: *pid,
+                existing: true,
+            });
         }
         let Some(supervisor) = self.supervisor.clone() else {
-            return Err("the hub is stopping".into());
+            return Err(ExitReason::shutdown_with("the hub is stopping"));
         };
+        // Without a quorum nothing starts here, whoever asks (a start sent by a node
+        // that still had one may arrive after this one lost it).
+        if let Some((members, quorum)) = self.shared.quorum_shortfall() {
+            return Err(ExitReason::shutdown_with(format!(
+                "quorum lost: {members} node(s) seen, {quorum} needed"
+            )));
+        }
         let spec = HubChildSpec::new(id, args.clone());
         let shared = self.shared.clone();
         let coordinator = ctx.handle();
         // A state handed over before this start is merged in `init`, before the child
         // serves anything; only the first start takes it (a restart begins fresh).
         let mut restore = self.pending_states.remove(id);
+        let signal = self.shared.config.redundancy_signal;
+        let mode = (signal != RedundancySignal::None).then(|| self.copy_mode(id, true));
+        let initial_mode = mode.filter(|mode| signal.tells(*mode));
         let child_spec = ChildSpec::worker(id, move || ChildProcess {
             id: spec.id.clone(),
             inner: (shared.config.factory)(&spec),
             restore: restore.take(),
+            initial_mode,
             shared: shared.clone(),
             coordinator: coordinator.clone(),
         });
         match supervisor.start_child(child_spec) {
             Ok(pid) => {
                 self.local_pids.insert(id.to_owned(), pid);
+                if let Some(mode) = mode {
+                    self.signalled.insert(id.to_owned(), mode);
+                }
                 let me = self.shared.me.clone();
                 self.shared
                     .registry
@@ -289,14 +345,17 @@ impl Coordinator {
                     id: id.to_owned(),
                     pid,
                 });
-                Ok(pid)
+                Ok(Started {
+                    pid,
+                    existing: false,
+                })
             }
             Err(error) => {
                 log::warn!(
                     "hub {}: child {id} failed to start: {error}",
                     self.shared.name
                 );
-                Err(error.to_string())
+                Err(start_failure(error))
             }
         }
     }
@@ -306,6 +365,7 @@ impl Coordinator {
         let Some(pid) = self.local_pids.remove(id) else {
             return false;
         };
+        self.signalled.remove(id);
         self.shared.local.lock().remove(id);
         if let Some(supervisor) = &self.supervisor
             && let Err(error) = supervisor.terminate_child(&pid)
@@ -368,7 +428,7 @@ impl Coordinator {
             } => {
                 let result = match crate::hub::validate_child_id(&id) {
                     Ok(()) => self.start_local(ctx, &id, args),
-                    Err(error) => Err(error.to_string()),
+                    Err(error) => Err(ExitReason::error(error)),
                 };
                 if token != 0 {
                     let node = self.shared.me.clone();
@@ -421,8 +481,14 @@ impl Coordinator {
                 node,
                 pid,
                 args,
-            } => self.shared.registry.write().insert(&id, &node, pid, args),
-            WireMsg::Unregister { id, node } => self.shared.registry.write().remove(&id, &node),
+            } => {
+                self.shared.registry.write().insert(&id, &node, pid, args);
+                self.resignal(&id);
+            }
+            WireMsg::Unregister { id, node } => {
+                self.shared.registry.write().remove(&id, &node);
+                self.resignal(&id);
+            }
             WireMsg::Handover {
                 id,
                 state,
@@ -446,9 +512,16 @@ impl Coordinator {
             WireMsg::HandoverConfirmed { id, node } => {
                 self.shared.emit(HubEvent::HandoverConfirmed { id, node })
             }
-            WireMsg::Sync { node, children } => {
+            WireMsg::Sync {
+                node,
+                children,
+                members,
+            } => {
                 if self.shared.members.read().contains(&node) {
                     self.shared.registry.write().sync_node(&node, children);
+                    self.resignal_all();
+                    self.synced(ctx, &node);
+                    self.connect_unknown(members);
                 }
             }
             WireMsg::Leaving { node } => self.remove_member(ctx, &node),
@@ -548,8 +621,10 @@ impl Worker for Coordinator {
                 let pid = handle.pid();
                 match self.local_pids.get(&id) {
                     Some(known) if *known != pid => {
-                        // A supervisor restart: the new pid replaces the old one.
+                        // A supervisor restart: the new pid replaces the old one, and
+                        // is told its role now.
                         self.local_pids.insert(id.clone(), pid);
+                        self.signalled.remove(&id);
                         let me = self.shared.me.clone();
                         let args = self
                             .shared
@@ -586,7 +661,8 @@ impl Worker for Coordinator {
                 if let Some(state) = self.pending_states.remove(&id) {
                     handle.cast(ChildCast::Restore(state));
                 }
-                self.shared.local.lock().insert(id, handle);
+                self.shared.local.lock().insert(id.clone(), handle);
+                self.resignal(&id);
             }
             Command::RetentionHandled { id } => {
                 let token = self
@@ -619,9 +695,9 @@ impl Worker for Coordinator {
             HubInfo::Wire(msg) => self.handle_wire(ctx, msg),
             HubInfo::SyncTick => {
                 if !self.left {
-                    let children = self.local_list();
-                    let me = self.shared.me.clone();
-                    self.broadcast(ctx, WireMsg::Sync { node: me, children });
+                    let sync = self.sync_message();
+                    self.broadcast(ctx, sync);
+                    self.age_awaited_syncs();
                     // Anti-entropy: children that arrived during an earlier round on a
                     // ring that has changed since move on now.
                     self.redistribute(ctx, None);
@@ -663,6 +739,9 @@ impl Worker for Coordinator {
     }
 
     fn terminate(&mut self, _: &ExitReason, _: &mut Context<Self>) {
+        for (_, thread) in self.connecting.drain(..) {
+            let _ = thread.join();
+        }
         if let Some(supervisor) = self.supervisor.take() {
             let _ = supervisor.stop(ExitReason::Shutdown, Duration::from_secs(30));
         }

@@ -48,15 +48,17 @@ pub enum HubError {
         /// Nodes needed.
         quorum: usize,
     },
-    /// A child failed to start on a node; the reason is the remote node's text.
+    /// A child failed to start on a node. The reason crossed the wire as a term: the
+    /// child's own [`HubChild::init`](crate::HubChild::init) reason when it refused,
+    /// `{shutdown, _}` when that hub was stopping, else an `Error` reason.
     #[error("child {id:?} failed to start on {node}: {reason}")]
     StartFailed {
         /// The child id.
         id: String,
         /// The node that tried.
         node: String,
-        /// Its reason, as that node reported it.
-        reason: String,
+        /// Why, as that node reported it.
+        reason: otp_threads::ExitReason,
     },
     /// The OS refused a thread the hub needs.
     #[error("could not start a hub thread")]

@@ -362,6 +362,29 @@ impl Hub {
         )
     }
 
+    /// Calls the copy of `id` on `node` (a passive one too) with `request`.
+    pub fn call_copy(
+        &self,
+        id: &str,
+        node: &str,
+        request: &Term,
+        timeout: Duration,
+    ) -> Result<Term, HubError> {
+        let pid = self
+            .child_lookup(id)
+            .and_then(|copies| copies.into_iter().find(|(n, _)| n == node))
+            .map(|(_, pid)| pid)
+            .ok_or_else(|| HubError::NoChild(id.to_owned()))?;
+        if node == self.shared.me {
+            let child = self.shared.local.lock().get(id).cloned();
+            return match child {
+                Some(child) => Ok(child.call_timeout(ChildCall::User(request.clone()), timeout)?),
+                None => Err(HubError::NoChild(id.to_owned())),
+            };
+        }
+        Ok(self.shared.node.call(pid, request, timeout)?)
+    }
+
     /// Calls the active copy of `id` with `request`.
     pub fn call(&self, id: &str, request: &Term, timeout: Duration) -> Result<Term, HubError> {
         let (node, pid) = self

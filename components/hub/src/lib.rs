@@ -9,9 +9,13 @@
 //!   node, clockwise walk; reproducible on every node from the member set alone. Or
 //!   guided placement: each child on the nodes named at its start.
 //! * Membership: hubs of the same id greet each other on `nodeup` and every
-//!   `discover_interval`; `nodedown` or an orderly leave drops a node.
+//!   `discover_interval`; `nodedown` or an orderly leave drops a node. Members are
+//!   passed on in greetings and syncs, and a hub connects to every member it is not
+//!   connected to (a full mesh, as `global` keeps between BEAM nodes).
 //! * Redundancy: singularity (default) or replication with a factor, active-active or
-//!   active-passive (the active copy is the first ring node holding one).
+//!   active-passive (the active copy is the first ring node holding one); with a
+//!   `redundancy_signal`, active-passive copies are told their role as they start and
+//!   whenever a join or leave changes it ([`HubChild::redundancy_signal`]).
 //! * Migration: cold swap (default) or hot swap (new copy first, then the old one
 //!   hands its state over and stops; process_hub's options and defaults).
 //! * Graceful leave: [`Hub::stop`] sends each child's state to its next node, where it
@@ -32,8 +36,8 @@ mod wire;
 
 pub use child::{HubChild, HubChildSpec};
 pub use config::{
-    ChildFactory, Distribution, HotSwap, HubConfig, Migration, PartitionTolerance, Redundancy,
-    ReplicationModel,
+    ChildFactory, CopyMode, Distribution, HotSwap, HubConfig, Migration, PartitionTolerance,
+    Redundancy, RedundancySignal, ReplicationModel,
 };
 pub use error::HubError;
 pub use events::HubEvent;

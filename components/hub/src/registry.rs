@@ -55,6 +55,17 @@ impl Registry {
         }
     }
 
+    /// Keeps `id` registered with no copy (an orphan), e.g. after its last copy was
+    /// stopped because this node lost the quorum.
+    pub(crate) fn keep_orphan(&mut self, id: &str, args: Term) {
+        self.children
+            .entry(id.to_owned())
+            .or_insert_with(|| ChildEntry {
+                args,
+                copies: BTreeMap::new(),
+            });
+    }
+
     /// Forgets every copy on `node` but keeps the entries (their children are orphans
     /// to restart on their new nodes).
     pub(crate) fn drop_node(&mut self, node: &str) {
@@ -118,6 +129,19 @@ mod tests {
         registry.insert("d", "a@h", pid("a@h", 2), none());
         registry.remove("d", "a@h");
         assert!(!registry.children.contains_key("d"));
+    }
+
+    #[test]
+    fn a_child_stopped_for_a_lost_quorum_stays_registered_as_an_orphan() {
+        let mut registry = Registry::default();
+        registry.insert("c", "a@h", pid("a@h", 1), none());
+        registry.remove("c", "a@h");
+        registry.keep_orphan("c", none());
+        assert!(registry.children["c"].copies.is_empty());
+        // An entry with copies elsewhere keeps them.
+        registry.insert("d", "b@h", pid("b@h", 2), none());
+        registry.keep_orphan("d", none());
+        assert_eq!(registry.children["d"].copies.len(), 1);
     }
 
     #[test]

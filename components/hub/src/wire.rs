@@ -4,16 +4,16 @@
 //! Decoding is total: a term of any other shape is a [`DistError`], never a panic
 //! (`tests::random_and_mutated_terms_never_panic`).
 
-use otp_threads::Pid;
 use otp_threads::dist::eetf::Tuple;
 use otp_threads::dist::{Atom, DistError, FromTerm, Term, ToTerm};
+use otp_threads::{ExitReason, Pid};
 
 /// A message between hubs.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum WireMsg {
     /// A hub of this id runs on `from`, whose members are `members`; answered with
-    /// `Welcome`. Members not known yet are greeted in turn (our nodes do not connect
-    /// transitively as `global` makes BEAM nodes do).
+    /// `Welcome`. Members not known yet are greeted in turn, which connects to them:
+    /// the hubs keep a full mesh as `global` makes BEAM nodes do.
     Hello { from: String, members: Vec<String> },
     /// The answer to `Hello`.
     Welcome { from: String, members: Vec<String> },
@@ -24,12 +24,13 @@ pub(crate) enum WireMsg {
         id: String,
         args: Term,
     },
-    /// The result of a `Start`: the child's pid, or why it failed.
+    /// The result of a `Start`: the child's pid (and whether it ran already), or why
+    /// it failed, as an exit reason (`{error, Reason}` on the wire).
     Started {
         token: u64,
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Started, ExitReason>,
     },
     /// Stop the local copy of `id`; the result goes to `origin`.
     Stop {
@@ -61,13 +62,24 @@ pub(crate) enum WireMsg {
     },
     /// `node` received the state of `id`.
     HandoverConfirmed { id: String, node: String },
-    /// Every child running on `node` now: (id, pid, args).
+    /// Every child running on `node` now: (id, pid, args), and the members `node`
+    /// knows (a receiver connects to those it is not connected to: the full mesh).
     Sync {
         node: String,
         children: Vec<(String, Pid, Term)>,
+        members: Vec<String>,
     },
     /// `node`'s hub leaves in an orderly way; its children's states were sent before.
     Leaving { node: String },
+}
+
+/// A successful start: a new copy, or the one that ran there already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub(crate) pid: Pid,
+    /// The copy ran before this start (`{error, {already_started, Pid}}` in OTP; here
+    /// `{already_started, Pid}`): a migration to it hands nothing over.
+    pub(crate) existing: bool,
 }
 
 fn tagged(tag: &str, mut fields: Vec<Term>) -> Term {
@@ -132,8 +144,15 @@ impl ToTerm for WireMsg {
                 result,
             } => {
                 let result = match result {
-                    Ok(pid) => (Atom::from("ok"), *pid).to_term(),
-                    Err(reason) => (Atom::from("error"), reason.as_str()).to_term(),
+                    Ok(Started {
+                        pid,
+                        existing: false,
+                    }) => (Atom::from("ok"), *pid).to_term(),
+                    Ok(Started {
+                        pid,
+                        existing: true,
+                    }) => (Atom::from("already_started"), *pid).to_term(),
+                    Err(reason) => (Atom::from("error"), reason.to_term()).to_term(),
                 };
                 tagged(
                     "hub_started",
@@ -181,9 +200,14 @@ impl ToTerm for WireMsg {
             WireMsg::HandoverConfirmed { id, node } => {
                 tagged("hub_handover_confirmed", vec![id.to_term(), node.to_term()])
             }
-            WireMsg::Sync { node, children } => {
-                tagged("hub_sync", vec![node.to_term(), children.to_term()])
-            }
+            WireMsg::Sync {
+                node,
+                children,
+                members,
+            } => tagged(
+                "hub_sync",
+                vec![node.to_term(), children.to_term(), members.to_term()],
+            ),
             WireMsg::Leaving { node } => tagged("hub_leaving", vec![node.to_term()]),
         }
     }
@@ -262,8 +286,15 @@ impl FromTerm for WireMsg {
                 let node = f.next()?;
                 let (status, value): (Atom, Term) = f.next()?;
                 let result = match status.as_str() {
-                    "ok" => Ok(Pid::from_term(value)?),
-                    "error" => Err(String::from_term(value)?),
+                    "ok" => Ok(Started {
+                        pid: Pid::from_term(value)?,
+                        existing: false,
+                    }),
+                    "already_started" => Ok(Started {
+                        pid: Pid::from_term(value)?,
+                        existing: true,
+                    }),
+                    "error" => Err(ExitReason::from_term(value)?),
                     _ => return Err(mismatch(value)),
                 };
                 WireMsg::Started {
@@ -322,10 +353,11 @@ impl FromTerm for WireMsg {
                 }
             }
             "hub_sync" => {
-                expect(2)?;
+                expect(3)?;
                 WireMsg::Sync {
                     node: f.next()?,
                     children: f.next()?,
+                    members: f.next()?,
                 }
             }
             "hub_leaving" => {
@@ -365,13 +397,31 @@ mod tests {
                 token: 3,
                 id: "c1".into(),
                 node: "b@h".into(),
-                result: Ok(pid),
+                result: Ok(Started {
+                    pid,
+                    existing: false,
+                }),
             },
             WireMsg::Started {
                 token: 3,
                 id: "c1".into(),
                 node: "b@h".into(),
-                result: Err("init failed".into()),
+                result: Ok(Started {
+                    pid,
+                    existing: true,
+                }),
+            },
+            WireMsg::Started {
+                token: 3,
+                id: "c1".into(),
+                node: "b@h".into(),
+                result: Err(ExitReason::error("init failed")),
+            },
+            WireMsg::Started {
+                token: 3,
+                id: "c1".into(),
+                node: "b@h".into(),
+                result: Err(ExitReason::shutdown_with("not here")),
             },
             WireMsg::Stop {
                 token: 4,
@@ -411,6 +461,7 @@ mod tests {
             WireMsg::Sync {
                 node: "a@h".into(),
                 children: vec![("c1".into(), pid, 1i32.to_term())],
+                members: vec!["a@h".into(), "b@h".into()],
             },
             WireMsg::Leaving { node: "a@h".into() },
         ]

@@ -10,11 +10,12 @@
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cluster::{HubNode, Peer, counters, name_server, unique_name};
+use cluster::{HubNode, Peer, View, counters, name_server, unique_name};
 use otp_threads::dist::{Atom, FromTerm, ToTerm};
+use otp_threads::{ExitReason, Pid};
 use otp_threads_hub::{Hub, HubChildSpec, HubError, HubEvent, Ring};
 use otp_threads_testkit::{Patience, os_thread_count, poll_until};
 
@@ -341,26 +342,423 @@ fn replication_keeps_the_factor(kind: &str) {
     assert_eq!(hub.all_copies_active(), kind == "replicated_aa");
 }
 
-/// Divergence: two sides that could not see each other each run every child (here
-/// formed apart: this node alone, and two peers together, started the same 100 ids);
-/// once they connect, exactly one copy per child remains, on its ring node.
-fn singularity_converges_to_one_copy_after_a_partition_heals() {
+/// Every copy's role as the copy itself last heard it: ((id, node), (pid, mode, signals)).
+fn roles(hub: &Hub, ids: &[String]) -> BTreeMap<(String, String), (Pid, String, u32)> {
+    let mut roles = BTreeMap::new();
+    for id in ids {
+        for (node, pid) in hub.child_lookup(id).unwrap_or_default() {
+            let heard = hub
+                .call_copy(id, &node, &Atom::from("mode").to_term(), CALL)
+                .ok()
+                .and_then(|term| <(Atom, u32)>::from_term(term).ok());
+            let (mode, signals) = heard
+                .map(|(mode, n)| (mode.as_str().to_owned(), n))
+                .unwrap_or(("unreachable".to_owned(), 0));
+            roles.insert((id.clone(), node), (pid, mode, signals));
+        }
+    }
+    roles
+}
+
+/// Waits until every copy heard the role it has: active on the first ring node,
+/// passive on the other.
+fn wait_roles(
+    hub: &Hub,
+    ids: &[String],
+    what: &str,
+) -> BTreeMap<(String, String), (Pid, String, u32)> {
+    poll_until(
+        what,
+        PATIENCE,
+        || roles(hub, ids),
+        |roles| {
+            roles.iter().all(|((id, node), (_, mode, _))| {
+                let want = if hub.belongs_to(id).first() == Some(node) {
+                    "active"
+                } else {
+                    "passive"
+                };
+                mode == want
+            }) && misplaced(hub, ids).is_empty()
+        },
+    )
+}
+
+/// Copies that ran before and after (same pid) and were told a new role in between.
+fn role_changes(
+    before: &BTreeMap<(String, String), (Pid, String, u32)>,
+    after: &BTreeMap<(String, String), (Pid, String, u32)>,
+) -> usize {
+    after
+        .iter()
+        .filter(|(key, (pid, mode, _))| {
+            before
+                .get(*key)
+                .is_some_and(|(old_pid, old_mode, _)| old_pid == pid && old_mode != mode)
+        })
+        .count()
+}
+
+/// process_hub's `redundancy_signal` (`:all`), active-passive factor 2: each copy is
+/// told at its start whether it is the active one, and told again when a join or a
+/// graceful leave changes its role (a running copy, same pid, switching roles).
+fn active_passive_copies_are_told_their_role_through_a_join_and_a_leave() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "replicated_signal");
+    let hub = main.hub();
+    let _p1 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
+    let _p2 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
+    wait_members(hub, 3);
+    let specs = counters("sig", 60);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "2 copies each on 3 nodes");
+    let three = wait_roles(hub, &ids, "every copy told its role on 3 nodes");
+    assert_eq!(three.len(), 120);
+    assert!(three.values().all(|(_, _, signals)| *signals >= 1));
+
+    let mut p3 = Peer::start("hubq", server.address(), "replicated_signal", &main.name());
+    wait_members(hub, 4);
+    let four = wait_roles(hub, &ids, "every copy told its role after a join");
+    let changed = role_changes(&three, &four);
+    assert!(
+        changed > 0,
+        "some running copies switched roles on the join"
+    );
+    eprintln!("  roles_after_a_join ... ok ({changed} running copies switched)");
+
+    p3.leave();
+    wait_members(hub, 3);
+    let after_leave = wait_roles(hub, &ids, "every copy told its role after a leave");
+    let changed = role_changes(&four, &after_leave);
+    assert!(
+        changed > 0,
+        "some running copies switched roles on the leave"
+    );
+    eprintln!("  roles_after_a_leave ... ok ({changed} running copies switched)");
+}
+
+/// The full mesh `global` keeps between BEAM nodes, kept by the hubs: a node that joins
+/// through one member (not the test's node) ends up connected to every member, and two
+/// members whose connection broke while both kept the others reconnect by themselves
+/// (each learns the other from a third member's sync); the children that half-cut
+/// duplicated (each of the two restarted the other's) end with one copy each.
+fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 3);
+    // p3 knows only p1.
+    let mut p3 = Peer::start("hubq", server.address(), "cold", &p1.name);
+    wait_members(hub, 4);
+    let everyone: BTreeSet<String> = [&main.name(), &p1.name, &p2.name, &p3.name]
+        .into_iter()
+        .cloned()
+        .collect();
+    let others =
+        |me: &str| -> Vec<String> { everyone.iter().filter(|n| *n != me).cloned().collect() };
+    let p3_others = others(&p3.name);
+    poll_until(
+        "p3 connected to every member",
+        PATIENCE,
+        || p3.nodes(),
+        |n| *n == p3_others,
+    );
+    assert_eq!(p3.view("none", 0).members, 4);
+    assert_eq!(main.node().nodes(), others(&main.name()));
+    let specs = counters("mesh", 100);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "100 children on four nodes");
+
+    // The p1 — p2 link breaks; both keep main and p3.
+    p1.block(std::slice::from_ref(&p2.name));
+    p2.block(std::slice::from_ref(&p1.name));
+    wait_view(&mut p1, "none", 0, "p1 dropped p2", |v| v.members == 3);
+    wait_view(&mut p2, "none", 0, "p2 dropped p1", |v| v.members == 3);
+    poll_until(
+        "the half-cut duplicated children (each side restarted the other's)",
+        PATIENCE,
+        || duplicates(hub, &ids),
+        |n| *n > 0,
+    );
+    // Allowed again, but nobody connects them by hand.
+    p1.unblock(std::slice::from_ref(&p2.name));
+    p2.unblock(std::slice::from_ref(&p1.name));
+    let p1_others = others(&p1.name);
+    poll_until(
+        "p1 and p2 connected again",
+        PATIENCE,
+        || p1.nodes(),
+        |n| *n == p1_others,
+    );
+    wait_view(&mut p1, "none", 0, "p1 sees four members", |v| {
+        v.members == 4
+    });
+    wait_view(&mut p2, "none", 0, "p2 sees four members", |v| {
+        v.members == 4
+    });
+    // The children the half-cut duplicated converge to one copy each.
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(
+            peer,
+            "mesh",
+            100,
+            "one copy each after the link is back",
+            |v| v.settled(4),
+        );
+    }
+    wait_placed(hub, &ids, "one copy each here too");
+    assert_eq!(duplicates(hub, &ids), 0);
+}
+
+/// Cuts a running cluster in two with `Node::block` on every node (both directions, as
+/// a network partition does): `main` and `with_main` on one side, `apart` on the other.
+fn cut(main: &HubNode, with_main: &mut [&mut Peer], apart: &mut [&mut Peer]) {
+    let side_a: Vec<String> = std::iter::once(main.name())
+        .chain(with_main.iter().map(|p| p.name.clone()))
+        .collect();
+    let side_b: Vec<String> = apart.iter().map(|p| p.name.clone()).collect();
+    for node in &side_b {
+        main.node().block(node).unwrap();
+    }
+    for peer in with_main.iter_mut() {
+        peer.block(&side_b);
+    }
+    for peer in apart.iter_mut() {
+        peer.block(&side_a);
+    }
+}
+
+/// Heals a [`cut`]: every node unblocks every other, and `main` connects to the other
+/// side (the hubs greet the rest).
+fn heal(main: &HubNode, with_main: &mut [&mut Peer], apart: &mut [&mut Peer]) {
+    let all: Vec<String> = std::iter::once(main.name())
+        .chain(with_main.iter().map(|p| p.name.clone()))
+        .chain(apart.iter().map(|p| p.name.clone()))
+        .collect();
+    let unblock = |side: &mut [&mut Peer]| {
+        for peer in side.iter_mut() {
+            let others: Vec<String> = all.iter().filter(|n| **n != peer.name).cloned().collect();
+            peer.unblock(&others);
+        }
+    };
+    unblock(with_main);
+    unblock(apart);
+    for node in &all[1..] {
+        main.node().unblock(node);
+    }
+    for peer in apart.iter() {
+        main.node().connect(&peer.name).unwrap();
+    }
+}
+
+fn wait_view(peer: &mut Peer, prefix: &str, n: usize, what: &str, done: impl Fn(&View) -> bool) {
+    poll_until(what, PATIENCE, || peer.view(prefix, n), |v| done(v));
+}
+
+/// Divergence (the default) through a live partition: four running nodes with 100
+/// children are cut 2 | 2 with `Node::block`; each side runs every child (the other
+/// side's restarted fresh on its own ring); when the cut heals the cluster converges to
+/// exactly one copy per child on its ring node, none lost, and each copy that kept
+/// running on its ring node through the partition keeps its state (the ring node's
+/// copy wins over the other side's).
+fn divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals() {
     let server = name_server();
     let main = HubNode::start(&unique_name("hubm"), server.address(), "hot");
     let hub = main.hub();
-    let mut p1 = Peer::start("hubp", server.address(), "hot", "none");
-    let p2 = Peer::start("hubp", server.address(), "hot", &p1.name);
-    let specs = counters("part", 100);
+    let mut p1 = Peer::start("hubp", server.address(), "hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("cut", 100);
     let ids = ids(&specs);
     hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    assert_eq!(hub.which_children().len(), 100, "all on the lone side");
-    assert_eq!(p1.start_children("part", 100), 100, "all on the other side");
-    // Heal.
-    main.node().connect(&p1.name).unwrap();
-    wait_members(hub, 3);
+    wait_placed(hub, &ids, "100 children on four nodes");
+    set_values(hub, &ids);
+    let home: Vec<String> = ids.iter().map(|id| hub.belongs_to(id)[0].clone()).collect();
+    let side_a = [main.name(), p1.name.clone()];
+    let homed_on_a = home.iter().filter(|h| side_a.contains(h)).count();
+    assert!(homed_on_a > 0 && homed_on_a < 100, "children on both sides");
+
+    cut(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 2);
+    wait_placed(hub, &ids, "side A runs every child");
+    wait_view(&mut p2, "cut", 100, "side B runs every child", |v| {
+        v.settled(2)
+    });
+    // Side A's own children kept running with their values; side B's were restarted.
+    for (i, id) in ids.iter().enumerate() {
+        let expected = if side_a.contains(&home[i]) {
+            i as i64 + 1
+        } else {
+            0
+        };
+        assert_eq!(value(hub, id), expected, "{id} on side A");
+    }
+    eprintln!("  both_sides_run_every_child_during_the_partition ... ok");
+
+    let healing = std::time::Instant::now();
+    heal(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 4);
     wait_placed(hub, &ids, "one copy each after the heal");
     assert_eq!(duplicates(hub, &ids), 0);
-    drop(p2);
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "cut", 100, "every peer sees one copy each", |v| {
+            v.settled(4)
+        });
+    }
+    eprintln!(
+        "  one_copy_each_after_the_heal ... ok (converged {:?} after the unblock)",
+        healing.elapsed()
+    );
+    assert_eq!(lost_values(hub, &ids), Vec::<String>::new(), "states kept");
+}
+
+/// Majority quorum through a live partition: four running nodes cut 3 | 1; the lone
+/// node (a minority) stops its children, the majority restarts them and keeps
+/// serving; when the cut heals they move back to their ring node by hot swap with the
+/// state the majority gave them: one copy each, none lost.
+fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum_hot");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("qcut", 100);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "100 children on four nodes");
+    set_values(hub, &ids);
+    let on_p3: Vec<usize> = (0..ids.len())
+        .filter(|i| hub.belongs_to(&ids[*i]) == [p3.name.clone()])
+        .collect();
+    assert!(!on_p3.is_empty());
+    assert_eq!(p3.view("qcut", 100).local, on_p3.len());
+
+    cut(&main, &mut [&mut p1, &mut p2], &mut [&mut p3]);
+    wait_view(
+        &mut p3,
+        "qcut",
+        100,
+        "the minority stopped its children",
+        |v| v.members == 1 && v.local == 0,
+    );
+    wait_members(hub, 3);
+    wait_placed(hub, &ids, "the majority runs every child");
+    for &i in &on_p3 {
+        assert_eq!(value(hub, &ids[i]), 0, "restarted fresh on the majority");
+        let set = (Atom::from("set"), 1000 + i as i64).to_term();
+        hub.call(&ids[i], &set, CALL).unwrap();
+    }
+    eprintln!("  the_minority_stops_and_the_majority_serves ... ok");
+
+    let healing = std::time::Instant::now();
+    heal(&main, &mut [&mut p1, &mut p2], &mut [&mut p3]);
+    wait_members(hub, 4);
+    wait_placed(hub, &ids, "one copy each after the heal");
+    assert_eq!(duplicates(hub, &ids), 0);
+    wait_view(&mut p3, "qcut", 100, "p3 runs its children again", |v| {
+        v.settled(4) && v.local == on_p3.len()
+    });
+    eprintln!(
+        "  one_copy_each_after_the_heal ... ok (converged {:?} after the unblock, {} moved back)",
+        healing.elapsed(),
+        on_p3.len()
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let expected = if on_p3.contains(&i) {
+            1000 + i as i64
+        } else {
+            i as i64 + 1
+        };
+        assert_eq!(value(hub, id), expected, "{id} after the heal");
+    }
+}
+
+/// Majority quorum cut 2 | 2: neither half has a quorum (3 of 4), so both stop every
+/// child (none runs twice, none runs without a quorum); after the heal every child
+/// restarts once on its ring node (fresh: no side could keep its state).
+fn majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "quorum_hot");
+    let hub = main.hub();
+    let mut p1 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
+    wait_members(hub, 4);
+    let specs = counters("halves", 60);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, "60 children on four nodes");
+
+    cut(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 2);
+    poll_until(
+        "this node stopped its children",
+        PATIENCE,
+        || View::of(hub, "halves", 60).local,
+        |n| *n == 0,
+    );
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "halves", 60, "each node stopped its children", |v| {
+            v.members == 2 && v.local == 0
+        });
+    }
+    assert!(matches!(
+        hub.start_child(HubChildSpec::new("new", Atom::from("none").to_term())),
+        Err(HubError::QuorumLost {
+            members: 2,
+            quorum: 3
+        })
+    ));
+
+    heal(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
+    wait_members(hub, 4);
+    wait_placed(hub, &ids, "every child restarted once after the heal");
+    for peer in [&mut p1, &mut p2, &mut p3] {
+        wait_view(peer, "halves", 60, "every peer sees one copy each", |v| {
+            v.settled(4)
+        });
+    }
+    assert_eq!(duplicates(hub, &ids), 0);
+}
+
+/// A start refused by the child's `init` on another node arrives as a typed exit
+/// reason (`{shutdown, Why}` crossed the wire as a term), not as text.
+fn a_start_refused_on_another_node_is_a_typed_exit_reason() {
+    let server = name_server();
+    let main = HubNode::start(&unique_name("hubm"), server.address(), "cold");
+    let hub = main.hub();
+    let p1 = Peer::start("hubp", server.address(), "cold", &main.name());
+    wait_members(hub, 2);
+    let id = (0..1000)
+        .map(|i| format!("refused-{i}"))
+        .find(|id| hub.belongs_to(id) == [p1.name.clone()])
+        .unwrap();
+    let refuse = (Atom::from("refuse"), "no room").to_term();
+    let results = hub
+        .start_child(HubChildSpec::new(id.clone(), refuse))
+        .unwrap()
+        .wait(CALL)
+        .unwrap();
+    assert_eq!(results.len(), 1);
+    match &results[0].result {
+        Err(HubError::StartFailed {
+            id: failed,
+            node,
+            reason,
+        }) => {
+            assert_eq!((failed, node), (&id, &p1.name));
+            assert_eq!(*reason, ExitReason::shutdown_with("no room"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(hub.child_lookup(&id).is_none(), "nothing registered");
 }
 
 /// Majority quorum (expected size 3, so 2 needed): a node alone refuses new children
@@ -526,7 +924,7 @@ fn main() {
         cluster::peer_main(&role);
         return;
     }
-    let scenarios: [(&str, fn()); 10] = [
+    let scenarios: [(&str, fn()); 15] = [
         (
             "stop_child_and_lookup_and_no_threads_left_behind",
             stop_child_and_lookup_and_no_threads_left_behind,
@@ -564,8 +962,28 @@ fn main() {
             guided_children_stay_on_the_nodes_they_were_given,
         ),
         (
-            "singularity_converges_to_one_copy_after_a_partition_heals",
-            singularity_converges_to_one_copy_after_a_partition_heals,
+            "active_passive_copies_are_told_their_role_through_a_join_and_a_leave",
+            active_passive_copies_are_told_their_role_through_a_join_and_a_leave,
+        ),
+        (
+            "a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade",
+            a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade,
+        ),
+        (
+            "majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal",
+            majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_after_the_heal,
+        ),
+        (
+            "a_start_refused_on_another_node_is_a_typed_exit_reason",
+            a_start_refused_on_another_node_is_a_typed_exit_reason,
+        ),
+        (
+            "divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals",
+            divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals,
+        ),
+        (
+            "majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge",
+            majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_converge,
         ),
     ];
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use crate::config::Distribution;
 
 use super::{
-    ChildCast, Context, Coordinator, Ending, HubEvent, HubInfo, Migration, Outcome, Phase, Pid,
-    Round, Term, WireMsg,
+    ChildCast, Context, Coordinator, Ending, ExitReason, HubEvent, HubInfo, Migration, Outcome,
+    Phase, Round, Started, Term, WireMsg,
 };
 
 impl Coordinator {
@@ -37,15 +37,22 @@ impl Coordinator {
             self.maybe_end_round(round);
             return;
         }
-        // Orphans: registered children without any copy (their node is gone).
-        if self.shared.quorum_shortfall().is_none() {
+        // Orphans: registered children without any copy (their node is gone), once
+        // every member's children are known.
+        if self.shared.quorum_shortfall().is_none() && self.awaiting_sync.is_empty() {
+            // A child this node is moving (a cold swap's start in flight) is not one.
+            let moving: BTreeSet<&str> = self.migrations.values().map(|m| m.id.as_str()).collect();
             let orphans: Vec<(String, Term)> = self
                 .shared
                 .registry
                 .read()
                 .children
                 .iter()
-                .filter(|(id, entry)| entry.copies.is_empty() && !self.local_pids.contains_key(*id))
+                .filter(|(id, entry)| {
+                    entry.copies.is_empty()
+                        && !self.local_pids.contains_key(*id)
+                        && !moving.contains(id.as_str())
+                })
                 .map(|(id, entry)| (id.clone(), entry.args.clone()))
                 .collect();
             // Started here if this node is a ring node; otherwise the ring nodes are
@@ -109,6 +116,7 @@ impl Coordinator {
             }
         }
         self.maybe_end_round(round);
+        self.resignal_all();
     }
 
     pub(super) fn migrate(
@@ -208,7 +216,7 @@ impl Coordinator {
         token: u64,
         id: String,
         node: String,
-        result: Result<Pid, String>,
+        result: Result<Started, ExitReason>,
     ) {
         if let Some(migration) = self.migrations.get_mut(&token) {
             if migration.phase != Phase::AwaitStart {
@@ -221,6 +229,12 @@ impl Coordinator {
                 }
                 (Ok(_), false) => {
                     self.end_migration(ctx, token, Ending::Migrated { handed_over: false })
+                }
+                (Ok(Started { existing: true, .. }), true) => {
+                    // The target ran it already (both sides of a healed partition
+                    // did): its copy wins, this one goes without handing over.
+                    self.stop_local(ctx, &id, true);
+                    self.end_migration(ctx, token, Ending::Migrated { handed_over: false });
                 }
                 (Ok(_), true) => {
                     let options = self.shared.config.hot_swap().unwrap_or_default();
@@ -257,6 +271,7 @@ impl Coordinator {
         }
         let waiter = self.shared.waiters.lock().get(&token).cloned();
         if let Some(waiter) = waiter {
+            let result = result.map(|started| started.pid);
             let _ = waiter.send(Outcome::Started { id, node, result });
         }
     }

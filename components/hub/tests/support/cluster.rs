@@ -9,12 +9,12 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use otp_threads::Runtime;
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, FromTerm, Node, Term, ToTerm};
+use otp_threads::{ExitReason, Runtime};
 use otp_threads_hub::{
-    Distribution, HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration, PartitionTolerance,
-    Redundancy, ReplicationModel,
+    CopyMode, Distribution, HotSwap, Hub, HubChild, HubChildSpec, HubConfig, Migration,
+    PartitionTolerance, Redundancy, RedundancySignal, ReplicationModel,
 };
 
 pub const PEER_ROLE: &str = "HUB_PEER";
@@ -22,12 +22,24 @@ pub const COOKIE: &str = "hubcookie";
 
 /// A counter: `{set, V}` sets, `get` reads, `crash` panics; its value is its handover state. Args
 /// `{slow_on, Prefix, Ms}` make its start take `Ms` on nodes named `Prefix...` (to
-/// make migrations to such a node time out).
+/// make migrations to such a node time out); `{refuse, Why}` make its `init` refuse
+/// with `{shutdown, Why}`.
 pub struct Counter {
     value: i64,
+    refuse: Option<String>,
+    /// The last role signalled, and how many signals came.
+    mode: Option<CopyMode>,
+    signals: u32,
 }
 
 impl HubChild for Counter {
+    fn init(&mut self) -> Result<(), ExitReason> {
+        match &self.refuse {
+            Some(why) => Err(ExitReason::shutdown_with(why)),
+            None => Ok(()),
+        }
+    }
+
     fn handle_call(&mut self, request: Term) -> Term {
         if let Ok((tag, value)) = <(Atom, i64)>::from_term(request.clone())
             && tag.as_str() == "set"
@@ -35,10 +47,23 @@ impl HubChild for Counter {
             self.value = value;
             return Atom::from("ok").to_term();
         }
-        if Atom::from_term(request).is_ok_and(|a| a.as_str() == "crash") {
+        if Atom::from_term(request.clone()).is_ok_and(|a| a.as_str() == "crash") {
             panic!("crash requested");
         }
+        if Atom::from_term(request).is_ok_and(|a| a.as_str() == "mode") {
+            let mode = match self.mode {
+                Some(CopyMode::Active) => "active",
+                Some(CopyMode::Passive) => "passive",
+                None => "none",
+            };
+            return (Atom::from(mode), self.signals).to_term();
+        }
         self.value.to_term()
+    }
+
+    fn redundancy_signal(&mut self, mode: CopyMode) {
+        self.mode = Some(mode);
+        self.signals += 1;
     }
 
     fn prepare_handover_state(&mut self) -> Option<Term> {
@@ -61,7 +86,16 @@ fn counter_factory(node: String) -> impl Fn(&HubChildSpec) -> Box<dyn HubChild> 
             // The system under test's slow start, not a test wait.
             std::thread::sleep(Duration::from_millis(ms));
         }
-        Box::new(Counter { value: 0 })
+        let refuse = <(Atom, String)>::from_term(spec.args.clone())
+            .ok()
+            .filter(|(tag, _)| tag.as_str() == "refuse")
+            .map(|(_, why)| why);
+        Box::new(Counter {
+            value: 0,
+            refuse,
+            mode: None,
+            signals: 0,
+        })
     }
 }
 
@@ -90,6 +124,13 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
                     model: ReplicationModel::ActivePassive,
                 })
         }
+        "replicated_signal" => base
+            .migration(Migration::HotSwap(handover))
+            .redundancy(Redundancy::Replication {
+                factor: 2,
+                model: ReplicationModel::ActivePassive,
+            })
+            .redundancy_signal(RedundancySignal::All),
         "replicated_aa" => base.redundancy(Redundancy::Replication {
             factor: 2,
             model: ReplicationModel::ActiveActive,
@@ -101,6 +142,12 @@ pub fn config(kind: &str, node: &str) -> HubConfig {
             initial_cluster_size: 3,
             track_max_size: true,
         }),
+        "quorum_hot" => base
+            .migration(Migration::HotSwap(handover))
+            .partition_tolerance(PartitionTolerance::MajorityQuorum {
+                initial_cluster_size: 3,
+                track_max_size: true,
+            }),
         other => panic!("no config {other}"),
     }
 }
@@ -180,8 +227,59 @@ impl Drop for HubNode {
     }
 }
 
+/// What a hub sees of children `prefix-0 .. prefix-{n-1}`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct View {
+    /// Members of the hub, this node included.
+    pub members: usize,
+    /// Children whose copies are not exactly their ring nodes.
+    pub misplaced: usize,
+    /// Children with more than one copy.
+    pub duplicated: usize,
+    /// Children with no copy.
+    pub missing: usize,
+    /// Copies on this node.
+    pub local: usize,
+}
+
+impl View {
+    pub fn of(hub: &Hub, prefix: &str, n: usize) -> View {
+        let mut view = View {
+            members: hub.members().len(),
+            misplaced: 0,
+            duplicated: 0,
+            missing: 0,
+            local: 0,
+        };
+        for i in 0..n {
+            let id = format!("{prefix}-{i}");
+            let copies: Vec<String> = hub
+                .child_lookup(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(node, _)| node)
+                .collect();
+            let mut want = hub.belongs_to(&id);
+            want.sort();
+            view.misplaced += usize::from(copies != want);
+            view.duplicated += usize::from(copies.len() > 1);
+            view.missing += usize::from(copies.is_empty());
+            view.local += copies.iter().filter(|n| **n == hub.node_name()).count();
+        }
+        view
+    }
+
+    /// Every child once, on its ring node, with `members` members.
+    pub fn settled(&self, members: usize) -> bool {
+        self.members == members && self.misplaced == 0 && self.duplicated == 0 && self.missing == 0
+    }
+}
+
 /// The peer process: a hub node; connects to `seed`, prints `ready`, then obeys stdin
-/// (`leave`: stop the hub gracefully and print `left`).
+/// (`leave`: stop the hub gracefully and print `left`; `nodes`: the connected nodes;
+/// `block` / `unblock` /
+/// `connect` NODE...: cut, allow, connect those nodes; `view PREFIX N`: what this hub
+/// sees of those children).
 pub fn peer_main(role: &str) {
     let parts: Vec<&str> = role.split(' ').collect();
     let (alive, port, kind, seed) = (parts[0], parts[1].parse().unwrap(), parts[2], parts[3]);
@@ -205,8 +303,42 @@ pub fn peer_main(role: &str) {
                 println!("started {}", results.unwrap().len());
                 let _ = std::io::stdout().flush();
             }
+            Ok("nodes") => {
+                println!("nodes {}", node.node().nodes().join(" "));
+                let _ = std::io::stdout().flush();
+            }
             Ok("stats") => {
                 println!("stats {}", node.hub().messages_sent());
+                let _ = std::io::stdout().flush();
+            }
+            Ok(command) if command.starts_with("block ") => {
+                for other in command.split(' ').skip(1) {
+                    node.node().block(other).unwrap();
+                }
+                println!("blocked");
+                let _ = std::io::stdout().flush();
+            }
+            Ok(command) if command.starts_with("unblock ") => {
+                for other in command.split(' ').skip(1) {
+                    node.node().unblock(other);
+                }
+                println!("unblocked");
+                let _ = std::io::stdout().flush();
+            }
+            Ok(command) if command.starts_with("connect ") => {
+                for other in command.split(' ').skip(1) {
+                    node.node().connect(other).unwrap();
+                }
+                println!("connected");
+                let _ = std::io::stdout().flush();
+            }
+            Ok(command) if command.starts_with("view ") => {
+                let parts: Vec<&str> = command.split(' ').collect();
+                let v = View::of(node.hub(), parts[1], parts[2].parse().unwrap());
+                println!(
+                    "view {} {} {} {} {}",
+                    v.members, v.misplaced, v.duplicated, v.missing, v.local
+                );
                 let _ = std::io::stdout().flush();
             }
             Ok("leave") => {
@@ -278,6 +410,61 @@ impl Peer {
         stdin.flush().unwrap();
         let line = self.lines.next().expect("peer output").unwrap();
         line.strip_prefix("stats ").unwrap().parse().unwrap()
+    }
+
+    fn order(&mut self, command: &str) -> String {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        self.lines.next().expect("peer output").unwrap()
+    }
+
+    /// Blocks these nodes on the peer (`Node::block`).
+    pub fn block(&mut self, nodes: &[String]) {
+        assert_eq!(self.order(&format!("block {}", nodes.join(" "))), "blocked");
+    }
+
+    /// Unblocks these nodes on the peer.
+    pub fn unblock(&mut self, nodes: &[String]) {
+        assert_eq!(
+            self.order(&format!("unblock {}", nodes.join(" "))),
+            "unblocked"
+        );
+    }
+
+    /// Connects the peer to these nodes.
+    pub fn connect(&mut self, nodes: &[String]) {
+        assert_eq!(
+            self.order(&format!("connect {}", nodes.join(" "))),
+            "connected"
+        );
+    }
+
+    /// The nodes the peer is connected to, sorted.
+    pub fn nodes(&mut self) -> Vec<String> {
+        let line = self.order("nodes");
+        let list = line
+            .strip_prefix("nodes")
+            .unwrap_or_else(|| panic!("peer said {line}"));
+        list.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// What the peer's hub sees of children `prefix-0 .. prefix-{n-1}`.
+    pub fn view(&mut self, prefix: &str, n: usize) -> View {
+        let line = self.order(&format!("view {prefix} {n}"));
+        let f: Vec<usize> = line
+            .strip_prefix("view ")
+            .unwrap_or_else(|| panic!("peer said {line}"))
+            .split(' ')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        View {
+            members: f[0],
+            misplaced: f[1],
+            duplicated: f[2],
+            missing: f[3],
+            local: f[4],
+        }
     }
 
     pub fn kill(&mut self) {
