@@ -507,9 +507,15 @@ impl NodeInner {
 
     /// The connection to `node`, dialling it if there is none.
     pub(crate) fn connection(self: &Arc<Self>, node: &str) -> Result<Arc<Connection>, DistError> {
-        // Every send comes here: an open connection is found before anything else.
-        if let Some(Slot::Up(connection)) = self.connections.lock().get(node) {
-            return Ok(connection.clone());
+        // Every send comes here: an open connection is found before anything else
+        // (unless its node was just blocked and it is closing).
+        {
+            let connections = self.connections.lock();
+            if let Some(Slot::Up(connection)) = connections.get(node)
+                && !self.blocked.lock().contains(node)
+            {
+                return Ok(connection.clone());
+            }
         }
         if node == self.name {
             return Err(DistError::InvalidNodeName {
