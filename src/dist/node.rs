@@ -33,8 +33,14 @@ mod dispatch;
 mod events;
 mod inbox;
 pub(crate) mod reason;
+mod rex;
+mod spawn;
 
 pub use events::{NodeDownReason, NodeEvent};
+pub use rex::{Exception, RpcHandler};
+pub use spawn::{
+    SpawnRefusal, SpawnRequest, SpawnRequestError, Spawner, decode_request as decode_spawn_request,
+};
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -261,6 +267,8 @@ impl NodeBuilder {
             monitor_downs: crossbeam_channel::unbounded(),
             local_monitors: Mutex::new(HashMap::new()),
             calls_in: call_pool::CallPool::new(),
+            rex: rex::Rex::default(),
+            spawners: spawn::Spawners::default(),
         });
         super::hooks::register_node(&inner);
         let accepting = inner.clone();
@@ -413,6 +421,10 @@ pub(crate) struct NodeInner {
     /// Monitors our processes hold on processes of other nodes, by wire reference.
     pub(crate) local_monitors: Mutex<HashMap<WireRef, LocalMonitor>>,
     calls_in: call_pool::CallPool,
+    /// Functions other nodes may call through rpc (see `node/rex.rs`).
+    rex: rex::Rex,
+    /// Spawners other nodes' spawn requests may start (see `node/spawn.rs`).
+    spawners: spawn::Spawners,
 }
 
 impl NodeInner {
@@ -849,7 +861,9 @@ impl NodeInner {
     ) {
         let local = match &target {
             // net_kernel is answered by the node itself and never dies before it.
-            ProcessRef::Name(name) if name.as_str() == "net_kernel" => return,
+            ProcessRef::Name(name) if name.as_str() == "net_kernel" || name.as_str() == "rex" => {
+                return;
+            }
             ProcessRef::Name(name) => self.runtime.whereis(name.as_str()),
             ProcessRef::Pid(pid) => Pid::from_term(Term::from(pid.clone()))
                 .ok()
