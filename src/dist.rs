@@ -40,7 +40,7 @@ pub mod term;
 pub use eetf;
 pub use error::DistError;
 pub use node::{
-    Destination, Exception, Node, NodeBuilder, NodeDownReason, NodeEvent, RpcHandler, SpawnRefusal,
-    Spawner,
+    Destination, Exception, Mfa, Node, NodeBuilder, NodeDownReason, NodeEvent, RemoteProcessInfo,
+    RpcHandler, SpawnRefusal, Spawner,
 };
 pub use term::{Atom, FromTerm, Term, ToTerm};

@@ -33,10 +33,12 @@ mod dispatch;
 mod events;
 mod inbox;
 pub(crate) mod reason;
+mod remote_info;
 mod rex;
 mod spawn;
 
 pub use events::{NodeDownReason, NodeEvent};
+pub use remote_info::{Mfa, RemoteProcessInfo, decode_process_info};
 pub use rex::{Exception, RpcHandler};
 pub use spawn::{
     SpawnRefusal, SpawnRequest, SpawnRequestError, Spawner, decode_request as decode_spawn_request,

@@ -43,7 +43,7 @@
 //!   not accounted per process).
 //! * `current_stacktrace`: `[]`; `thread` (ours): the OS thread's name.
 //!
-//! `which_children`: `Id` is the child spec's id as an atom (`undefined` for a
+//! `which_children` lists the last started child first, as BEAM does. `Id` is the child spec's id as an atom (`undefined` for a
 //! dynamic supervisor's children, as for `simple_one_for_one`); `Child` the pid or
 //! `undefined` when not running; `Type` `supervisor` when the child is a supervisor,
 //! else `worker`; `Modules` `[Type]` (the worker's Rust type name) or `[]`. A pid or
@@ -444,8 +444,10 @@ fn which_children(snapshot: &Snapshot, supervisor: &Pid) -> Term {
     let Some(node) = snapshot.supervisor(supervisor) else {
         return Term::from(eetf::List::nil());
     };
+    // BEAM lists the last started child first.
     node.children
         .iter()
+        .rev()
         .map(|child| {
             let id = if child.restarts.is_none() {
                 atom("undefined")
