@@ -180,7 +180,17 @@ pub(crate) fn apply(
                 )))
             }
         },
-        None => builtins::apply(node, module, function, &args),
+        // Built-ins read peer data too: a bug there must not take a call thread down.
+        None => std::panic::catch_unwind(AssertUnwindSafe(|| {
+            builtins::apply(node, module, function, &args)
+        }))
+        .unwrap_or_else(|payload| {
+            let message = panic_message(payload.as_ref());
+            log::error!("distribution: built-in {module}:{function} panicked: {message}");
+            Some(Err(Exception::Error(
+                (atom("rust_panic"), message).to_term(),
+            )))
+        }),
     };
     match outcome {
         Some(Ok(value)) => Applied::Return(value),
@@ -337,6 +347,12 @@ impl Node {
             .write()
             .insert((module.to_owned(), function.to_owned()), Arc::new(handler));
         Ok(())
+    }
+
+    /// Runs `module:function(args)` here as an rpc from another node would run it
+    /// (registered function, built-in or `undef`), giving the term rex replies with.
+    pub fn apply_rpc(&self, module: &str, function: &str, args: Vec<Term>) -> Term {
+        apply(&self.inner, module, function, args).into_rex_reply()
     }
 
     /// Removes a registration of [`register_rpc`](Self::register_rpc); `true` if there
