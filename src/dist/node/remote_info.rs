@@ -121,10 +121,10 @@ fn monitored_pids(term: Term) -> Result<Vec<Pid>, DistError> {
 /// `{Item, Value}` list → the info (items it lacks keep their defaults), anything else
 /// a typed error.
 pub fn decode_process_info(pid: Pid, answer: Term) -> Result<Option<RemoteProcessInfo>, DistError> {
-    if let Term::Atom(a) = &answer {
-        if a.name == "undefined" {
-            return Ok(None);
-        }
+    if let Term::Atom(a) = &answer
+        && a.name == "undefined"
+    {
+        return Ok(None);
     }
     if let Term::Tuple(tuple) = &answer
         && let [Term::Atom(tag), reason] = tuple.elements.as_slice()
