@@ -16,8 +16,14 @@
 //!   [`ToTerm`]; incoming messages reach local workers that opted in
 //!   ([`Node::accept_messages`], [`Node::serve`]); a term that does not decode into the
 //!   worker's type is logged and dropped ([`Node::dropped_messages`] counts them).
-//! * `net_adm:ping` gets `pong` (`net_kernel`'s `is_auth` is answered); `rex` and
+//! * `net_adm:ping` gets `pong` (`net_kernel`'s `is_auth` is answered);
 //!   `global_name_server` traffic is tolerated (logged at debug level, not answered).
+//! * `rpc:call` / `erpc:call` from other nodes are answered (`node/rex.rs`: functions
+//!   registered with [`Node::register_rpc`] and the introspection built-ins of
+//!   `node/rex/builtins.rs`); every `SPAWN_REQUEST` gets a `SPAWN_REPLY`
+//!   (`node/spawn.rs`, spawners registered with [`Node::register_spawner`]);
+//!   [`Node::process_info`] describes a process of any node over rpc
+//!   (`node/remote_info.rs`).
 //! * [`Node::call`] calls a `gen_server` on another node by pid or `{name, node}`:
 //!   monitored like `gen_server:call`, so a missing server fails at once (`NoProc`),
 //!   a lost connection gives `NoConnection`. [`Node::cast`] is `gen_server:cast`;
