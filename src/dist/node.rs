@@ -24,6 +24,7 @@
 //!   (`node/spawn.rs`, spawners registered with [`Node::register_spawner`]);
 //!   [`Node::process_info`] describes a process of any node over rpc
 //!   (`node/remote_info.rs`).
+//! * A lost EPMD registration is renewed (`node/registration.rs`).
 //! * [`Node::call`] calls a `gen_server` on another node by pid or `{name, node}`:
 //!   monitored like `gen_server:call`, so a missing server fails at once (`NoProc`),
 //!   a lost connection gives `NoConnection`. [`Node::cast`] is `gen_server:cast`;
@@ -39,6 +40,7 @@ mod dispatch;
 mod events;
 mod inbox;
 pub(crate) mod reason;
+mod registration;
 mod remote_info;
 mod rex;
 mod spawn;
@@ -244,6 +246,14 @@ impl NodeBuilder {
         let (alive, _) = name.split_once('@').unwrap_or((&name, ""));
         let entry = NodeEntry::new(alive, listen_address.port(), self.visible);
         let (registration, name_server) = register(epmd_address, &entry, self.setup_timeout)?;
+        let runs_name_server = name_server.is_some();
+        let registration = registration::Keeper::start(
+            registration,
+            name_server,
+            epmd_address,
+            entry,
+            self.setup_timeout,
+        )?;
         let inner = Arc::new(NodeInner {
             name: name.clone(),
             node: runtime.node(),
@@ -292,7 +302,7 @@ impl NodeBuilder {
         Ok(Node {
             inner: inner.clone(),
             listen_address,
-            runs_name_server: name_server.is_some(),
+            runs_name_server,
             lifecycle: Arc::new(Lifecycle {
                 inner,
                 listen_address,
@@ -301,7 +311,6 @@ impl NodeBuilder {
                     ticker,
                     stop_ticker,
                     registration,
-                    name_server,
                 })),
             }),
         })
@@ -1130,8 +1139,8 @@ struct Running {
     acceptor: JoinHandle<()>,
     ticker: JoinHandle<()>,
     stop_ticker: Sender<()>,
-    registration: Registration,
-    name_server: Option<NameServer>,
+    /// Keeps the EPMD registration (and a name server we started) alive.
+    registration: registration::Keeper,
 }
 
 /// The node's threads and registrations, shared by every handle; stopped by the first
@@ -1162,10 +1171,7 @@ impl Lifecycle {
                 let _ = thread.join();
             }
         }
-        drop(running.registration);
-        if let Some(server) = running.name_server {
-            server.shutdown();
-        }
+        running.registration.stop();
         super::hooks::unregister_node(&self.inner);
         self.inner.inboxes.write().clear();
         log::info!("node {} stopped", self.inner.name);
