@@ -72,6 +72,12 @@ fn rpc_call_from_beam_runs_a_registered_function() {
             check("cast", "rpc:cast(N, mymod, add, [1, 2])"),
             check("erpc_cast", "erpc:cast(N, mymod, add, [1, 2])"),
             check("bad_args", "rpc:call(N, mymod, add, [a, 2])"),
+            check("multicall", "rpc:multicall([N], mymod, add, [2, 2])"),
+            check("erpc_multicall", "erpc:multicall([N], mymod, add, [3, 3])"),
+            check(
+                "execute_call",
+                "rpc:call(N, erpc, execute_call, [mymod, add, [4, 4]])",
+            ),
         ],
     );
     assert_eq!(beam.expect_line("rpc "), "rpc 42");
@@ -83,6 +89,12 @@ fn rpc_call_from_beam_runs_a_registered_function() {
         beam.expect_line("bad_args "),
         "bad_args {badrpc,{'EXIT',{badarg,[{mymod,add,2,[]}]}}}"
     );
+    assert_eq!(beam.expect_line("multicall "), "multicall {[4],[]}");
+    assert_eq!(
+        beam.expect_line("erpc_multicall "),
+        "erpc_multicall [{ok,6}]"
+    );
+    assert_eq!(beam.expect_line("execute_call "), "execute_call {return,8}");
 }
 
 #[test]
@@ -206,6 +218,11 @@ fn introspection_calls_describe_the_rust_processes() {
     for n in 0..3 {
         let _: Term = calc.call(node_support::Order::Term(n.to_term())).unwrap();
     }
+    let (unnamed, _unnamed_seen) = probe(&ours, None);
+    let unnamed_pid = unnamed.pid();
+    ours.node()
+        .register_rpc("t", "unnamed", move |_: &[Term]| Ok(unnamed_pid.to_term()))
+        .unwrap();
     let runtime = ours.runtime().handle();
     let processes = runtime.process_count();
     let beam = beam_checks(
@@ -253,6 +270,13 @@ fn introspection_calls_describe_the_rust_processes() {
                  {rpc:call(N, erlang, process_info, [P, [status]]), \
                  rpc:call(N, erlang, process_info, [P, bogus_item])} end",
             ),
+            check(
+                "unnamed",
+                "begin P = rpc:call(N, t, unnamed, []), \
+                 {rpc:call(N, erlang, process_info, [P, [registered_name, status]]), \
+                 rpc:call(N, erlang, process_info, [P, registered_name]), \
+                 lists:keymember(registered_name, 1, rpc:call(N, erlang, process_info, [P]))} end",
+            ),
             check("count", "rpc:call(N, erlang, system_info, [process_count])"),
             check(
                 "system",
@@ -289,6 +313,10 @@ fn introspection_calls_describe_the_rust_processes() {
     assert!(
         dead.starts_with("dead {[{status,waiting}],{badrpc,{'EXIT',{badarg,"),
         "{dead}"
+    );
+    assert_eq!(
+        beam.expect_line("unnamed "),
+        "unnamed {[{registered_name,[]},{status,waiting}],[],false}"
     );
     assert_eq!(beam.expect_line("count "), format!("count {processes}"));
     assert_eq!(

@@ -18,6 +18,7 @@
 //! | `supervisor:count_children(Sup)` | `[{specs, N}, {active, N}, {supervisors, N}, {workers, N}]` |
 //! | `erlang:memory()`, `erlang:memory(Item \| [Item])` | see below |
 //! | `erlang:system_info(Item)` | see below; another item raises `badarg` |
+//! | `erpc:execute_call(M, F, A)` | `{return, Value}` of that rpc (what an erpc request sent to rex runs) |
 //!
 //! `process_info` items:
 //! * `status`: `waiting` (a worker between messages, or blocked in a call — BEAM
@@ -26,7 +27,8 @@
 //! * `message_queue_len`: messages and signals in the mailbox not yet taken.
 //! * `messages`: always `[]` (a mailbox is read only by its owner thread).
 //! * `links`, `monitored_by`: pids; `monitors`: `[{process, Pid}]`.
-//! * `registered_name`: the name (`[]` when not registered, as BEAM answers for the item).
+//! * `registered_name`: the name; `[]` when not registered (`process_info(P, registered_name)`
+//!   is then `[]`, and `process_info/1` leaves the item out, as BEAM does).
 //! * `current_function`: `{Type, Callback, Arity}` while a worker runs a callback
 //!   (also while it is blocked in a call from it), `{Type, receive, 0}` while it
 //!   waits; `Type` is the worker's Rust type name as an atom. A plain thread:
@@ -158,6 +160,15 @@ pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &
         ("erlang", "system_info", [Term::Atom(item)]) => {
             system_info(node, &item.name).ok_or_else(Exception::badarg)
         }
+        // What rex runs for an erpc request that reached it as a plain rex call.
+        ("erpc", "execute_call", [Term::Atom(m), Term::Atom(f), a]) => match proper_list(a.clone())
+        {
+            Some(args) => match super::apply(node, &m.name, &f.name, args) {
+                super::Applied::Return(value) => Ok((atom("return"), value).to_term()),
+                super::Applied::Raised { exception, .. } => Err(exception),
+            },
+            None => Err(Exception::badarg()),
+        },
         ("erlang", "system_info" | "whereis" | "memory", _)
         | ("erlang", "process_info" | "is_process_alive", _)
         | ("erlang", "node" | "nodes" | "processes" | "registered", _)
@@ -252,12 +263,18 @@ fn process_info_items(node: &Arc<NodeInner>, pid: &Term, items: &Term) -> Result
     let Some(info) = node.runtime.process_info(&pid) else {
         return Ok(atom("undefined"));
     };
+    if single
+        && names.first().map(String::as_str) == Some("registered_name")
+        && info.registered_name.is_none()
+    {
+        // `process_info(Pid, registered_name)` of an unnamed process is `[]`.
+        return Ok(Term::from(eetf::List::nil()));
+    }
     let mut described: Vec<Term> = names
         .iter()
         .filter_map(|name| process_item(node, &info, name))
         .collect();
     if single {
-        // `process_info(Pid, registered_name)` of an unnamed process is `[]`.
         Ok(described
             .pop()
             .unwrap_or_else(|| Term::from(eetf::List::nil())))
@@ -356,9 +373,10 @@ fn ancestors(node: &NodeInner, info: &ProcessInfo) -> Term {
 fn process_item(node: &NodeInner, info: &ProcessInfo, item: &str) -> Option<Term> {
     let nil = || Term::from(eetf::List::nil());
     let value = match item {
+        // `[]` when not registered, as BEAM answers in an item list.
         "registered_name" => match &info.registered_name {
             Some(name) => atom(name),
-            None => return None,
+            None => nil(),
         },
         "current_function" => current_function(info),
         "current_location" => {
