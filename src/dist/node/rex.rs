@@ -24,7 +24,9 @@
 //! * A handler that panics answers `{badrpc, {'EXIT', {{rust_panic, Message},
 //!   Stack}}}` (an `error` exception) and the node goes on; the panic is logged.
 //! * Handlers run on the node's call threads, never on a connection's reader, so a
-//!   slow handler delays neither ticks nor other traffic.
+//!   slow handler delays neither ticks nor other traffic. The light built-ins (those
+//!   that read one table: `node`, `processes`, `process_info` …) run on the reader,
+//!   saving a thread hop.
 
 mod builtins;
 
@@ -207,6 +209,22 @@ pub(crate) fn apply(
     }
 }
 
+/// `true` if `module:function` is a built-in that only reads this node's tables
+/// (no registered handler replaces it, and it is not one of the heavier supervisor
+/// calls): it runs on the connection's reader, saving the hop to a call thread.
+pub(crate) fn runs_inline(node: &NodeInner, module: &str, function: &str) -> bool {
+    node.rex.handler(module, function).is_none() && builtins::is_light(module, function)
+}
+
+/// Runs `job` here when `inline`, else on one of the node's call threads.
+pub(crate) fn run(node: &Arc<NodeInner>, inline: bool, job: impl FnOnce() + Send + 'static) {
+    if inline {
+        job();
+    } else {
+        node.run_call(Box::new(job));
+    }
+}
+
 /// A message to our registered name `rex`. `from` is the sender of the frame.
 pub(crate) fn handle_message(node: &Arc<NodeInner>, from: &WirePid, payload: Option<Term>) {
     let Some(Term::Tuple(message)) = payload else {
@@ -224,10 +242,11 @@ pub(crate) fn handle_message(node: &Arc<NodeInner>, from: &WirePid, payload: Opt
             match call_request(request) {
                 Some((module, function, args)) => {
                     let node2 = node.clone();
-                    node.run_call(Box::new(move || {
+                    let inline = runs_inline(node, &module, &function);
+                    run(node, inline, move || {
                         let reply = apply(&node2, &module, &function, args).into_rex_reply();
                         node2.reply_gen_call(node2.runtime.root_pid(), &caller, reply);
-                    }));
+                    });
                 }
                 None => log::debug!(
                     "distribution: rex call from {} not understood",
@@ -239,9 +258,10 @@ pub(crate) fn handle_message(node: &Arc<NodeInner>, from: &WirePid, payload: Opt
         (Some(Term::Atom(tag)), Some(request), None, None) if tag.name == "$gen_cast" => {
             if let Some((module, function, args)) = cast_request(request) {
                 let node2 = node.clone();
-                node.run_call(Box::new(move || {
+                let inline = runs_inline(node, &module, &function);
+                run(node, inline, move || {
                     let _ = apply(&node2, &module, &function, args);
-                }));
+                });
             }
         }
         // {From, {call, M, F, A, GL}}: the form hidden C nodes use; rex answers it as
@@ -250,10 +270,11 @@ pub(crate) fn handle_message(node: &Arc<NodeInner>, from: &WirePid, payload: Opt
             if let Some((module, function, args)) = call_request(request) {
                 let node2 = node.clone();
                 let caller = (Term::from(sender), atom("rex")).to_term();
-                node.run_call(Box::new(move || {
+                let inline = runs_inline(node, &module, &function);
+                run(node, inline, move || {
                     let reply = apply(&node2, &module, &function, args).into_rex_reply();
                     node2.reply_gen_call(node2.runtime.root_pid(), &caller, reply);
-                }));
+                });
             }
         }
         // features_request and the like: BEAM then treats us as a node whose rex has

@@ -303,7 +303,8 @@ fn run_erpc(
     );
     let node2 = node.clone();
     let connection = connection.clone();
-    node.run_call(Box::new(move || {
+    let inline = rex::runs_inline(node, &module.name, &function.name);
+    rex::run(node, inline, move || {
         let applied = rex::apply(&node2, &module.name, &function.name, call_args);
         let reason = match reference {
             Some(reference) => applied.into_erpc_reason(reference),
@@ -336,7 +337,7 @@ fn run_erpc(
         if !refs.is_empty() {
             let _ = connection.send_all(node2.now(), &refs);
         }
-    }));
+    });
 }
 
 /// A user's spawner for `M:F`: run on a call thread (it may block while the process

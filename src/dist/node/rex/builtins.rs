@@ -98,6 +98,26 @@ const DEFAULT_ITEMS: &[&str] = &[
 
 type Answer = Option<Result<Term, Exception>>;
 
+/// The built-ins cheap enough to run on a connection's reader: each reads one table
+/// or one process (not a whole snapshot, not another rpc).
+pub(super) fn is_light(module: &str, function: &str) -> bool {
+    matches!(
+        (module, function),
+        (
+            "erlang",
+            "node"
+                | "nodes"
+                | "processes"
+                | "registered"
+                | "whereis"
+                | "is_process_alive"
+                | "process_info"
+                | "memory"
+                | "system_info"
+        )
+    )
+}
+
 /// `module:function(args)` if it is a built-in; `None` if it is not one.
 pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &[Term]) -> Answer {
     let answer = match (module, function, args) {
