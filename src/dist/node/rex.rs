@@ -26,7 +26,10 @@
 //! * Handlers run on the node's call threads, never on a connection's reader, so a
 //!   slow handler delays neither ticks nor other traffic. The light built-ins (those
 //!   that read one table: `node`, `processes`, `process_info` …) run on the reader,
-//!   saving a thread hop.
+//!   saving a thread hop. A handler still running when the node stops is waited for
+//!   (as a served call is, see [`Node::shutdown`]): handlers should return.
+//! * `erpc:call`'s timeout does not stop a handler (there is no process to kill): it
+//!   runs to its end and its result is dropped by the caller's node.
 
 mod builtins;
 

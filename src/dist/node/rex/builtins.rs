@@ -43,7 +43,9 @@
 //!   `error_handler`; `suspending`: `[]`; `garbage_collection`: `[]`.
 //! * `heap_size`, `total_heap_size`, `stack_size`, `memory`: `0` (a thread's memory is
 //!   not accounted per process).
-//! * `current_stacktrace`: `[]`; `thread` (ours): the OS thread's name.
+//! * `current_stacktrace`: `[]`; `current_location`: `current_function` with `[]`
+//!   appended. Ours: `thread`, the OS thread's name (a binary); `parent`, the pid
+//!   that started the process.
 //!
 //! `which_children` lists the last started child first, as BEAM does. `Id` is the child spec's id as an atom (`undefined` for a
 //! dynamic supervisor's children, as for `simple_one_for_one`); `Child` the pid or
