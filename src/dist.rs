@@ -39,5 +39,8 @@ pub mod term;
 
 pub use eetf;
 pub use error::DistError;
-pub use node::{Destination, Node, NodeBuilder, NodeDownReason, NodeEvent};
+pub use node::{
+    Destination, Exception, Mfa, Node, NodeBuilder, NodeDownReason, NodeEvent, RemoteProcessInfo,
+    RpcHandler, SpawnRefusal, Spawner,
+};
 pub use term::{Atom, FromTerm, Term, ToTerm};

@@ -145,6 +145,9 @@ pub enum DistError {
     /// No reply in time.
     #[error("call timed out")]
     Timeout,
+    /// An rpc failed on the remote node: `{badrpc, Reason}`, with the reason.
+    #[error("rpc failed on the remote node: {0}")]
+    BadRpc(Term),
     /// An option has an invalid value.
     #[error("invalid option `{option}`: {reason}")]
     InvalidOption {

@@ -1,8 +1,8 @@
 //! Distribution capability flags (`DFLAG_*` of OTP's `dist.hrl`) and the sets this
 //! node sends and requires.
 //!
-//! We advertise what OTP 25 and 26 require plus monitors, `SEND_SENDER`, exit payloads
-//! and aliases; we never advertise the atom cache (`DIST_HDR_ATOM_CACHE`) or
+//! We advertise what OTP 25 and 26 require plus monitors, `SEND_SENDER`, exit payloads,
+//! aliases and `SPAWN_REQUEST` (answered by `node/spawn.rs`); we never advertise the atom cache (`DIST_HDR_ATOM_CACHE`) or
 //! fragments (`FRAGMENTS`), so every frame a peer sends us is a plain pass-through
 //! frame (tag 112) with whole terms.
 
@@ -90,7 +90,8 @@ pub fn advertised(visible: bool) -> u64 {
         | SEND_SENDER
         | BIG_SEQTRACE_LABELS
         | EXIT_PAYLOAD
-        | ALIAS;
+        | ALIAS
+        | SPAWN;
     if visible { base | PUBLISHED } else { base }
 }
 

@@ -16,8 +16,15 @@
 //!   [`ToTerm`]; incoming messages reach local workers that opted in
 //!   ([`Node::accept_messages`], [`Node::serve`]); a term that does not decode into the
 //!   worker's type is logged and dropped ([`Node::dropped_messages`] counts them).
-//! * `net_adm:ping` gets `pong` (`net_kernel`'s `is_auth` is answered); `rex` and
+//! * `net_adm:ping` gets `pong` (`net_kernel`'s `is_auth` is answered);
 //!   `global_name_server` traffic is tolerated (logged at debug level, not answered).
+//! * `rpc:call` / `erpc:call` from other nodes are answered (`node/rex.rs`: functions
+//!   registered with [`Node::register_rpc`] and the introspection built-ins of
+//!   `node/rex/builtins.rs`); every `SPAWN_REQUEST` gets a `SPAWN_REPLY`
+//!   (`node/spawn.rs`, spawners registered with [`Node::register_spawner`]);
+//!   [`Node::process_info`] describes a process of any node over rpc
+//!   (`node/remote_info.rs`).
+//! * A lost EPMD registration is renewed (`node/registration.rs`).
 //! * [`Node::call`] calls a `gen_server` on another node by pid or `{name, node}`:
 //!   monitored like `gen_server:call`, so a missing server fails at once (`NoProc`),
 //!   a lost connection gives `NoConnection`. [`Node::cast`] is `gen_server:cast`;
@@ -37,8 +44,17 @@ mod dispatch;
 mod events;
 mod inbox;
 pub(crate) mod reason;
+mod registration;
+mod remote_info;
+mod rex;
+mod spawn;
 
 pub use events::{NodeDownReason, NodeEvent};
+pub use remote_info::{Mfa, RemoteProcessInfo, decode_process_info};
+pub use rex::{Exception, RpcHandler};
+pub use spawn::{
+    SpawnRefusal, SpawnRequest, SpawnRequestError, Spawner, decode_request as decode_spawn_request,
+};
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -236,6 +252,14 @@ impl NodeBuilder {
         let (alive, _) = name.split_once('@').unwrap_or((&name, ""));
         let entry = NodeEntry::new(alive, listen_address.port(), self.visible);
         let (registration, name_server) = register(epmd_address, &entry, self.setup_timeout)?;
+        let runs_name_server = name_server.is_some();
+        let registration = registration::Keeper::start(
+            registration,
+            name_server,
+            epmd_address,
+            entry,
+            self.setup_timeout,
+        )?;
         let inner = Arc::new(NodeInner {
             name: name.clone(),
             node: runtime.node(),
@@ -268,6 +292,8 @@ impl NodeBuilder {
             monitor_downs: crossbeam_channel::unbounded(),
             local_monitors: Mutex::new(HashMap::new()),
             calls_in: call_pool::CallPool::new(),
+            rex: rex::Rex::default(),
+            spawners: spawn::Spawners::default(),
         });
         super::hooks::register_node(&inner);
         let accepting = inner.clone();
@@ -283,7 +309,7 @@ impl NodeBuilder {
         Ok(Node {
             inner: inner.clone(),
             listen_address,
-            runs_name_server: name_server.is_some(),
+            runs_name_server,
             lifecycle: Arc::new(Lifecycle {
                 inner,
                 listen_address,
@@ -292,7 +318,6 @@ impl NodeBuilder {
                     ticker,
                     stop_ticker,
                     registration,
-                    name_server,
                 })),
             }),
         })
@@ -422,15 +447,15 @@ pub(crate) struct NodeInner {
     /// Monitors our processes hold on processes of other nodes, by wire reference.
     pub(crate) local_monitors: Mutex<HashMap<WireRef, LocalMonitor>>,
     calls_in: call_pool::CallPool,
+    /// Functions other nodes may call through rpc (see `node/rex.rs`).
+    rex: rex::Rex,
+    /// Spawners other nodes' spawn requests may start (see `node/spawn.rs`).
+    spawners: spawn::Spawners,
 }
 
 impl NodeInner {
     /// Runs a blocking job for another node (a call that must not hold up the
     /// connection's reader) on a pool thread.
-    #[expect(
-        dead_code,
-        reason = "served calls reply by callback now; rpc handlers will run here"
-    )]
     pub(crate) fn run_call(self: &Arc<Self>, job: call_pool::Job) {
         if self.calls_in.submit(job) {
             let node = self.clone();
@@ -885,7 +910,9 @@ impl NodeInner {
     ) {
         let local = match &target {
             // net_kernel is answered by the node itself and never dies before it.
-            ProcessRef::Name(name) if name.as_str() == "net_kernel" => return,
+            ProcessRef::Name(name) if name.as_str() == "net_kernel" || name.as_str() == "rex" => {
+                return;
+            }
             ProcessRef::Name(name) => self.runtime.whereis(name.as_str()),
             ProcessRef::Pid(pid) => Pid::from_term(Term::from(pid.clone()))
                 .ok()
@@ -1147,8 +1174,8 @@ struct Running {
     acceptor: JoinHandle<()>,
     ticker: JoinHandle<()>,
     stop_ticker: Sender<()>,
-    registration: Registration,
-    name_server: Option<NameServer>,
+    /// Keeps the EPMD registration (and a name server we started) alive.
+    registration: registration::Keeper,
 }
 
 /// The node's threads and registrations, shared by every handle; stopped by the first
@@ -1179,10 +1206,7 @@ impl Lifecycle {
                 let _ = thread.join();
             }
         }
-        drop(running.registration);
-        if let Some(server) = running.name_server {
-            server.shutdown();
-        }
+        running.registration.stop();
         super::hooks::unregister_node(&self.inner);
         self.inner.inboxes.write().clear();
         log::info!("node {} stopped", self.inner.name);

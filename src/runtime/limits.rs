@@ -124,6 +124,12 @@ impl WorkerSlots {
             .map_err(|_| SystemLimit::MaxWorkers { limit: self.limit })
     }
 
+    /// The `max_workers` setting (`usize::MAX` when unlimited).
+    #[cfg_attr(not(feature = "dist"), allow(dead_code))]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Workers holding a slot now.
     #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {

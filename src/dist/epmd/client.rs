@@ -34,6 +34,12 @@ impl Registration {
     pub fn creation(&self) -> u32 {
         self.creation
     }
+
+    /// A second handle on the registration's socket, to notice EPMD closing it (a
+    /// read returns end of file) or to shut it down.
+    pub fn watch_stream(&self) -> std::io::Result<TcpStream> {
+        self._stream.try_clone()
+    }
 }
 
 impl EpmdClient {

@@ -13,10 +13,11 @@ pub(crate) fn handle(node: &Arc<NodeInner>, connection: &Arc<Connection>, messag
         Control::Send { to } | Control::SendSender { to, .. } => node.deliver(&to, payload),
         Control::RegSend { from, to } => match to.as_str() {
             "net_kernel" => net_kernel(node, payload),
-            // A visible connection gets these on connect; BEAM keeps the connection up
-            // without answers (rex then treats us as an old node, global as not
-            // taking part in global name registration).
-            "rex" | "global_name_server" => {
+            "rex" => super::rex::handle_message(node, &from, payload),
+            // A visible connection gets this on connect; BEAM keeps the connection up
+            // without an answer (global then treats us as not taking part in global
+            // name registration).
+            "global_name_server" => {
                 log::debug!(
                     "distribution: {to} message from {} tolerated",
                     from.node.name
@@ -72,6 +73,11 @@ pub(crate) fn handle(node: &Arc<NodeInner>, connection: &Arc<Connection>, messag
         Control::PayloadExit2 { from, to } => {
             crate::dist::hooks::remote_exit(node, &from, &to, &payload.unwrap_or_else(nil), false)
         }
+        // SPAWN_REQUEST and SPAWN_REQUEST_TT (the trace token is ignored).
+        Control::Other {
+            op: 29 | 30,
+            elements,
+        } => super::spawn::handle(node, connection, elements, payload),
         Control::Other { op, .. } => {
             log::debug!(
                 "distribution: control operation {op} from {} ignored",
