@@ -15,25 +15,10 @@ use otp_threads::dist::eetf;
 use otp_threads::dist::node::{decode_process_info, decode_spawn_request};
 use otp_threads::dist::{Atom, Node, Term, ToTerm, term};
 use otp_threads::{NodeName, Pid, Runtime};
+use otp_threads_testkit::fuzz::{Mutator, Rng};
 
 /// Inputs per target; three byte-level targets and one term-level one.
 const INPUTS_PER_TARGET: usize = 100_000;
-
-/// xorshift64*: deterministic, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn atom(name: &str) -> Term {
     Atom::from(name).to_term()
@@ -75,16 +60,16 @@ fn random_term(rng: &mut Rng, depth: usize) -> Term {
     let leaf = depth == 0;
     match rng.below(if leaf { 6 } else { 10 }) {
         0 => atom(WORDS[rng.below(WORDS.len())]),
-        1 => (rng.next() as i64 >> rng.below(64)).to_term(),
+        1 => (rng.next_u64() as i64 >> rng.below(64)).to_term(),
         2 => Term::from(eetf::Pid::new(
             if rng.below(2) == 0 { "rs@h" } else { "other@h" },
-            rng.next() as u32 % 64,
+            rng.next_u64() as u32 % 64,
             0,
             1,
         )),
         3 => Term::from(eetf::Reference {
             node: eetf::Atom::from("other@h"),
-            id: vec![rng.next() as u32, 1, 2],
+            id: vec![rng.next_u64() as u32, 1, 2],
             creation: 1,
         }),
         4 => "bin".to_term(),
@@ -103,33 +88,6 @@ fn random_term(rng: &mut Rng, depth: usize) -> Term {
             vec![random_term(rng, depth - 1)],
             random_term(rng, depth - 1),
         ))),
-    }
-}
-
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
-        match rng.below(5) {
-            0 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] = [0, 1, 0x7f, 0xff, 97, 100, 104, 106, 107, 108, 119][rng.below(11)];
-            }
-            2 if input.len() < 1024 => {
-                let i = rng.below(input.len() + 1);
-                input.insert(i, rng.next() as u8);
-            }
-            3 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input.remove(i);
-            }
-            _ => {
-                let len = rng.below(input.len() + 1);
-                input.truncate(len);
-            }
-        }
     }
 }
 
@@ -214,19 +172,14 @@ fn process_info_corpus() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Random bytes one time in four, else a corpus entry with one to four edits.
 fn next_input(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
-    if rng.below(4) == 0 {
-        (0..rng.below(64)).map(|_| rng.next() as u8).collect()
-    } else {
-        let mut input = corpus[rng.below(corpus.len())].clone();
-        mutate(rng, &mut input);
-        input
-    }
+    Mutator::new(corpus).max_len(1024).next_input(rng)
 }
 
 #[test]
 fn random_and_mutated_spawn_requests_and_process_info_answers_cause_no_panic() {
-    let mut rng = Rng(0x005e_ed0f_4ec5);
+    let mut rng = Rng::new(0x005e_ed0f_4ec5);
     let pid = Pid::from_parts(NodeName::new("other@h"), 7, 0, 1);
     let mut decoded = [0usize; 2];
     // SPAWN_REQUEST frames: through the control decoder, then the request reader.
@@ -311,7 +264,7 @@ fn builtins_given_random_arguments_answer_a_term_and_never_panic() {
         ("supervisor", "count_children"),
         ("nomod", "nofun"),
     ];
-    let mut rng = Rng(0xb17e_5eed);
+    let mut rng = Rng::new(0xb17e_5eed);
     let local = runtime.handle().processes();
     for _ in 0..INPUTS_PER_TARGET / 10 {
         let (module, function) = calls[rng.below(calls.len())];
