@@ -15,7 +15,9 @@
 //! * The Proxy of this node (registered as `'Elixir.ZenMonitor.Proxy'`) serves other
 //!   nodes' Connectors, Elixir's included.
 //! * After [`ZenMonitor::demonitor`] returns, no DOWN of that monitor is handed to its
-//!   subscriber (the Dispatcher delivers only DOWNs whose reference it can take).
+//!   subscriber (the Dispatcher delivers only DOWNs whose reference it can take);
+//!   [`ZenMonitor::demonitor_worker`] and [`ZenMonitor::demonitor_process`] with flush
+//!   also remove one already in the subscriber's mailbox.
 //! * A crashed Connector loses no monitor: its successor, started at once, resubscribes
 //!   every target of its node.
 
@@ -36,7 +38,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use otp_threads::dist::Node;
-use otp_threads::{ExitReason, KeyedRegistry, Pid, RuntimeHandle, WorkerRef};
+use otp_threads::{Context, ExitReason, KeyedRegistry, Pid, RuntimeHandle, Worker, WorkerRef};
 use parking_lot::RwLock;
 
 pub use error::ZenError;
@@ -333,6 +335,7 @@ impl ZenMonitor {
     ) -> bool {
         let active = self.demonitor(reference, flush);
         if flush && !active {
+            self.settle_delivery();
             let _ = process.receive_matching(
                 |item| {
                     matches!(item, otp_threads::Received::Message(m)
@@ -342,6 +345,35 @@ impl ZenMonitor {
             );
         }
         active
+    }
+
+    /// `demonitor(Ref, [flush])` from inside a worker that is the monitor's subscriber
+    /// (its `WorkerRef`): removes the monitor and, with `flush`, also a DOWN of it
+    /// already queued in this worker's mailbox but not yet handled, as Erlang's flush
+    /// does (`down_of` tells which of the worker's messages are zen DOWNs). After it
+    /// returns, `handle_info` never sees a DOWN of `reference`. Returns `true` if the
+    /// monitor was active (no DOWN had been handed over).
+    pub fn demonitor_worker<W: Worker>(
+        &self,
+        ctx: &mut Context<W>,
+        reference: ZenRef,
+        flush: bool,
+        down_of: impl Fn(&W::Info) -> Option<&ZenDown>,
+    ) -> bool {
+        let active = self.demonitor(reference, flush);
+        if flush && !active {
+            self.settle_delivery();
+            let _ = ctx.take_queued_messages(|message| {
+                down_of(message).is_some_and(|down| down.reference == reference)
+            });
+        }
+        active
+    }
+
+    /// Waits until a DOWN whose reference was already taken is in its subscriber's
+    /// mailbox (the round delivering it holds the delivery lock).
+    fn settle_delivery(&self) {
+        drop(self.shared.tables.delivery.lock());
     }
 
     /// The references `subscriber` holds on the remote `target` (zen_monitor's

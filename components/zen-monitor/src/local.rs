@@ -166,6 +166,7 @@ impl Worker for Local {
                 subscriber,
             } => {
                 self.local_targets.remove(&reference);
+                let _delivery = shared.tables.delivery.lock();
                 if shared.tables.references.lock().remove(&reference).is_some() {
                     subscriber.deliver(ZenDown {
                         reference,

@@ -169,6 +169,10 @@ pub enum Compatibility {
 #[derive(Default)]
 pub(crate) struct Tables {
     pub(crate) references: Mutex<HashMap<ZenRef, Reference>>,
+    /// Held from taking a DOWN's reference until the DOWN is handed over: a
+    /// `demonitor` with flush that finds its reference taken waits on it, so the DOWN
+    /// is in the subscriber's mailbox when it looks there.
+    pub(crate) delivery: Mutex<()>,
     pub(crate) monitors: Mutex<HashMap<String, NodeMonitors>>,
     pub(crate) compatibility: Mutex<HashMap<String, Cached>>,
 }

@@ -58,6 +58,7 @@ impl Dispatcher {
         let amount = self.options.read().demand_amount;
         let mut live = Vec::with_capacity(amount.min(self.queue.len()));
         let mut skipped = 0u64;
+        let delivery = self.tables.delivery.lock();
         {
             // One lock per round, not per DOWN: a nodedown round may hold a million.
             let mut references = self.tables.references.lock();
@@ -76,6 +77,7 @@ impl Dispatcher {
         for pending in live {
             pending.subscriber.deliver(pending.down);
         }
+        drop(delivery);
         self.stats.skipped.fetch_add(skipped, Ordering::Relaxed);
         self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
         self.stats
