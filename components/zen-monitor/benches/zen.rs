@@ -31,6 +31,15 @@ use otp_threads_zen_monitor::{ChannelSubscriber, Options, SharedSubscriber};
 const N: usize = 100_000;
 const KILLED: usize = 10_000;
 const FAN_OUT: u32 = 1_000_000;
+
+/// The fan-out size: `FAN_OUT`, or `ZEN_FAN_OUT` from the environment (smaller runs
+/// under `valgrind --tool=callgrind`).
+fn fan_out_size() -> u32 {
+    std::env::var("ZEN_FAN_OUT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(FAN_OUT)
+}
 const LONG: Duration = Duration::from_secs(300);
 
 fn rss_bytes() -> u64 {
@@ -249,7 +258,8 @@ fn fan_out_million() {
     let ghost = NodeName::new("ghost@nowhere");
     let rss_before = rss_bytes();
     let started = Instant::now();
-    for i in 1..=FAN_OUT {
+    let fan_out = fan_out_size();
+    for i in 1..=fan_out {
         zen.monitor(Pid::from_parts(ghost, i, 0, 1), subscriber.clone())
             .unwrap();
     }
@@ -273,14 +283,14 @@ fn fan_out_million() {
     });
     let restarted = started.elapsed();
     let fan_started = Instant::now();
-    for _ in 0..FAN_OUT {
+    for _ in 0..fan_out {
         downs.recv_timeout(LONG).expect("nodedown");
     }
     let fanned = fan_started.elapsed();
     println!(
-        "  nodedown fan-out of {FAN_OUT} zen monitors (unreachable node, dispatcher 1,000,000 per 100 ms): {fanned:?} \
+        "  nodedown fan-out of {fan_out} zen monitors (unreachable node, dispatcher 1,000,000 per 100 ms): {fanned:?} \
          after the connector's restart ({restarted:?}, resubscribing all); placing them took {placed:?}; {} B RSS per monitor",
-        rss / u64::from(FAN_OUT)
+        rss / u64::from(fan_out)
     );
     zen.shutdown(Duration::from_secs(30));
     drop(process);

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod hash;
 mod local;
 mod options;
 mod proxy;
@@ -107,7 +108,7 @@ impl ZenShared {
                 shared: self.clone(),
                 remote: node.to_owned(),
                 batch: VecDeque::new(),
-                queued: std::collections::HashSet::new(),
+                queued: hash::FastSet::default(),
                 proxy: None,
                 proxy_generation: 0,
                 events: Some(self.node.events()),
@@ -122,7 +123,7 @@ impl ZenShared {
     }
 
     pub(crate) fn fire_all_nodedown(&self, node: &str) {
-        let rows = self
+        let (rows, indexes) = self
             .tables
             .monitors
             .lock()
@@ -141,6 +142,7 @@ impl ZenShared {
             })
             .collect();
         self.dispatch(pending);
+        drop(indexes);
     }
 
     /// Removes a remote monitor; queues the unsubscribe if it was the last on its target.
@@ -261,33 +263,35 @@ impl ZenMonitor {
             })?;
             return Ok(reference);
         }
-        let node = target.node().to_owned();
-        shared.tables.references.lock().insert(
-            reference,
-            Reference {
-                remote: Some(node.clone()),
-            },
-        );
-        let first = shared
+        let node = target.node_name();
+        shared
             .tables
-            .monitors
+            .references
             .lock()
-            .entry(node.clone())
-            .or_default()
-            .insert(Row {
-                target: target.clone(),
-                reference,
-                subscriber,
-            });
+            .insert(reference, Reference { remote: Some(node) });
+        let node = node.as_str();
+        let row = Row {
+            target: target.clone(),
+            reference,
+            subscriber,
+        };
+        let first = {
+            let mut monitors = shared.tables.monitors.lock();
+            // No key allocated per monitor: only the node's first one makes its entry.
+            match monitors.get_mut(node) {
+                Some(node_monitors) => node_monitors.insert(row),
+                None => monitors.entry(node.to_owned()).or_default().insert(row),
+            }
+        };
         // The row is in the table before any Connector is asked for: one that starts
         // (or restarts) now subscribes it in its init, and the cast below reaches the
         // one that runs; a Connector drops a subscribe already queued, so the target
         // is sent once.
-        let connector = match shared.connector(&node) {
+        let connector = match shared.connector(node) {
             Ok(connector) => connector,
             Err(error) => {
                 shared.tables.references.lock().remove(&reference);
-                if let Some(monitors) = shared.tables.monitors.lock().get_mut(&node) {
+                if let Some(monitors) = shared.tables.monitors.lock().get_mut(node) {
                     monitors.remove(reference);
                 }
                 return Err(error);
@@ -310,7 +314,7 @@ impl ZenMonitor {
         };
         match entry.remote {
             Some(node) => {
-                shared.demonitor_remote(&node, reference);
+                shared.demonitor_remote(node.as_str(), reference);
                 true
             }
             None => match shared.local() {

@@ -38,6 +38,14 @@ impl Target {
             Target::Name { node, .. } => node,
         }
     }
+
+    /// The node, interned (a pid carries it already).
+    pub(crate) fn node_name(&self) -> otp_threads::NodeName {
+        match self {
+            Target::Pid(pid) => pid.node(),
+            Target::Name { node, .. } => otp_threads::NodeName::new(node),
+        }
+    }
 }
 
 impl From<Pid> for Target {

@@ -19,7 +19,7 @@
 
 mod relay;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
@@ -27,6 +27,7 @@ use otp_threads::dist::{DistError, FromTerm, NodeEvent, Term};
 use otp_threads::{Context, ExitReason, Info, Monitor, ReplyTo, Step, Worker};
 
 use crate::ZenShared;
+use crate::hash::FastSet;
 use crate::local::dispatcher::Pending;
 use crate::tables::{Cached, CachedCompatibility, Compatibility, Row, penalty};
 use crate::target::{Target, ZenDown, ZenReason, ZenRef};
@@ -37,7 +38,7 @@ pub(crate) struct Connector {
     pub(crate) remote: String,
     pub(crate) batch: VecDeque<Instruction>,
     /// Targets with a subscribe in `batch` (a second one for the same target is dropped).
-    pub(crate) queued: HashSet<Target>,
+    pub(crate) queued: FastSet<Target>,
     pub(crate) proxy: Option<Monitor>,
     /// The number of the Proxy monitor in force (a stale one's DOWN is ignored).
     pub(crate) proxy_generation: u64,
@@ -107,7 +108,7 @@ impl Connector {
 
     /// Fires every monitor of the node with `nodedown`, in insertion order.
     fn fire_all(&mut self) {
-        let rows = self
+        let (rows, indexes) = self
             .shared
             .tables
             .monitors
@@ -126,6 +127,8 @@ impl Connector {
             self.shared
                 .dispatch(Self::rows_to_pending(rows, || ZenReason::NodeDown));
         }
+        // Freed while the Dispatcher already delivers.
+        drop(indexes);
     }
 
     fn dead(&mut self, certificates: Vec<(Target, Term)>) {

@@ -106,7 +106,12 @@ impl Worker for Dispatcher {
     }
 
     fn handle_cast(&mut self, batch: Vec<Pending>, _: &mut Context<Self>) -> Step<Self> {
-        self.queue.extend(batch);
+        if self.queue.is_empty() {
+            // A nodedown's batch becomes the queue without copying a million DOWNs.
+            self.queue = VecDeque::from(batch);
+        } else {
+            self.queue.extend(batch);
+        }
         Step::Next
     }
 
