@@ -47,7 +47,8 @@ pub use local::dispatcher::DispatcherStats;
 pub use options::Options;
 pub use tables::{CachedCompatibility, Compatibility, penalty};
 pub use target::{
-    ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown, ZenReason, ZenRef,
+    BatchChannelSubscriber, ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown,
+    ZenReason, ZenRef,
 };
 pub use truncator::truncate;
 pub use wire::{Instruction, PROXY, exit_reason_to_term};
@@ -131,7 +132,7 @@ impl ZenShared {
             .map(|m| m.take_all())
             .unwrap_or_default();
         let pending = rows
-            .into_iter()
+            .into_values()
             .map(|row| Pending {
                 down: ZenDown {
                     reference: row.reference,

@@ -146,16 +146,15 @@ impl NodeMonitors {
             .collect()
     }
 
-    /// Takes every monitor, in insertion order; the emptied indexes come back too, so
+    /// Takes every monitor (in insertion order: by sequence); the emptied indexes come back too, so
     /// the caller can free them after it has handed the DOWNs on (off the fan-out's
     /// path: the Dispatcher starts delivering meanwhile).
-    pub(crate) fn take_all(&mut self) -> (Vec<Row>, Indexes) {
+    pub(crate) fn take_all(&mut self) -> (BTreeMap<u64, Row>, Indexes) {
         let indexes = Indexes {
             _by_target: std::mem::take(&mut self.by_target),
             _by_reference: std::mem::take(&mut self.by_reference),
         };
-        let rows = std::mem::take(&mut self.rows).into_values().collect();
-        (rows, indexes)
+        (std::mem::take(&mut self.rows), indexes)
     }
 
     /// The distinct targets, in the order of their first monitor.

@@ -93,7 +93,10 @@ impl Connector {
         self.batch.push_back(instruction);
     }
 
-    fn rows_to_pending(rows: Vec<Row>, reason: impl Fn() -> ZenReason) -> Vec<Pending> {
+    fn rows_to_pending(
+        rows: impl IntoIterator<Item = Row>,
+        reason: impl Fn() -> ZenReason,
+    ) -> Vec<Pending> {
         rows.into_iter()
             .map(|row| Pending {
                 down: ZenDown {
@@ -125,7 +128,9 @@ impl Connector {
                 self.remote
             );
             self.shared
-                .dispatch(Self::rows_to_pending(rows, || ZenReason::NodeDown));
+                .dispatch(Self::rows_to_pending(rows.into_values(), || {
+                    ZenReason::NodeDown
+                }));
         }
         // Freed while the Dispatcher already delivers.
         drop(indexes);
