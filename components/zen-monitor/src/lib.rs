@@ -304,6 +304,21 @@ impl ZenMonitor {
         Ok(reference)
     }
 
+    /// `ZenMonitor.monitor(Target)` called inside a worker: monitors `target` (a remote
+    /// pid or `{name, node}`) with this worker as the subscriber, so the DOWN reaches
+    /// its `handle_info` (as `W::Info::from(ZenDown)`). Pair with
+    /// [`demonitor_worker`](Self::demonitor_worker).
+    pub fn monitor_from<W: Worker>(
+        &self,
+        ctx: &Context<W>,
+        target: impl Into<Target>,
+    ) -> Result<ZenRef, ZenError>
+    where
+        W::Info: From<ZenDown>,
+    {
+        self.monitor(target, Arc::new(ctx.handle()))
+    }
+
     /// Removes a monitor (zen_monitor's `demonitor/2`). Returns `true` if it was active.
     /// Whether `flush` is given or not, no DOWN of it reaches the subscriber after this
     /// returns; a DOWN handed over before stays where it was delivered (see the README).

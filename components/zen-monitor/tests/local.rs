@@ -379,3 +379,80 @@ fn a_worker_demonitoring_with_flush_never_sees_a_down_already_queued() {
         zen.shutdown(Duration::from_secs(10));
     }
 }
+
+/// A worker that monitors `{name, node}` from inside (`ZenMonitor::monitor_from`) when
+/// called, and reports the DOWN its `handle_info` gets.
+struct NameWatcher {
+    zen: std::sync::Arc<otp_threads_zen_monitor::ZenMonitor>,
+    seen: Sender<ZenDown>,
+}
+
+impl Worker for NameWatcher {
+    type Call = Target;
+    type Reply = Result<otp_threads_zen_monitor::ZenRef, ZenError>;
+    type Cast = ();
+    type Info = WatcherInfo;
+    type Continue = ();
+
+    fn handle_call(
+        &mut self,
+        target: Target,
+        reply: ReplyTo<Self::Reply>,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
+        reply.reply(self.zen.monitor_from(ctx, target));
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<WatcherInfo>, _: &mut Context<Self>) -> Step<Self> {
+        if let Info::Message(WatcherInfo::Zen(down)) = info {
+            let _ = self.seen.send(down);
+        }
+        Step::Next
+    }
+}
+
+/// zen_monitor's `monitor({name, node})` from inside a process (black_box_test.exs,
+/// "monitoring a remote name"): the worker itself is the subscriber, the DOWN names the
+/// `{name, node}` target and reaches its `handle_info`.
+#[test]
+fn a_worker_monitors_a_name_on_a_node_from_inside_and_gets_the_down() {
+    let mut solo = Solo::start(Options::default());
+    let zen = std::sync::Arc::new(solo.zen.take().unwrap());
+    let (seen, downs) = unbounded();
+    let worker = solo
+        .runtime()
+        .spawn_worker(NameWatcher {
+            zen: zen.clone(),
+            seen,
+        })
+        .unwrap();
+    let target = Target::name("session_registry", GHOST);
+    let reference = worker.call(target.clone()).unwrap().unwrap();
+    assert_eq!(
+        zen.monitors(&target, worker.pid()).unwrap(),
+        vec![reference],
+        "the worker is the subscriber"
+    );
+    let down = poll_until(
+        "the DOWN in handle_info",
+        Patience::default(),
+        || {
+            solo.clock.advance(Duration::from_millis(50));
+            downs.try_recv().ok()
+        },
+        Option::is_some,
+    )
+    .unwrap();
+    assert_eq!(
+        (down.reference, down.target, down.reason),
+        (reference, target, ZenReason::NodeDown)
+    );
+    worker
+        .stop(ExitReason::Shutdown, Duration::from_secs(10))
+        .unwrap();
+    drop(worker);
+    if let Ok(zen) = std::sync::Arc::try_unwrap(zen) {
+        zen.shutdown(Duration::from_secs(10));
+    }
+}
