@@ -32,6 +32,8 @@ pub mod cookie;
 mod dispatch;
 mod events;
 mod inbox;
+mod noconnect;
+mod node_lists;
 pub(crate) mod reason;
 
 pub use events::{NodeDownReason, NodeEvent};

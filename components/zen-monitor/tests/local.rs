@@ -456,3 +456,34 @@ fn a_worker_monitors_a_name_on_a_node_from_inside_and_gets_the_down() {
         zen.shutdown(Duration::from_secs(10));
     }
 }
+
+/// zen_monitor's `known_node?/1` (connector.ex): only a visible node counts; a node
+/// connected over a hidden connection is `unavailable`, without a ping.
+#[test]
+fn a_node_connected_hidden_is_unavailable() {
+    let solo = Solo::start(Options::default());
+    let name = format!("hidden{}@localhost", std::process::id());
+    let runtime = otp_threads::Runtime::builder()
+        .node_name(&name)
+        .build()
+        .unwrap();
+    let hidden = otp_threads::dist::Node::builder()
+        .cookie("sesame")
+        .epmd(solo.name_server.address())
+        .hidden(true)
+        .start(&runtime.handle())
+        .unwrap();
+    let ours = solo.node.as_ref().unwrap();
+    ours.connect(&name).unwrap();
+    assert_eq!(ours.hidden_nodes(), vec![name.clone()]);
+    assert_eq!(
+        solo.zen().connect(&name).unwrap(),
+        otp_threads_zen_monitor::Compatibility::Incompatible
+    );
+    assert_eq!(
+        solo.zen().cached_compatibility(&name),
+        otp_threads_zen_monitor::CachedCompatibility::Unavailable
+    );
+    hidden.shutdown();
+    runtime.shutdown(Duration::from_secs(10)).unwrap();
+}

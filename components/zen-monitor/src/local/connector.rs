@@ -194,7 +194,8 @@ impl Connector {
 
     fn connect(&mut self, attempt: u32) -> Compatibility {
         let node = &self.shared.node;
-        if !node.nodes().contains(&self.remote) {
+        // `known_node?/1`: only a visible connection counts (a hidden one is unavailable).
+        if !node.visible_nodes().contains(&self.remote) {
             self.shared.tables.mark(&self.remote, Cached::Unavailable);
             return Compatibility::Incompatible;
         }
