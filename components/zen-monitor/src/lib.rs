@@ -112,7 +112,6 @@ impl ZenShared {
                 queued: hash::FastSet::default(),
                 proxy: None,
                 proxy_generation: 0,
-                events: Some(self.node.events()),
                 relay: None,
             })?;
             if let Some(local) = self.local.get() {

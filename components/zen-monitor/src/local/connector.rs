@@ -9,9 +9,11 @@
 //!   not, fires every monitor of the node with `nodedown`.
 //! * `{dead, Node, [{Target, Reason}]}` from the remote Batcher fires each monitor of
 //!   each target with `{zen_monitor, Reason}`.
-//! * A nodedown, or a DOWN of the remote Proxy (monitored by name after the first
-//!   `pong`), fires every monitor of the node with `nodedown`, in insertion order, at
-//!   once (a [`relay`] thread forwards them from the runtime's channels).
+//! * A nodedown (the runtime's node events reach its `handle_info`, as
+//!   `net_kernel:monitor_nodes` messages), or a DOWN of the remote Proxy (monitored by
+//!   name after the first `pong`; a [`relay`] thread forwards it from the runtime's
+//!   channel), fires every monitor of the node with `nodedown`, in insertion order, at
+//!   once.
 //! * Penalties run on the runtime's clock (a manual clock in tests).
 //! * Its monitors live in the zen monitor's shared table, not in the Connector: a
 //!   Connector that starts (or restarts after a crash) subscribes every target the
@@ -22,7 +24,6 @@ mod relay;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
 use otp_threads::dist::{DistError, FromTerm, NodeEvent, Term};
 use otp_threads::{Context, ExitReason, Info, Monitor, ReplyTo, Step, Worker};
 
@@ -42,8 +43,6 @@ pub(crate) struct Connector {
     pub(crate) proxy: Option<Monitor>,
     /// The number of the Proxy monitor in force (a stale one's DOWN is ignored).
     pub(crate) proxy_generation: u64,
-    /// Node events until `init` hands them to the relay.
-    pub(crate) events: Option<Receiver<NodeEvent>>,
     pub(crate) relay: Option<relay::Relay>,
 }
 
@@ -65,10 +64,21 @@ pub(crate) enum ConnectorReply {
 pub(crate) enum ConnectorInfo {
     Sweep,
     Dead(String, Vec<(Target, Term)>),
-    /// From the relay: the remote node went down.
-    NodeDown,
+    /// A node went down (a node event).
+    NodeDown(String),
+    /// A node came up (a node event): nothing to do.
+    NodeUp,
     /// From the relay: the Proxy monitor of that generation fired.
     ProxyDown(u64, ExitReason),
+}
+
+impl From<NodeEvent> for ConnectorInfo {
+    fn from(event: NodeEvent) -> Self {
+        match event {
+            NodeEvent::Down { node, .. } => ConnectorInfo::NodeDown(node),
+            NodeEvent::Up { .. } => ConnectorInfo::NodeUp,
+        }
+    }
 }
 
 impl FromTerm for ConnectorInfo {
@@ -274,11 +284,10 @@ impl Worker for Connector {
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         self.shared.node.accept_messages(&ctx.handle());
-        if let Some(events) = self.events.take() {
-            let relay = relay::Relay::start(ctx.handle(), self.remote.clone(), events)
-                .map_err(|error| ExitReason::error(format!("no relay thread: {error}")))?;
-            self.relay = Some(relay);
-        }
+        self.shared.node.monitor_nodes_to(&ctx.handle());
+        let relay = relay::Relay::start(ctx.handle())
+            .map_err(|error| ExitReason::error(format!("no relay thread: {error}")))?;
+        self.relay = Some(relay);
         // A restarted Connector takes over the monitors its predecessor left.
         let targets = self
             .shared
@@ -343,7 +352,9 @@ impl Worker for Connector {
             Info::Message(ConnectorInfo::Dead(node, certificates)) if node == self.remote => {
                 self.dead(certificates);
             }
-            Info::Message(ConnectorInfo::NodeDown) => self.node_down(),
+            Info::Message(ConnectorInfo::NodeDown(node)) if node == self.remote => {
+                self.node_down();
+            }
             Info::Message(ConnectorInfo::ProxyDown(generation, reason)) => {
                 self.proxy_down(generation, reason);
             }
