@@ -320,7 +320,9 @@ impl ZenMonitor {
 
     /// Removes a monitor (zen_monitor's `demonitor/2`). Returns `true` if it was active.
     /// Whether `flush` is given or not, no DOWN of it reaches the subscriber after this
-    /// returns; a DOWN handed over before stays where it was delivered (see the README).
+    /// returns; a DOWN handed over before stays where it was delivered, unless the
+    /// subscriber flushes it with [`demonitor_worker`](Self::demonitor_worker) (inside
+    /// a worker) or [`demonitor_process`](Self::demonitor_process).
     pub fn demonitor(&self, reference: ZenRef, flush: bool) -> bool {
         let _ = flush;
         let shared = &self.shared;
