@@ -762,3 +762,155 @@ fn a_call_in_flight_when_the_peer_node_dies_fails_with_no_connection() {
         "{outcome:?}"
     );
 }
+
+/// A worker that reports the node events its `handle_info` gets.
+struct NodeWatcher {
+    seen: crossbeam_channel::Sender<NodeEvent>,
+}
+
+impl otp_threads::Worker for NodeWatcher {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = NodeEvent;
+    type Continue = ();
+
+    fn handle_call(
+        &mut self,
+        _: (),
+        reply: otp_threads::ReplyTo<()>,
+        _: &mut otp_threads::Context<Self>,
+    ) -> otp_threads::Step<Self> {
+        reply.reply(());
+        otp_threads::Step::Next
+    }
+
+    fn handle_info(
+        &mut self,
+        info: otp_threads::Info<NodeEvent>,
+        _: &mut otp_threads::Context<Self>,
+    ) -> otp_threads::Step<Self> {
+        if let otp_threads::Info::Message(event) = info {
+            let _ = self.seen.send(event);
+        }
+        otp_threads::Step::Next
+    }
+}
+
+/// `net_kernel:monitor_nodes(true)` and `erlang:monitor_node(Node, true)` called by a
+/// process: `{nodeup, N}` / `{nodedown, N}` arrive as messages in its mailbox (here a
+/// worker's `handle_info`), in order; monitor_node of an unreachable node gives its
+/// nodedown at once, and exactly one.
+#[test]
+fn node_events_and_monitor_node_reach_a_workers_handle_info() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let (seen, events) = crossbeam_channel::unbounded();
+    let all = ours
+        .runtime()
+        .spawn_worker(NodeWatcher { seen: seen.clone() })
+        .unwrap();
+    let (once_seen, once) = crossbeam_channel::unbounded();
+    let one_node = ours
+        .runtime()
+        .spawn_worker(NodeWatcher { seen: once_seen })
+        .unwrap();
+    ours.node().monitor_nodes_to(&all);
+    let alive = erlang::unique_name("beam");
+    let mut beam = erlang::beam_node(&alive, "sesame", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    ours.node().monitor_node_to(&one_node, &peer);
+    assert_eq!(
+        ours.node().nodes(),
+        vec![peer.clone()],
+        "monitor_node connects"
+    );
+    let up = wait_event(&events, |e| matches!(e, NodeEvent::Up { .. }));
+    assert!(
+        matches!(&up, NodeEvent::Up { node } if *node == peer),
+        "{up:?}"
+    );
+    beam.signal("KILL");
+    beam.wait_exit();
+    let down = wait_event(&events, |e| matches!(e, NodeEvent::Down { .. }));
+    assert!(
+        matches!(&down, NodeEvent::Down { node, reason: NodeDownReason::Closed } if *node == peer),
+        "{down:?}"
+    );
+    let down = once.recv_timeout(node_support::WAIT).expect("nodedown");
+    assert!(
+        matches!(&down, NodeEvent::Down { node, .. } if *node == peer),
+        "{down:?}"
+    );
+    let ghost = format!("ghost@{}", erlang::short_host());
+    ours.node().monitor_node_to(&one_node, &ghost);
+    let down = once.recv_timeout(node_support::WAIT).expect("unreachable");
+    assert!(
+        matches!(&down, NodeEvent::Down { node, reason: NodeDownReason::Unreachable } if *node == ghost),
+        "{down:?}"
+    );
+    // One nodedown per monitor_node: a call to the worker comes back with nothing more.
+    one_node.call(()).unwrap();
+    assert!(once.try_recv().is_err(), "{:?}", once.try_recv());
+}
+
+/// `erlang:send(Dest, Msg, [noconnect])` (erlang:send/3): without a connection nothing
+/// is sent and none is set up (`noconnect`, here `NoConnection`); over an existing one
+/// the message arrives; after a disconnect it does not reconnect.
+#[test]
+fn send_noconnect_uses_only_an_existing_connection() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let (worker, seen) = probe(&ours, None);
+    let alive = erlang::unique_name("beam");
+    let beam = erlang::beam_node(&alive, "sesame", server.address().port(), erlang::ECHO);
+    beam.expect_line("ready");
+    let peer = beam_name(&alive);
+    let echo = ("echo", peer.as_str());
+    assert!(matches!(
+        ours.node().send_noconnect(worker.pid(), echo, &(worker.pid(), 1i32)),
+        Err(DistError::NoConnection { node }) if node == peer
+    ));
+    assert!(ours.node().nodes().is_empty(), "no connection was set up");
+    ours.node().connect(&peer).unwrap();
+    ours.node()
+        .send_noconnect(worker.pid(), echo, &(worker.pid(), 7i32))
+        .unwrap();
+    assert!(matches!(next_seen(&seen), Seen::Message(_)));
+    let events = ours.node().events();
+    assert!(ours.node().disconnect(&peer));
+    wait_event(&events, |e| matches!(e, NodeEvent::Down { .. }));
+    assert!(matches!(
+        ours.node()
+            .send_noconnect(worker.pid(), echo, &(worker.pid(), 2i32)),
+        Err(DistError::NoConnection { .. })
+    ));
+    assert!(ours.node().nodes().is_empty(), "no reconnect");
+}
+
+/// `nodes()` (visible) and `nodes(hidden)`: a connection is hidden when either end
+/// started hidden (the Erlang reference manual, "Distributed Erlang", section "Hidden
+/// Nodes"); `Node::nodes` lists both (`nodes(connected)`).
+#[test]
+fn visible_and_hidden_nodes_are_listed_by_the_kind_of_connection() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let visible = OurNode::start(&erlang::unique_name("vis"), "sesame", server.address());
+    let hidden = OurNode::start_with(&erlang::unique_name("hid"), server.address(), |b| {
+        b.cookie("sesame").hidden(true)
+    });
+    ours.node().connect(&visible.name()).unwrap();
+    ours.node().connect(&hidden.name()).unwrap();
+    assert_eq!(ours.node().visible_nodes(), vec![visible.name()]);
+    assert_eq!(ours.node().hidden_nodes(), vec![hidden.name()]);
+    let mut all = vec![visible.name(), hidden.name()];
+    all.sort();
+    assert_eq!(ours.node().nodes(), all);
+    // Seen from the hidden node, every connection is hidden.
+    otp_threads_testkit::eventually("the hidden node sees the connection", || {
+        !hidden.node().nodes().is_empty()
+    });
+    assert!(hidden.node().visible_nodes().is_empty());
+    assert_eq!(hidden.node().hidden_nodes(), vec![ours.name()]);
+}

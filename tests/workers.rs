@@ -439,3 +439,76 @@ fn init_can_continue_with_handle_continue_before_any_message() {
     );
     rt.shutdown(WAIT).unwrap();
 }
+
+/// A worker that, on the cast "hold", waits at a gate and then takes the queued
+/// messages that start with "drop" (`Context::take_queued_messages`); it reports what it
+/// took, and then everything else it handles, in order.
+struct Taker {
+    gate: crossbeam_channel::Receiver<()>,
+    events: crossbeam_channel::Sender<String>,
+}
+
+impl Worker for Taker {
+    type Call = ();
+    type Reply = ();
+    type Cast = String;
+    type Info = String;
+    type Continue = ();
+
+    fn handle_cast(&mut self, cast: String, ctx: &mut Context<Self>) -> Step<Self> {
+        if cast == "hold" {
+            let _ = self.gate.recv_timeout(WAIT);
+            let taken = ctx.take_queued_messages(|message| message.starts_with("drop"));
+            let _ = self.events.send(format!("took {}", taken.join(", ")));
+        } else {
+            let _ = self.events.send(format!("cast {cast}"));
+        }
+        Step::Next
+    }
+
+    fn handle_info(
+        &mut self,
+        info: otp_threads::Info<String>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
+        if let otp_threads::Info::Message(message) = info {
+            let _ = self.events.send(message);
+        }
+        Step::Next
+    }
+}
+
+/// Erlang's selective receive with `after 0` (`receive Pattern -> ok after 0 -> ok end`),
+/// as a library uses it to take back a message it delivered (zen_monitor's
+/// `demonitor(Ref, [flush])`): the selected queued messages leave the mailbox, in order;
+/// everything else keeps its order; later messages are not filtered.
+#[test]
+fn take_queued_messages_removes_the_selected_ones_and_keeps_the_rest_in_order() {
+    let rt = Runtime::new();
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (events, handled) = crossbeam_channel::unbounded();
+    let taker = rt.spawn_worker(Taker { gate, events }).unwrap();
+    // One sender: all of it is queued, in this order, before the gate opens.
+    taker.cast("hold".into());
+    taker.send("keep 1".into());
+    taker.send("drop a".into());
+    taker.cast("between".into());
+    taker.send("keep 2".into());
+    taker.send("drop b".into());
+    open.send(()).unwrap();
+    assert_eq!(handled.recv_timeout(WAIT).unwrap(), "took drop a, drop b");
+    taker.send("drop c (sent later: not filtered)".into());
+    let order: Vec<String> = (0..4)
+        .map(|_| handled.recv_timeout(WAIT).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "keep 1",
+            "cast between",
+            "keep 2",
+            "drop c (sent later: not filtered)"
+        ]
+    );
+    rt.shutdown(WAIT).unwrap();
+}

@@ -43,6 +43,8 @@ pub mod cookie;
 mod dispatch;
 mod events;
 mod inbox;
+mod noconnect;
+mod node_lists;
 pub(crate) mod reason;
 mod registration;
 mod remote_info;
@@ -1324,7 +1326,7 @@ impl Node {
     pub fn events(&self) -> Receiver<NodeEvent> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         self.inner.subscribers.lock().push(events::Subscriber {
-            sender,
+            sink: events::Sink::Channel(sender),
             nodedown_of: None,
         });
         receiver
@@ -1337,14 +1339,14 @@ impl Node {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         // Subscribed before connecting, so a connection lost right after is seen.
         self.inner.subscribers.lock().push(events::Subscriber {
-            sender: sender.clone(),
+            sink: events::Sink::Channel(sender.clone()),
             nodedown_of: Some(node.to_owned()),
         });
         if self.inner.connection(node).is_err() {
             self.inner
                 .subscribers
                 .lock()
-                .retain(|subscriber| !subscriber.sender.same_channel(&sender));
+                .retain(|subscriber| !subscriber.sink.is_channel(&sender));
             let _ = sender.try_send(NodeEvent::Down {
                 node: node.to_owned(),
                 reason: NodeDownReason::Unreachable,

@@ -1,10 +1,10 @@
 //! [`Context`]: what a worker can do from inside its callbacks.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::run::{Envelope, SpawnOptions, spawn};
 use super::{Worker, WorkerRef};
@@ -25,6 +25,11 @@ pub struct Context<W: Worker> {
     pub(crate) timers: Timers<W::Info>,
     /// Monitors demonitored with flush whose DOWN may still be in the mailbox.
     pub(crate) flushed: HashSet<u64>,
+    /// The receiving end of the mailbox, for [`take_queued_messages`](Self::take_queued_messages).
+    pub(crate) inbox: Receiver<Envelope<W>>,
+    /// Envelopes taken off the mailbox by `take_queued_messages` and not selected: the
+    /// loop serves them, in order, before anything still in the channel.
+    pub(crate) saved: VecDeque<Envelope<W>>,
 }
 
 impl<W: Worker> Context<W> {
@@ -132,6 +137,35 @@ impl<W: Worker> Context<W> {
             return false;
         }
         flush
+    }
+
+    /// Removes from this worker's mailbox the messages already queued there
+    /// ([`Info::Message`](super::Info::Message), sent with `WorkerRef::send` and the like)
+    /// that `selects` picks, and returns them in the order they came. Everything else in
+    /// the mailbox (calls, casts, other messages, timers, signals) stays, in its order,
+    /// and is served before anything that arrives later: Erlang's selective
+    /// `receive Pattern -> ... after 0 -> ... end`, without waiting.
+    ///
+    /// This is how a library that delivered a message into a worker's mailbox takes it
+    /// back before the worker handles it (a zen monitor's `demonitor(Ref, [flush])`
+    /// removing a DOWN it already handed over). Messages sent while this runs may or may
+    /// not be looked at. Cost: one pass over the queued envelopes; while some are held
+    /// back, the observer's message-queue length (the channel's) does not count them.
+    pub fn take_queued_messages(
+        &mut self,
+        mut selects: impl FnMut(&W::Info) -> bool,
+    ) -> Vec<W::Info> {
+        self.saved.extend(self.inbox.try_iter());
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.saved.len());
+        for envelope in self.saved.drain(..) {
+            match envelope {
+                Envelope::Info(message) if selects(&message) => taken.push(message),
+                other => kept.push_back(other),
+            }
+        }
+        self.saved = kept;
+        taken
     }
 
     /// Sends an exit signal to `pid` from this worker (Erlang `exit(Pid, Reason)`).

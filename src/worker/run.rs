@@ -242,6 +242,8 @@ fn run<W: Worker>(
         mailbox,
         timers: Timers::new(),
         flushed: HashSet::new(),
+        inbox: inbox.clone(),
+        saved: std::collections::VecDeque::new(),
     };
     let introspect = rt.introspection;
     if introspect {
@@ -445,6 +447,10 @@ fn next_envelope<W: Worker>(
     ctx: &mut Context<W>,
     inbox: &Receiver<Envelope<W>>,
 ) -> Option<(Envelope<W>, bool)> {
+    // Envelopes held back by `Context::take_queued_messages` came before the channel's.
+    if let Some(envelope) = ctx.saved.pop_front() {
+        return Some((envelope, false));
+    }
     if ctx.timers.is_empty() {
         return match inbox.try_recv() {
             Ok(envelope) => Some((envelope, false)),

@@ -26,11 +26,22 @@ use criterion::Criterion;
 use crossbeam_channel::unbounded;
 use otp_threads::dist::{Atom, ToTerm};
 use otp_threads::{Monitor, NodeName, Pid};
-use otp_threads_zen_monitor::{ChannelSubscriber, Options, SharedSubscriber};
+use otp_threads_zen_monitor::{
+    BatchChannelSubscriber, ChannelSubscriber, Options, SharedSubscriber,
+};
 
 const N: usize = 100_000;
 const KILLED: usize = 10_000;
 const FAN_OUT: u32 = 1_000_000;
+
+/// The fan-out size: `FAN_OUT`, or `ZEN_FAN_OUT` from the environment (smaller runs
+/// under `valgrind --tool=callgrind`).
+fn fan_out_size() -> u32 {
+    std::env::var("ZEN_FAN_OUT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(FAN_OUT)
+}
 const LONG: Duration = Duration::from_secs(300);
 
 fn rss_bytes() -> u64 {
@@ -212,8 +223,10 @@ fn report_with(fast_dispatch: bool) {
     drop(plain);
 }
 
-/// 1,000,000 zen monitors of an unreachable node fire `nodedown` at the first sweep.
-fn fan_out_million() {
+/// 1,000,000 zen monitors of an unreachable node fire `nodedown` at the first sweep,
+/// to a subscriber taking one DOWN per channel message (`ChannelSubscriber`), or, with
+/// `batches`, a Dispatcher round's DOWNs in one message (`BatchChannelSubscriber`).
+fn fan_out_million(batches: bool) {
     let server =
         otp_threads::dist::epmd::NameServer::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
             .unwrap();
@@ -242,14 +255,23 @@ fn fan_out_million() {
     .unwrap();
     let process: otp_threads::Process<()> = runtime.process().unwrap();
     let (sender, downs) = unbounded();
-    let subscriber: SharedSubscriber = Arc::new(ChannelSubscriber {
-        pid: process.pid(),
-        sender,
-    });
+    let (batch_sender, batch_downs) = unbounded();
+    let subscriber: SharedSubscriber = if batches {
+        Arc::new(BatchChannelSubscriber {
+            pid: process.pid(),
+            sender: batch_sender,
+        })
+    } else {
+        Arc::new(ChannelSubscriber {
+            pid: process.pid(),
+            sender,
+        })
+    };
     let ghost = NodeName::new("ghost@nowhere");
     let rss_before = rss_bytes();
     let started = Instant::now();
-    for i in 1..=FAN_OUT {
+    let fan_out = fan_out_size();
+    for i in 1..=fan_out {
         zen.monitor(Pid::from_parts(ghost, i, 0, 1), subscriber.clone())
             .unwrap();
     }
@@ -273,14 +295,25 @@ fn fan_out_million() {
     });
     let restarted = started.elapsed();
     let fan_started = Instant::now();
-    for _ in 0..FAN_OUT {
-        downs.recv_timeout(LONG).expect("nodedown");
+    let mut received = 0usize;
+    while received < fan_out as usize {
+        if batches {
+            received += batch_downs.recv_timeout(LONG).expect("nodedown").len();
+        } else {
+            downs.recv_timeout(LONG).expect("nodedown");
+            received += 1;
+        }
     }
     let fanned = fan_started.elapsed();
+    let kind = if batches {
+        "in batches"
+    } else {
+        "one per message"
+    };
     println!(
-        "  nodedown fan-out of {FAN_OUT} zen monitors (unreachable node, dispatcher 1,000,000 per 100 ms): {fanned:?} \
+        "  nodedown fan-out of {fan_out} zen monitors {kind} (unreachable node, dispatcher 1,000,000 per 100 ms): {fanned:?} \
          after the connector's restart ({restarted:?}, resubscribing all); placing them took {placed:?}; {} B RSS per monitor",
-        rss / u64::from(FAN_OUT)
+        rss / u64::from(fan_out)
     );
     zen.shutdown(Duration::from_secs(30));
     drop(process);
@@ -326,5 +359,12 @@ fn main() {
         report_with(false);
         report_with(true);
     }
-    fan_out_million();
+    // `ZEN_FAN_OUT_KIND=single` or `=batches` runs one of the two (for callgrind).
+    let kind = std::env::var("ZEN_FAN_OUT_KIND").unwrap_or_default();
+    if kind != "batches" {
+        fan_out_million(false);
+    }
+    if kind != "single" {
+        fan_out_million(true);
+    }
 }

@@ -15,13 +15,16 @@
 //! * The Proxy of this node (registered as `'Elixir.ZenMonitor.Proxy'`) serves other
 //!   nodes' Connectors, Elixir's included.
 //! * After [`ZenMonitor::demonitor`] returns, no DOWN of that monitor is handed to its
-//!   subscriber (the Dispatcher delivers only DOWNs whose reference it can take).
+//!   subscriber (the Dispatcher delivers only DOWNs whose reference it can take);
+//!   [`ZenMonitor::demonitor_worker`] and [`ZenMonitor::demonitor_process`] with flush
+//!   also remove one already in the subscriber's mailbox.
 //! * A crashed Connector loses no monitor: its successor, started at once, resubscribes
 //!   every target of its node.
 
 #![forbid(unsafe_code)]
 
 mod error;
+mod hash;
 mod local;
 mod options;
 mod proxy;
@@ -36,7 +39,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use otp_threads::dist::Node;
-use otp_threads::{ExitReason, KeyedRegistry, Pid, RuntimeHandle, WorkerRef};
+use otp_threads::{Context, ExitReason, KeyedRegistry, Pid, RuntimeHandle, Worker, WorkerRef};
 use parking_lot::RwLock;
 
 pub use error::ZenError;
@@ -44,7 +47,8 @@ pub use local::dispatcher::DispatcherStats;
 pub use options::Options;
 pub use tables::{CachedCompatibility, Compatibility, penalty};
 pub use target::{
-    ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown, ZenReason, ZenRef,
+    BatchChannelSubscriber, ChannelSubscriber, SharedSubscriber, Subscriber, Target, ZenDown,
+    ZenReason, ZenRef,
 };
 pub use truncator::truncate;
 pub use wire::{Instruction, PROXY, exit_reason_to_term};
@@ -105,10 +109,9 @@ impl ZenShared {
                 shared: self.clone(),
                 remote: node.to_owned(),
                 batch: VecDeque::new(),
-                queued: std::collections::HashSet::new(),
+                queued: hash::FastSet::default(),
                 proxy: None,
                 proxy_generation: 0,
-                events: Some(self.node.events()),
                 relay: None,
             })?;
             if let Some(local) = self.local.get() {
@@ -120,7 +123,7 @@ impl ZenShared {
     }
 
     pub(crate) fn fire_all_nodedown(&self, node: &str) {
-        let rows = self
+        let (rows, indexes) = self
             .tables
             .monitors
             .lock()
@@ -128,7 +131,7 @@ impl ZenShared {
             .map(|m| m.take_all())
             .unwrap_or_default();
         let pending = rows
-            .into_iter()
+            .into_values()
             .map(|row| Pending {
                 down: ZenDown {
                     reference: row.reference,
@@ -139,6 +142,7 @@ impl ZenShared {
             })
             .collect();
         self.dispatch(pending);
+        drop(indexes);
     }
 
     /// Removes a remote monitor; queues the unsubscribe if it was the last on its target.
@@ -259,33 +263,35 @@ impl ZenMonitor {
             })?;
             return Ok(reference);
         }
-        let node = target.node().to_owned();
-        shared.tables.references.lock().insert(
-            reference,
-            Reference {
-                remote: Some(node.clone()),
-            },
-        );
-        let first = shared
+        let node = target.node_name();
+        shared
             .tables
-            .monitors
+            .references
             .lock()
-            .entry(node.clone())
-            .or_default()
-            .insert(Row {
-                target: target.clone(),
-                reference,
-                subscriber,
-            });
+            .insert(reference, Reference { remote: Some(node) });
+        let node = node.as_str();
+        let row = Row {
+            target: target.clone(),
+            reference,
+            subscriber,
+        };
+        let first = {
+            let mut monitors = shared.tables.monitors.lock();
+            // No key allocated per monitor: only the node's first one makes its entry.
+            match monitors.get_mut(node) {
+                Some(node_monitors) => node_monitors.insert(row),
+                None => monitors.entry(node.to_owned()).or_default().insert(row),
+            }
+        };
         // The row is in the table before any Connector is asked for: one that starts
         // (or restarts) now subscribes it in its init, and the cast below reaches the
         // one that runs; a Connector drops a subscribe already queued, so the target
         // is sent once.
-        let connector = match shared.connector(&node) {
+        let connector = match shared.connector(node) {
             Ok(connector) => connector,
             Err(error) => {
                 shared.tables.references.lock().remove(&reference);
-                if let Some(monitors) = shared.tables.monitors.lock().get_mut(&node) {
+                if let Some(monitors) = shared.tables.monitors.lock().get_mut(node) {
                     monitors.remove(reference);
                 }
                 return Err(error);
@@ -297,9 +303,26 @@ impl ZenMonitor {
         Ok(reference)
     }
 
+    /// `ZenMonitor.monitor(Target)` called inside a worker: monitors `target` (a remote
+    /// pid or `{name, node}`) with this worker as the subscriber, so the DOWN reaches
+    /// its `handle_info` (as `W::Info::from(ZenDown)`). Pair with
+    /// [`demonitor_worker`](Self::demonitor_worker).
+    pub fn monitor_from<W: Worker>(
+        &self,
+        ctx: &Context<W>,
+        target: impl Into<Target>,
+    ) -> Result<ZenRef, ZenError>
+    where
+        W::Info: From<ZenDown>,
+    {
+        self.monitor(target, Arc::new(ctx.handle()))
+    }
+
     /// Removes a monitor (zen_monitor's `demonitor/2`). Returns `true` if it was active.
     /// Whether `flush` is given or not, no DOWN of it reaches the subscriber after this
-    /// returns; a DOWN handed over before stays where it was delivered (see the README).
+    /// returns; a DOWN handed over before stays where it was delivered, unless the
+    /// subscriber flushes it with [`demonitor_worker`](Self::demonitor_worker) (inside
+    /// a worker) or [`demonitor_process`](Self::demonitor_process).
     pub fn demonitor(&self, reference: ZenRef, flush: bool) -> bool {
         let _ = flush;
         let shared = &self.shared;
@@ -308,7 +331,7 @@ impl ZenMonitor {
         };
         match entry.remote {
             Some(node) => {
-                shared.demonitor_remote(&node, reference);
+                shared.demonitor_remote(node.as_str(), reference);
                 true
             }
             None => match shared.local() {
@@ -333,6 +356,7 @@ impl ZenMonitor {
     ) -> bool {
         let active = self.demonitor(reference, flush);
         if flush && !active {
+            self.settle_delivery();
             let _ = process.receive_matching(
                 |item| {
                     matches!(item, otp_threads::Received::Message(m)
@@ -342,6 +366,35 @@ impl ZenMonitor {
             );
         }
         active
+    }
+
+    /// `demonitor(Ref, [flush])` from inside a worker that is the monitor's subscriber
+    /// (its `WorkerRef`): removes the monitor and, with `flush`, also a DOWN of it
+    /// already queued in this worker's mailbox but not yet handled, as Erlang's flush
+    /// does (`down_of` tells which of the worker's messages are zen DOWNs). After it
+    /// returns, `handle_info` never sees a DOWN of `reference`. Returns `true` if the
+    /// monitor was active (no DOWN had been handed over).
+    pub fn demonitor_worker<W: Worker>(
+        &self,
+        ctx: &mut Context<W>,
+        reference: ZenRef,
+        flush: bool,
+        down_of: impl Fn(&W::Info) -> Option<&ZenDown>,
+    ) -> bool {
+        let active = self.demonitor(reference, flush);
+        if flush && !active {
+            self.settle_delivery();
+            let _ = ctx.take_queued_messages(|message| {
+                down_of(message).is_some_and(|down| down.reference == reference)
+            });
+        }
+        active
+    }
+
+    /// Waits until a DOWN whose reference was already taken is in its subscriber's
+    /// mailbox (the round delivering it holds the delivery lock).
+    fn settle_delivery(&self) {
+        drop(self.shared.tables.delivery.lock());
     }
 
     /// The references `subscriber` holds on the remote `target` (zen_monitor's

@@ -12,12 +12,12 @@
 pub(crate) mod connector;
 pub(crate) mod dispatcher;
 
-use std::collections::HashMap;
 use std::sync::Weak;
 
 use otp_threads::{Context, Info, MonitorRef, Pid, ReplyTo, Step, Worker};
 
 use crate::ZenShared;
+use crate::hash::FastMap;
 use crate::target::{SharedSubscriber, Target, ZenDown, ZenReason, ZenRef};
 
 enum Watch {
@@ -32,18 +32,18 @@ enum Watch {
 
 pub(crate) struct Local {
     pub(crate) shared: Weak<ZenShared>,
-    watches: HashMap<MonitorRef, Watch>,
-    local_targets: HashMap<ZenRef, MonitorRef>,
-    subscribers: HashMap<Pid, MonitorRef>,
+    watches: FastMap<MonitorRef, Watch>,
+    local_targets: FastMap<ZenRef, MonitorRef>,
+    subscribers: FastMap<Pid, MonitorRef>,
 }
 
 impl Local {
     pub(crate) fn new(shared: Weak<ZenShared>) -> Local {
         Local {
             shared,
-            watches: HashMap::new(),
-            local_targets: HashMap::new(),
-            subscribers: HashMap::new(),
+            watches: FastMap::default(),
+            local_targets: FastMap::default(),
+            subscribers: FastMap::default(),
         }
     }
 }
@@ -166,6 +166,7 @@ impl Worker for Local {
                 subscriber,
             } => {
                 self.local_targets.remove(&reference);
+                let _delivery = shared.tables.delivery.lock();
                 if shared.tables.references.lock().remove(&reference).is_some() {
                     subscriber.deliver(ZenDown {
                         reference,

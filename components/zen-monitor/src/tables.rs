@@ -12,15 +12,60 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use otp_threads::NodeName;
 use parking_lot::Mutex;
 
+use crate::hash::FastMap;
 use crate::target::{SharedSubscriber, Target, ZenRef};
 
 /// What the references table holds per live monitor.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Reference {
-    /// `None` for a local target (an ordinary monitor held by the Local worker).
-    pub(crate) remote: Option<String>,
+    /// `None` for a local target (an ordinary monitor held by the Local worker). An
+    /// interned name: no allocation per monitor.
+    pub(crate) remote: Option<NodeName>,
+}
+
+/// The sequences of one target's monitors: nearly always one, without a heap
+/// allocation (a million targets would otherwise be a million small vectors to
+/// allocate, and to free at a nodedown).
+pub(crate) enum Sequences {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl Sequences {
+    fn push(&mut self, sequence: u64) {
+        match self {
+            Sequences::One(first) => *self = Sequences::Many(vec![*first, sequence]),
+            Sequences::Many(all) => all.push(sequence),
+        }
+    }
+
+    /// Removes `sequence`; `true` if none is left.
+    fn remove(&mut self, sequence: u64) -> bool {
+        match self {
+            Sequences::One(only) => *only == sequence,
+            Sequences::Many(all) => {
+                all.retain(|s| *s != sequence);
+                all.is_empty()
+            }
+        }
+    }
+
+    fn first(&self) -> Option<u64> {
+        match self {
+            Sequences::One(only) => Some(*only),
+            Sequences::Many(all) => all.first().copied(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Sequences::One(only) => std::slice::from_ref(only),
+            Sequences::Many(all) => all,
+        }
+    }
 }
 
 /// One monitor on a remote target.
@@ -31,15 +76,23 @@ pub(crate) struct Row {
     pub(crate) subscriber: SharedSubscriber,
 }
 
+/// The indexes of a node's monitors, emptied out by [`NodeMonitors::take_all`]: only
+/// held to be dropped later.
+#[derive(Default)]
+pub(crate) struct Indexes {
+    _by_target: FastMap<Target, Sequences>,
+    _by_reference: FastMap<ZenRef, u64>,
+}
+
 /// The monitors of one remote node.
 #[derive(Default)]
 pub(crate) struct NodeMonitors {
     /// By insertion sequence.
     rows: BTreeMap<u64, Row>,
     /// Target → sequences of its monitors.
-    by_target: HashMap<Target, Vec<u64>>,
+    by_target: FastMap<Target, Sequences>,
     /// Reference → sequence.
-    by_reference: HashMap<ZenRef, u64>,
+    by_reference: FastMap<ZenRef, u64>,
     next: u64,
 }
 
@@ -48,9 +101,17 @@ impl NodeMonitors {
     pub(crate) fn insert(&mut self, row: Row) -> bool {
         let sequence = self.next;
         self.next = self.next.wrapping_add(1);
-        let sequences = self.by_target.entry(row.target.clone()).or_default();
-        let first = sequences.is_empty();
-        sequences.push(sequence);
+        let first = match self.by_target.get_mut(&row.target) {
+            Some(sequences) => {
+                sequences.push(sequence);
+                false
+            }
+            None => {
+                self.by_target
+                    .insert(row.target.clone(), Sequences::One(sequence));
+                true
+            }
+        };
         self.by_reference.insert(row.reference, sequence);
         self.rows.insert(sequence, row);
         first
@@ -61,10 +122,7 @@ impl NodeMonitors {
         let sequence = self.by_reference.remove(&reference)?;
         let row = self.rows.remove(&sequence)?;
         let last = match self.by_target.get_mut(&row.target) {
-            Some(sequences) => {
-                sequences.retain(|s| *s != sequence);
-                sequences.is_empty()
-            }
+            Some(sequences) => sequences.remove(sequence),
             None => true,
         };
         if last {
@@ -79,19 +137,24 @@ impl NodeMonitors {
             return Vec::new();
         };
         sequences
-            .into_iter()
-            .filter_map(|sequence| self.rows.remove(&sequence))
+            .as_slice()
+            .iter()
+            .filter_map(|sequence| self.rows.remove(sequence))
             .inspect(|row| {
                 self.by_reference.remove(&row.reference);
             })
             .collect()
     }
 
-    /// Takes every monitor, in insertion order.
-    pub(crate) fn take_all(&mut self) -> Vec<Row> {
-        self.by_target.clear();
-        self.by_reference.clear();
-        std::mem::take(&mut self.rows).into_values().collect()
+    /// Takes every monitor (in insertion order: by sequence); the emptied indexes come back too, so
+    /// the caller can free them after it has handed the DOWNs on (off the fan-out's
+    /// path: the Dispatcher starts delivering meanwhile).
+    pub(crate) fn take_all(&mut self) -> (BTreeMap<u64, Row>, Indexes) {
+        let indexes = Indexes {
+            _by_target: std::mem::take(&mut self.by_target),
+            _by_reference: std::mem::take(&mut self.by_reference),
+        };
+        (std::mem::take(&mut self.rows), indexes)
     }
 
     /// The distinct targets, in the order of their first monitor.
@@ -99,10 +162,7 @@ impl NodeMonitors {
         self.rows
             .iter()
             .filter(|(sequence, row)| {
-                self.by_target
-                    .get(&row.target)
-                    .and_then(|sequences| sequences.first())
-                    == Some(*sequence)
+                self.by_target.get(&row.target).and_then(Sequences::first) == Some(**sequence)
             })
             .map(|(_, row)| row.target.clone())
             .collect()
@@ -125,8 +185,9 @@ impl NodeMonitors {
     pub(crate) fn references(&self, target: &Target, pid: otp_threads::Pid) -> Vec<ZenRef> {
         self.by_target
             .get(target)
-            .into_iter()
-            .flatten()
+            .map(Sequences::as_slice)
+            .unwrap_or_default()
+            .iter()
             .filter_map(|s| self.rows.get(s))
             .filter(|row| row.subscriber.pid() == pid)
             .map(|row| row.reference)
@@ -168,7 +229,11 @@ pub enum Compatibility {
 
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) references: Mutex<HashMap<ZenRef, Reference>>,
+    pub(crate) references: Mutex<FastMap<ZenRef, Reference>>,
+    /// Held from taking a DOWN's reference until the DOWN is handed over: a
+    /// `demonitor` with flush that finds its reference taken waits on it, so the DOWN
+    /// is in the subscriber's mailbox when it looks there.
+    pub(crate) delivery: Mutex<()>,
     pub(crate) monitors: Mutex<HashMap<String, NodeMonitors>>,
     pub(crate) compatibility: Mutex<HashMap<String, Cached>>,
 }

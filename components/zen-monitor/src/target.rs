@@ -38,6 +38,14 @@ impl Target {
             Target::Name { node, .. } => node,
         }
     }
+
+    /// The node, interned (a pid carries it already).
+    pub(crate) fn node_name(&self) -> otp_threads::NodeName {
+        match self {
+            Target::Pid(pid) => pid.node(),
+            Target::Name { node, .. } => otp_threads::NodeName::new(node),
+        }
+    }
 }
 
 impl From<Pid> for Target {
@@ -94,8 +102,9 @@ pub struct ZenRef(pub(crate) u64);
 #[derive(Clone, Debug, PartialEq)]
 pub enum ZenReason {
     /// `{zen_monitor, Reason}`: the remote process exited with `Reason` (truncated by
-    /// the remote Proxy).
-    Exited(Term),
+    /// the remote Proxy). Shared: every monitor of the target gets the same one, and a
+    /// DOWN stays small (it is moved through channels a million times in a nodedown).
+    Exited(Arc<Term>),
     /// `{zen_monitor, noproc}`: the target did not exist when the remote Proxy monitored it.
     NoProc,
     /// `{zen_monitor, nodedown}`: the remote node went down, is incompatible (no Proxy
@@ -106,12 +115,17 @@ pub enum ZenReason {
 }
 
 impl ZenReason {
+    /// `{zen_monitor, Reason}` for a process that exited with `reason`.
+    pub fn exited(reason: Term) -> ZenReason {
+        ZenReason::Exited(Arc::new(reason))
+    }
+
     /// The reason a dead summary carries, typed.
     pub(crate) fn from_certificate(reason: Term) -> ZenReason {
         match &reason {
             Term::Atom(atom) if atom.name == "noproc" => ZenReason::NoProc,
             Term::Atom(atom) if atom.name == "nodedown" => ZenReason::NodeDown,
-            _ => ZenReason::Exited(reason),
+            _ => ZenReason::Exited(Arc::new(reason)),
         }
     }
 
@@ -119,7 +133,7 @@ impl ZenReason {
     /// target's reason as the runtime sends it).
     pub fn to_term(&self) -> Term {
         let inner = match self {
-            ZenReason::Exited(term) => term.clone(),
+            ZenReason::Exited(term) => Term::clone(term),
             ZenReason::NoProc => Atom::from("noproc").to_term(),
             ZenReason::NodeDown => Atom::from("nodedown").to_term(),
             ZenReason::Local(reason) => return crate::wire::exit_reason_to_term(reason),
@@ -146,6 +160,18 @@ pub trait Subscriber: Send + Sync + 'static {
     fn pid(&self) -> Pid;
     /// Hands the DOWN over.
     fn deliver(&self, down: ZenDown) -> bool;
+
+    /// Hands over several DOWNs at once, in order (the Dispatcher gives each subscriber
+    /// its DOWNs of one round together). By default one [`deliver`](Self::deliver) each;
+    /// a subscriber that can take them as one message (a [`BatchChannelSubscriber`])
+    /// saves a channel operation per DOWN.
+    fn deliver_batch(&self, downs: Vec<ZenDown>) -> bool {
+        let mut delivered = true;
+        for down in downs {
+            delivered &= self.deliver(down);
+        }
+        delivered
+    }
 }
 
 impl<W: Worker> Subscriber for WorkerRef<W>
@@ -186,6 +212,30 @@ impl Subscriber for ChannelSubscriber {
 
     fn deliver(&self, down: ZenDown) -> bool {
         self.sender.send(down).is_ok()
+    }
+}
+
+/// A channel subscriber that receives DOWNs in batches, standing for the process `pid`:
+/// each Dispatcher round sends the DOWNs it has for this subscriber as one `Vec`, in
+/// order (a nodedown of a million monitors is one message, not a million).
+pub struct BatchChannelSubscriber {
+    /// The process the channel stands for.
+    pub pid: Pid,
+    /// Where the batches go.
+    pub sender: Sender<Vec<ZenDown>>,
+}
+
+impl Subscriber for BatchChannelSubscriber {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn deliver(&self, down: ZenDown) -> bool {
+        self.sender.send(vec![down]).is_ok()
+    }
+
+    fn deliver_batch(&self, downs: Vec<ZenDown>) -> bool {
+        self.sender.send(downs).is_ok()
     }
 }
 

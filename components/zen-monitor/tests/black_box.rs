@@ -37,13 +37,13 @@ fn compatible_remote_down_carries_the_original_reason() {
     let down = next_down(&downs);
     assert_eq!(down.reference, first);
     assert_eq!(down.target, Target::Pid(victims[0]));
-    assert_eq!(down.reason, ZenReason::Exited(atom("boom")));
+    assert_eq!(down.reason, ZenReason::exited(atom("boom")));
     assert_eq!(down.reason.to_term().to_string(), "{'zen_monitor','boom'}");
     let shutdown = (atom("shutdown"), atom("x")).to_term();
     scene.kill(victims[1], shutdown.clone());
     let down = next_down(&downs);
     assert_eq!(down.reference, second);
-    assert_eq!(down.reason, ZenReason::Exited(shutdown));
+    assert_eq!(down.reason, ZenReason::exited(shutdown));
     assert_eq!(
         scene.zen().compatibility(&scene.beam.name),
         Compatibility::Compatible
@@ -116,7 +116,7 @@ fn a_name_target_is_subscribed_as_name_node_and_fires() {
     let down = next_down(&downs);
     assert_eq!(
         (down.reference, down.target, down.reason),
-        (reference, target, ZenReason::Exited(atom("boom")))
+        (reference, target, ZenReason::exited(atom("boom")))
     );
 }
 
@@ -286,7 +286,7 @@ fn a_crashed_connector_loses_no_monitor() {
     assert!(
         fired
             .iter()
-            .all(|d| d.reason == ZenReason::Exited(atom("boom")))
+            .all(|d| d.reason == ZenReason::exited(atom("boom")))
     );
     fired.sort_by_key(|d| d.reference);
     assert_eq!(fired.iter().map(|d| d.reference).collect::<Vec<_>>(), refs);

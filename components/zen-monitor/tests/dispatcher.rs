@@ -95,3 +95,44 @@ fn demonitored_events_are_skipped_and_do_not_count() {
         otp_threads_zen_monitor::CachedCompatibility::Unavailable
     );
 }
+
+/// A subscriber that takes batches (`BatchChannelSubscriber`) gets each round's DOWNs
+/// for it as one message, in insertion order, still at most `demand_amount` per round.
+#[test]
+fn a_batch_subscriber_gets_each_rounds_downs_in_one_message_in_order() {
+    let solo = Solo::start(options());
+    let process: otp_threads::Process<()> = solo.runtime().process().unwrap();
+    let (sender, batches) = crossbeam_channel::unbounded();
+    let batched: otp_threads_zen_monitor::SharedSubscriber =
+        std::sync::Arc::new(otp_threads_zen_monitor::BatchChannelSubscriber {
+            pid: process.pid(),
+            sender,
+        });
+    let refs = queue_downs(&solo, 15, &batched);
+    solo.clock.advance(Duration::from_millis(100));
+    solo.zen().pending_downs().unwrap();
+    let first: Vec<_> = batches.try_iter().collect();
+    assert_eq!(first.len(), 1, "one message for the round");
+    assert_eq!(
+        first[0].iter().map(|d| d.reference).collect::<Vec<_>>(),
+        refs[..10].to_vec(),
+        "demand_amount (10) of them, in insertion order"
+    );
+    solo.clock.advance(Duration::from_millis(100));
+    solo.zen().pending_downs().unwrap();
+    let second: Vec<_> = batches.try_iter().collect();
+    assert_eq!(
+        second
+            .iter()
+            .flatten()
+            .map(|d| d.reference)
+            .collect::<Vec<_>>(),
+        refs[10..].to_vec()
+    );
+    assert!(
+        second
+            .iter()
+            .flatten()
+            .all(|d| d.reason == ZenReason::NodeDown)
+    );
+}

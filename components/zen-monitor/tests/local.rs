@@ -267,3 +267,223 @@ fn a_process_subscriber_gets_its_down_and_flush_removes_a_delivered_one() {
         otp_threads::Received::Message(Mail::Hello)
     ));
 }
+
+/// A worker subscriber that, on a cast, waits at a gate and then demonitors with flush
+/// from inside (`ZenMonitor::demonitor_worker`); it reports everything it handles.
+struct Flusher {
+    zen: std::sync::Arc<otp_threads_zen_monitor::ZenMonitor>,
+    gate: crossbeam_channel::Receiver<()>,
+    seen: Sender<String>,
+}
+
+enum FlusherInfo {
+    Zen(ZenDown),
+    Marker,
+}
+
+impl From<ZenDown> for FlusherInfo {
+    fn from(down: ZenDown) -> Self {
+        FlusherInfo::Zen(down)
+    }
+}
+
+fn flusher_down(info: &FlusherInfo) -> Option<&ZenDown> {
+    match info {
+        FlusherInfo::Zen(down) => Some(down),
+        FlusherInfo::Marker => None,
+    }
+}
+
+impl Worker for Flusher {
+    type Call = ();
+    type Reply = ();
+    type Cast = otp_threads_zen_monitor::ZenRef;
+    type Info = FlusherInfo;
+    type Continue = ();
+
+    fn handle_cast(
+        &mut self,
+        reference: otp_threads_zen_monitor::ZenRef,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
+        let _ = self.gate.recv_timeout(Duration::from_secs(30));
+        let active = self
+            .zen
+            .demonitor_worker(ctx, reference, true, flusher_down);
+        let _ = self.seen.send(format!("demonitored, active {active}"));
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<FlusherInfo>, _: &mut Context<Self>) -> Step<Self> {
+        let seen = match info {
+            Info::Message(FlusherInfo::Zen(down)) => format!("down {:?}", down.reference),
+            Info::Message(FlusherInfo::Marker) => "marker".to_owned(),
+            _ => return Step::Next,
+        };
+        let _ = self.seen.send(seen);
+        Step::Next
+    }
+}
+
+/// zen_monitor's `demonitor(Ref, [:flush])` (local_test.exs, "demonitor with flush"):
+/// a DOWN already delivered into the worker's mailbox, not yet handled, is removed; the
+/// worker never sees it. Another monitor's DOWN and later messages stay, in order.
+#[test]
+fn a_worker_demonitoring_with_flush_never_sees_a_down_already_queued() {
+    let mut solo = Solo::start(Options::default());
+    let zen = std::sync::Arc::new(solo.zen.take().unwrap());
+    let (open, gate) = crossbeam_channel::bounded(1);
+    let (seen, reports) = unbounded();
+    let worker = solo
+        .runtime()
+        .spawn_worker(Flusher {
+            zen: zen.clone(),
+            gate,
+            seen,
+        })
+        .unwrap();
+    let subscriber: SharedSubscriber = std::sync::Arc::new(worker.clone());
+    let flushed = zen.monitor(ghost_pid(1), subscriber.clone()).unwrap();
+    let kept = zen.monitor(ghost_pid(2), subscriber).unwrap();
+    // The worker waits at its gate while both DOWNs (the ghost node is unavailable:
+    // nodedown at the first sweep) are handed into its mailbox.
+    worker.cast(flushed);
+    poll_until(
+        "both DOWNs delivered",
+        Patience::default(),
+        || {
+            solo.clock.advance(Duration::from_millis(50));
+            zen.dispatcher_stats().delivered()
+        },
+        |n| *n == 2,
+    );
+    worker.send(FlusherInfo::Marker);
+    open.send(()).unwrap();
+    let order: Vec<String> = (0..3)
+        .map(|_| reports.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "demonitored, active false".to_owned(),
+            format!("down {kept:?}"),
+            "marker".to_owned()
+        ]
+    );
+    assert!(reports.try_recv().is_err(), "the flushed DOWN never came");
+    worker
+        .stop(ExitReason::Shutdown, Duration::from_secs(10))
+        .unwrap();
+    drop(worker);
+    if let Ok(zen) = std::sync::Arc::try_unwrap(zen) {
+        zen.shutdown(Duration::from_secs(10));
+    }
+}
+
+/// A worker that monitors `{name, node}` from inside (`ZenMonitor::monitor_from`) when
+/// called, and reports the DOWN its `handle_info` gets.
+struct NameWatcher {
+    zen: std::sync::Arc<otp_threads_zen_monitor::ZenMonitor>,
+    seen: Sender<ZenDown>,
+}
+
+impl Worker for NameWatcher {
+    type Call = Target;
+    type Reply = Result<otp_threads_zen_monitor::ZenRef, ZenError>;
+    type Cast = ();
+    type Info = WatcherInfo;
+    type Continue = ();
+
+    fn handle_call(
+        &mut self,
+        target: Target,
+        reply: ReplyTo<Self::Reply>,
+        ctx: &mut Context<Self>,
+    ) -> Step<Self> {
+        reply.reply(self.zen.monitor_from(ctx, target));
+        Step::Next
+    }
+
+    fn handle_info(&mut self, info: Info<WatcherInfo>, _: &mut Context<Self>) -> Step<Self> {
+        if let Info::Message(WatcherInfo::Zen(down)) = info {
+            let _ = self.seen.send(down);
+        }
+        Step::Next
+    }
+}
+
+/// zen_monitor's `monitor({name, node})` from inside a process (black_box_test.exs,
+/// "monitoring a remote name"): the worker itself is the subscriber, the DOWN names the
+/// `{name, node}` target and reaches its `handle_info`.
+#[test]
+fn a_worker_monitors_a_name_on_a_node_from_inside_and_gets_the_down() {
+    let mut solo = Solo::start(Options::default());
+    let zen = std::sync::Arc::new(solo.zen.take().unwrap());
+    let (seen, downs) = unbounded();
+    let worker = solo
+        .runtime()
+        .spawn_worker(NameWatcher {
+            zen: zen.clone(),
+            seen,
+        })
+        .unwrap();
+    let target = Target::name("session_registry", GHOST);
+    let reference = worker.call(target.clone()).unwrap().unwrap();
+    assert_eq!(
+        zen.monitors(&target, worker.pid()).unwrap(),
+        vec![reference],
+        "the worker is the subscriber"
+    );
+    let down = poll_until(
+        "the DOWN in handle_info",
+        Patience::default(),
+        || {
+            solo.clock.advance(Duration::from_millis(50));
+            downs.try_recv().ok()
+        },
+        Option::is_some,
+    )
+    .unwrap();
+    assert_eq!(
+        (down.reference, down.target, down.reason),
+        (reference, target, ZenReason::NodeDown)
+    );
+    worker
+        .stop(ExitReason::Shutdown, Duration::from_secs(10))
+        .unwrap();
+    drop(worker);
+    if let Ok(zen) = std::sync::Arc::try_unwrap(zen) {
+        zen.shutdown(Duration::from_secs(10));
+    }
+}
+
+/// zen_monitor's `known_node?/1` (connector.ex): only a visible node counts; a node
+/// connected over a hidden connection is `unavailable`, without a ping.
+#[test]
+fn a_node_connected_hidden_is_unavailable() {
+    let solo = Solo::start(Options::default());
+    let name = format!("hidden{}@localhost", std::process::id());
+    let runtime = otp_threads::Runtime::builder()
+        .node_name(&name)
+        .build()
+        .unwrap();
+    let hidden = otp_threads::dist::Node::builder()
+        .cookie("sesame")
+        .epmd(solo.name_server.address())
+        .hidden(true)
+        .start(&runtime.handle())
+        .unwrap();
+    let ours = solo.node.as_ref().unwrap();
+    ours.connect(&name).unwrap();
+    assert_eq!(ours.hidden_nodes(), vec![name.clone()]);
+    assert_eq!(
+        solo.zen().connect(&name).unwrap(),
+        otp_threads_zen_monitor::Compatibility::Incompatible
+    );
+    assert_eq!(
+        solo.zen().cached_compatibility(&name),
+        otp_threads_zen_monitor::CachedCompatibility::Unavailable
+    );
+    hidden.shutdown();
+    runtime.shutdown(Duration::from_secs(10)).unwrap();
+}

@@ -131,7 +131,7 @@ fn a_rust_node_monitors_workers_of_another_rust_node() {
     assert_eq!(down.reference, refs[0]);
     assert_eq!(
         down.reason,
-        ZenReason::Exited(exit_reason_to_term(&ExitReason::error("boom")))
+        ZenReason::exited(exit_reason_to_term(&ExitReason::error("boom")))
     );
     // The watched node goes away: the two others fire nodedown, in insertion order.
     watched.stop();

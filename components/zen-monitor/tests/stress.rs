@@ -64,7 +64,7 @@ fn hundred_thousand_remote_pids_ten_thousand_killed() {
     scene.report("killed");
     let reference_of: HashMap<_, _> = victims.iter().copied().zip(refs.iter().copied()).collect();
     let mut fired = HashSet::new();
-    let boom = ZenReason::Exited(Atom::from("boom").to_term());
+    let boom = ZenReason::exited(Atom::from("boom").to_term());
     while fired.len() < KILLED {
         let down = downs
             .recv_timeout(Duration::from_secs(60))

@@ -9,9 +9,11 @@
 //!   not, fires every monitor of the node with `nodedown`.
 //! * `{dead, Node, [{Target, Reason}]}` from the remote Batcher fires each monitor of
 //!   each target with `{zen_monitor, Reason}`.
-//! * A nodedown, or a DOWN of the remote Proxy (monitored by name after the first
-//!   `pong`), fires every monitor of the node with `nodedown`, in insertion order, at
-//!   once (a [`relay`] thread forwards them from the runtime's channels).
+//! * A nodedown (the runtime's node events reach its `handle_info`, as
+//!   `net_kernel:monitor_nodes` messages), or a DOWN of the remote Proxy (monitored by
+//!   name after the first `pong`; a [`relay`] thread forwards it from the runtime's
+//!   channel), fires every monitor of the node with `nodedown`, in insertion order, at
+//!   once.
 //! * Penalties run on the runtime's clock (a manual clock in tests).
 //! * Its monitors live in the zen monitor's shared table, not in the Connector: a
 //!   Connector that starts (or restarts after a crash) subscribes every target the
@@ -19,14 +21,14 @@
 
 mod relay;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
 use otp_threads::dist::{DistError, FromTerm, NodeEvent, Term};
 use otp_threads::{Context, ExitReason, Info, Monitor, ReplyTo, Step, Worker};
 
 use crate::ZenShared;
+use crate::hash::FastSet;
 use crate::local::dispatcher::Pending;
 use crate::tables::{Cached, CachedCompatibility, Compatibility, Row, penalty};
 use crate::target::{Target, ZenDown, ZenReason, ZenRef};
@@ -37,12 +39,10 @@ pub(crate) struct Connector {
     pub(crate) remote: String,
     pub(crate) batch: VecDeque<Instruction>,
     /// Targets with a subscribe in `batch` (a second one for the same target is dropped).
-    pub(crate) queued: HashSet<Target>,
+    pub(crate) queued: FastSet<Target>,
     pub(crate) proxy: Option<Monitor>,
     /// The number of the Proxy monitor in force (a stale one's DOWN is ignored).
     pub(crate) proxy_generation: u64,
-    /// Node events until `init` hands them to the relay.
-    pub(crate) events: Option<Receiver<NodeEvent>>,
     pub(crate) relay: Option<relay::Relay>,
 }
 
@@ -64,10 +64,21 @@ pub(crate) enum ConnectorReply {
 pub(crate) enum ConnectorInfo {
     Sweep,
     Dead(String, Vec<(Target, Term)>),
-    /// From the relay: the remote node went down.
-    NodeDown,
+    /// A node went down (a node event).
+    NodeDown(String),
+    /// A node came up (a node event): nothing to do.
+    NodeUp,
     /// From the relay: the Proxy monitor of that generation fired.
     ProxyDown(u64, ExitReason),
+}
+
+impl From<NodeEvent> for ConnectorInfo {
+    fn from(event: NodeEvent) -> Self {
+        match event {
+            NodeEvent::Down { node, .. } => ConnectorInfo::NodeDown(node),
+            NodeEvent::Up { .. } => ConnectorInfo::NodeUp,
+        }
+    }
 }
 
 impl FromTerm for ConnectorInfo {
@@ -92,7 +103,10 @@ impl Connector {
         self.batch.push_back(instruction);
     }
 
-    fn rows_to_pending(rows: Vec<Row>, reason: impl Fn() -> ZenReason) -> Vec<Pending> {
+    fn rows_to_pending(
+        rows: impl IntoIterator<Item = Row>,
+        reason: impl Fn() -> ZenReason,
+    ) -> Vec<Pending> {
         rows.into_iter()
             .map(|row| Pending {
                 down: ZenDown {
@@ -107,7 +121,7 @@ impl Connector {
 
     /// Fires every monitor of the node with `nodedown`, in insertion order.
     fn fire_all(&mut self) {
-        let rows = self
+        let (rows, indexes) = self
             .shared
             .tables
             .monitors
@@ -124,8 +138,12 @@ impl Connector {
                 self.remote
             );
             self.shared
-                .dispatch(Self::rows_to_pending(rows, || ZenReason::NodeDown));
+                .dispatch(Self::rows_to_pending(rows.into_values(), || {
+                    ZenReason::NodeDown
+                }));
         }
+        // Freed while the Dispatcher already delivers.
+        drop(indexes);
     }
 
     fn dead(&mut self, certificates: Vec<(Target, Term)>) {
@@ -186,7 +204,8 @@ impl Connector {
 
     fn connect(&mut self, attempt: u32) -> Compatibility {
         let node = &self.shared.node;
-        if !node.nodes().contains(&self.remote) {
+        // `known_node?/1`: only a visible connection counts (a hidden one is unavailable).
+        if !node.visible_nodes().contains(&self.remote) {
             self.shared.tables.mark(&self.remote, Cached::Unavailable);
             return Compatibility::Incompatible;
         }
@@ -265,11 +284,10 @@ impl Worker for Connector {
 
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         self.shared.node.accept_messages(&ctx.handle());
-        if let Some(events) = self.events.take() {
-            let relay = relay::Relay::start(ctx.handle(), self.remote.clone(), events)
-                .map_err(|error| ExitReason::error(format!("no relay thread: {error}")))?;
-            self.relay = Some(relay);
-        }
+        self.shared.node.monitor_nodes_to(&ctx.handle());
+        let relay = relay::Relay::start(ctx.handle())
+            .map_err(|error| ExitReason::error(format!("no relay thread: {error}")))?;
+        self.relay = Some(relay);
         // A restarted Connector takes over the monitors its predecessor left.
         let targets = self
             .shared
@@ -334,7 +352,9 @@ impl Worker for Connector {
             Info::Message(ConnectorInfo::Dead(node, certificates)) if node == self.remote => {
                 self.dead(certificates);
             }
-            Info::Message(ConnectorInfo::NodeDown) => self.node_down(),
+            Info::Message(ConnectorInfo::NodeDown(node)) if node == self.remote => {
+                self.node_down();
+            }
             Info::Message(ConnectorInfo::ProxyDown(generation, reason)) => {
                 self.proxy_down(generation, reason);
             }

@@ -56,32 +56,54 @@ pub(crate) struct Demand;
 impl Dispatcher {
     fn deliver_one_interval(&mut self) {
         let amount = self.options.read().demand_amount;
-        let mut live = Vec::with_capacity(amount.min(self.queue.len()));
+        // The round's DOWNs, as runs for one subscriber each (a nodedown's DOWNs for
+        // one subscriber are one run: one `deliver_batch`), in queue order.
+        let mut runs: Vec<(SharedSubscriber, Vec<ZenDown>)> = Vec::new();
+        let mut delivered = 0usize;
         let mut skipped = 0u64;
+        let delivery = self.tables.delivery.lock();
         {
             // One lock per round, not per DOWN: a nodedown round may hold a million.
             let mut references = self.tables.references.lock();
-            while live.len() < amount {
+            while delivered < amount {
                 let Some(pending) = self.queue.pop_front() else {
                     break;
                 };
-                if references.remove(&pending.down.reference).is_some() {
-                    live.push(pending);
-                } else {
+                if references.remove(&pending.down.reference).is_none() {
                     skipped = skipped.saturating_add(1);
+                    continue;
+                }
+                delivered += 1;
+                match runs.last_mut() {
+                    Some((subscriber, downs)) if same(subscriber, &pending.subscriber) => {
+                        downs.push(pending.down);
+                    }
+                    _ => runs.push((pending.subscriber, vec![pending.down])),
                 }
             }
         }
-        let delivered = live.len() as u64;
-        for pending in live {
-            pending.subscriber.deliver(pending.down);
+        for (subscriber, mut downs) in runs {
+            if downs.len() == 1
+                && let Some(down) = downs.pop()
+            {
+                subscriber.deliver(down);
+            } else {
+                subscriber.deliver_batch(downs);
+            }
         }
+        drop(delivery);
+        let delivered = delivered as u64;
         self.stats.skipped.fetch_add(skipped, Ordering::Relaxed);
         self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
         self.stats
             .most_in_one_interval
             .fetch_max(delivered, Ordering::Relaxed);
     }
+}
+
+/// `true` if both are the same subscriber object.
+fn same(a: &SharedSubscriber, b: &SharedSubscriber) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }
 
 impl Worker for Dispatcher {
@@ -104,7 +126,12 @@ impl Worker for Dispatcher {
     }
 
     fn handle_cast(&mut self, batch: Vec<Pending>, _: &mut Context<Self>) -> Step<Self> {
-        self.queue.extend(batch);
+        if self.queue.is_empty() {
+            // A nodedown's batch becomes the queue without copying a million DOWNs.
+            self.queue = VecDeque::from(batch);
+        } else {
+            self.queue.extend(batch);
+        }
         Step::Next
     }
 

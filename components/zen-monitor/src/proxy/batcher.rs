@@ -1,7 +1,8 @@
 //! The Batcher (zen_monitor's `Proxy.Batcher`): one per subscriber (a remote
 //! Connector pid). It monitors the subscriber, queues death certificates and, every
 //! `batcher_sweep_interval`, sends at most `batcher_chunk_size` of them as
-//! `{dead, Node, [{Target, Reason}]}`. When the subscriber dies it removes every
+//! `{dead, Node, [{Target, Reason}]}` over the existing connection only (`noconnect`).
+//! When the subscriber dies it removes every
 //! subscription of that subscriber and stops.
 
 use std::collections::VecDeque;
@@ -51,7 +52,13 @@ impl Batcher {
         let take = chunk.min(self.queue.len());
         let certificates: Vec<(Target, Term)> = self.queue.drain(..take).collect();
         let summary = wire::dead_summary(self.node.name(), &certificates);
-        if let Err(error) = self.node.send(ctx.pid(), self.subscriber, &summary) {
+        // `Process.send(Subscriber, Summary, [:noconnect])`, as the library: a
+        // subscriber whose node went away is not dialled again; its DOWN (noconnection)
+        // stops this Batcher.
+        if let Err(error) = self
+            .node
+            .send_noconnect(ctx.pid(), self.subscriber, &summary)
+        {
             log::warn!(
                 "zen_monitor: summary to {} not sent: {error}",
                 self.subscriber

@@ -25,7 +25,7 @@ pub struct Solo {
     pub node: Option<Arc<Node>>,
     pub runtime: Option<Runtime>,
     pub clock: ManualClock,
-    _server: NameServer,
+    pub name_server: NameServer,
 }
 
 impl Solo {
@@ -52,7 +52,7 @@ impl Solo {
             node: Some(node),
             runtime: Some(runtime),
             clock,
-            _server: server,
+            name_server: server,
         }
     }
 

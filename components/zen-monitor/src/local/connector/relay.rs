@@ -1,12 +1,12 @@
-//! A Connector's relay: the runtime offers node events and a monitor of a remote *name*
-//! only as channels, so one thread per Connector waits on them and forwards a nodedown
-//! or a Proxy DOWN into the Connector's mailbox at once (the library's Connector gets
-//! both as messages). The relay ends, and is joined, when its Connector is dropped.
+//! A Connector's relay: the runtime offers a monitor of a remote *name* only as a
+//! channel, so one thread per Connector waits on it and forwards a Proxy DOWN into the
+//! Connector's mailbox at once (the library's Connector gets it as a message; node
+//! events reach the Connector directly). The relay ends, and is joined, when its
+//! Connector is dropped.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, never, select};
-use otp_threads::dist::NodeEvent;
 use otp_threads::{Down, WorkerRef};
 
 use super::{Connector, ConnectorInfo};
@@ -18,16 +18,12 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    pub(crate) fn start(
-        connector: WorkerRef<Connector>,
-        remote: String,
-        events: Receiver<NodeEvent>,
-    ) -> std::io::Result<Relay> {
+    pub(crate) fn start(connector: WorkerRef<Connector>) -> std::io::Result<Relay> {
         let (stop, stopped) = crossbeam_channel::bounded(0);
         let (proxies, proxy_monitors) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("zen-relay".into())
-            .spawn(move || relay(connector, remote, events, proxy_monitors, stopped))?;
+            .spawn(move || relay(connector, proxy_monitors, stopped))?;
         Ok(Relay {
             stop: Some(stop),
             proxies,
@@ -52,8 +48,6 @@ impl Drop for Relay {
 
 fn relay(
     connector: WorkerRef<Connector>,
-    remote: String,
-    events: Receiver<NodeEvent>,
     proxy_monitors: Receiver<(u64, Receiver<Down>)>,
     stopped: Receiver<()>,
 ) {
@@ -67,11 +61,6 @@ fn relay(
                     proxy = Some(watched);
                     None
                 }
-                Err(_) => return,
-            },
-            recv(events) -> event => match event {
-                Ok(NodeEvent::Down { node, .. }) if node == remote => Some(ConnectorInfo::NodeDown),
-                Ok(_) => None,
                 Err(_) => return,
             },
             recv(proxy_downs) -> down => {
