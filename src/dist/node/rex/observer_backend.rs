@@ -146,8 +146,11 @@ pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &
             (atom("error"), atom("nofile")).to_term()
         }),
         ("erlang", "function_exported", [Term::Atom(m), Term::Atom(f), arity]) => {
-            match usize::from_term(arity.clone()) {
-                Ok(arity) => Ok(function_answered(node, &m.name, &f.name, arity).to_term()),
+            match i64::from_term(arity.clone()) {
+                // No function has a negative arity (BEAM answers `false` too).
+                Ok(arity) => Ok(usize::try_from(arity)
+                    .is_ok_and(|arity| function_answered(node, &m.name, &f.name, arity))
+                    .to_term()),
                 Err(_) => Err(Exception::badarg()),
             }
         }
@@ -157,9 +160,10 @@ pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &
             Term::Atom(a) if a.name == "infinity" => Ok(which_applications(node)),
             _ => Err(Exception::Error(atom("function_clause"))),
         },
-        ("code", "ensure_loaded", _) | ("erlang", "function_exported", _) => {
-            Err(Exception::badarg())
-        }
+        // The right arity with arguments of the wrong type, as BEAM fails them; another
+        // arity is `undef`.
+        ("code", "ensure_loaded", [_]) => Err(Exception::Error(atom("function_clause"))),
+        ("erlang", "function_exported", [_, _, _]) => Err(Exception::badarg()),
         _ => return None,
     };
     Some(answer)
