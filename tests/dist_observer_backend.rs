@@ -310,6 +310,15 @@ fn procs_info_spawned_as_observer_does_sends_batches_listing_the_rust_processes(
         // The holder refreshes every few seconds: a second round works the same.
         processes_tab("N", "Again"),
         check("again", "length(RecordsAgain) =:= length(Records)"),
+        // Asked with a monitor instead of a link, the end is the DOWN (reason normal).
+        check(
+            "monitored",
+            "begin Req = erlang:spawn_request(N, observer_backend, procs_info, [self()], [monitor]), \
+             Pid = receive {spawn_reply, Req, ok, P} -> P after 30000 -> timeout end, \
+             Got = receive {procs_info, Pid, Procs} -> length(Procs) after 30000 -> timeout end, \
+             Down = receive {'DOWN', Req, process, Pid, Reason} -> Reason after 30000 -> timeout end, \
+             {Got =:= length(Records), Down} end",
+        ),
     ];
     let beam = beam_checks(&ours, server.address().port(), &script);
     assert_eq!(value(&beam, "pids"), "true");
@@ -334,6 +343,7 @@ fn procs_info_spawned_as_observer_does_sends_batches_listing_the_rust_processes(
         "{calc}"
     );
     assert_eq!(value(&beam, "again"), "true");
+    assert_eq!(value(&beam, "monitored"), "{true,normal}");
 }
 
 #[test]

@@ -323,21 +323,24 @@ fn proc_records(node: &NodeInner) -> Vec<Term> {
 /// The `{procs_info, Sender, Batch}` messages: full batches, then the rest (possibly
 /// empty), as BEAM's `procs_info` splits the list.
 fn procs_info_messages(node: &NodeInner, sender: &WirePid) -> Vec<Term> {
-    let mut records = proc_records(node);
-    let mut messages = Vec::new();
-    loop {
-        let rest = if records.len() >= PROCS_INFO_BATCH {
-            records.split_off(PROCS_INFO_BATCH)
-        } else {
-            Vec::new()
-        };
-        let full = records.len() == PROCS_INFO_BATCH;
-        messages.push((atom("procs_info"), Term::from(sender.clone()), records).to_term());
-        if !full {
-            return messages;
-        }
+    batches(proc_records(node), PROCS_INFO_BATCH)
+        .into_iter()
+        .map(|batch| (atom("procs_info"), Term::from(sender.clone()), batch).to_term())
+        .collect()
+}
+
+/// `records` cut as BEAM's `procs_info` cuts them: full batches of `size` while at
+/// least `size` remain, then the rest, which may be empty (so the last batch is
+/// always shorter than `size`).
+fn batches(mut records: Vec<Term>, size: usize) -> Vec<Vec<Term>> {
+    let mut batches = Vec::new();
+    while records.len() >= size {
+        let rest = records.split_off(size);
+        batches.push(records);
         records = rest;
     }
+    batches.push(records);
+    batches
 }
 
 /// `{Sender, #etop_info{}}`.
@@ -506,4 +509,29 @@ fn which_applications(node: &NodeInner) -> Term {
         })
         .collect::<Vec<_>>()
         .to_term()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(n: usize) -> Vec<Term> {
+        (0..n).map(|i| i.to_term()).collect()
+    }
+
+    fn sizes(n: usize, size: usize) -> Vec<usize> {
+        batches(records(n), size).iter().map(Vec::len).collect()
+    }
+
+    // OTP's `procs_info`: `lists:split(10000, Pids)` while it succeeds, then the rest.
+    #[test]
+    fn batches_are_full_then_a_shorter_rest_as_beam_splits_them() {
+        assert_eq!(sizes(0, 3), vec![0]);
+        assert_eq!(sizes(2, 3), vec![2]);
+        assert_eq!(sizes(3, 3), vec![3, 0]);
+        assert_eq!(sizes(7, 3), vec![3, 3, 1]);
+        assert_eq!(sizes(20_001, PROCS_INFO_BATCH), vec![10_000, 10_000, 1]);
+        let flat: Vec<Term> = batches(records(7), 3).into_iter().flatten().collect();
+        assert_eq!(flat, records(7));
+    }
 }
