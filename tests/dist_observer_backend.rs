@@ -392,6 +392,86 @@ fn etop_collect_spawned_as_etop_does_sends_an_etop_info_and_exits_normal() {
     assert_eq!(value(&beam, "memi_keys"), value(&beam, "memi_keys_beam"));
 }
 
+/// Erlang: spawn `fetch_stats` linked on `node` at 50 ms, take two `{stats, ...}`
+/// (counting the Rust node's processes in between), stop it with a message, and bind
+/// the shapes and the exit reason. Needs `Count` and `Shape`.
+fn load_charts(node: &str, bind: &str) -> String {
+    format!(
+        "Fetcher{bind} = spawn_link({node}, observer_backend, fetch_stats, [self(), 50]), \
+         Take{bind} = fun() -> receive {{stats, 1, SW, IO, Mem}} -> \
+             {{Shape(SW), lists:usort([Shape(E) || E <- SW]), length(SW), \
+               Shape(IO), Shape(element(1, IO)), element(1, element(1, IO)), element(1, element(2, IO)), \
+               [K || {{K, _}} <- Mem]}} \
+             after 30000 -> timeout end end, \
+         First{bind} = Take{bind}(), \
+         During{bind} = Count(), \
+         Second{bind} = Take{bind}(), \
+         Fetcher{bind} ! stop, \
+         Exit{bind} = receive {{'EXIT', Fetcher{bind}, R{bind}}} -> R{bind} after 30000 -> timeout end, \
+         Flush{bind} = fun FL() -> receive {{stats, _, _, _, _}} -> FL() after 0 -> ok end end, \
+         Flush{bind}()"
+    )
+}
+
+#[test]
+fn fetch_stats_spawned_as_load_charts_do_sends_stats_until_told_to_stop() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let before = ours.runtime().handle().processes().len();
+    let script = [
+        "process_flag(trap_exit, true)".to_owned(),
+        "Count = fun() -> length(rpc:call(N, erlang, processes, [])) end".to_owned(),
+        "C0 = Count()".to_owned(),
+        load_charts("N", ""),
+        "C1 = Count()".to_owned(),
+        load_charts("node()", "Beam"),
+        check("ours", "First"),
+        check("beam", "FirstBeam"),
+        check("same", "{First =:= Second, Exit, ExitBeam}"),
+        // The fetcher is a process of the runtime while it runs, gone once stopped.
+        check("counts", "{C0, During, C1}"),
+        // A requester that dies takes the fetcher with it, over the link.
+        check(
+            "linked",
+            "begin Self = self(), \
+             H = spawn(fun() -> P = spawn_link(N, observer_backend, fetch_stats, [self(), 50]), \
+                 Self ! {fetcher, P}, receive go -> exit(bye) end end), \
+             P = receive {fetcher, X} -> X after 30000 -> timeout end, \
+             Ref = erlang:monitor(process, P), H ! go, \
+             receive {'DOWN', Ref, process, P, _} -> down after 30000 -> timeout end end",
+        ),
+        check(
+            "bad_interval",
+            "begin B = spawn_link(N, observer_backend, fetch_stats, [self(), -1]), \
+             receive {'EXIT', B, Why} -> Why after 30000 -> timeout end end",
+        ),
+    ];
+    let beam = beam_checks(&ours, server.address().port(), &script);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let ours_shape = value(&beam, "ours");
+    assert!(
+        ours_shape.starts_with(&format!(
+            "{{list,[{{tuple,3}}],{cores},{{tuple,2}},{{tuple,2}},input,output,"
+        )),
+        "{ours_shape}"
+    );
+    // Same shape as BEAM's own fetcher, but for the number of schedulers BEAM runs.
+    let strip = |text: &str| {
+        let mut parts: Vec<String> = text.split(',').map(str::to_owned).collect();
+        parts[3] = "N".to_owned();
+        parts.join(",")
+    };
+    assert_eq!(strip(&ours_shape), strip(&value(&beam, "beam")));
+    assert_eq!(value(&beam, "same"), "{true,normal,normal}");
+    assert_eq!(
+        value(&beam, "counts"),
+        format!("{{{before},{},{before}}}", before + 1)
+    );
+    assert_eq!(value(&beam, "linked"), "down");
+    assert_eq!(value(&beam, "bad_interval"), "badarg");
+    assert_eq!(ours.runtime().handle().processes().len(), before);
+}
+
 #[test]
 fn which_applications_lists_each_supervision_tree_in_beams_shape() {
     let server = NameServer::bind(loopback_any()).unwrap();
@@ -495,6 +575,7 @@ fn observer_backend_calls_given_random_arguments_answer_a_term_and_never_panic()
         ("observer_backend", "procs_info"),
         ("observer_backend", "etop_collect"),
         ("observer_backend", "fetch_stats"),
+        ("observer_backend", "no_such_function"),
         ("code", "ensure_loaded"),
         ("erlang", "function_exported"),
         ("application", "which_applications"),

@@ -17,7 +17,8 @@
 //!   remote `LINK` / `MONITOR_P` would be.
 //! * `observer_backend:procs_info(Collector)` and `observer_backend:etop_collect(Collector)`
 //!   (observer's Processes tab, etop) get a fresh pid that sends the process list to
-//!   `Collector` and exits `normal` (see `rex/observer_backend.rs`).
+//!   `Collector` and exits `normal`; `observer_backend:fetch_stats(Parent, Ms)` starts
+//!   a worker sending statistics until it gets a message (see `rex/observer_backend.rs`).
 //! * Anything else is refused with `notsup` (this node runs no Erlang code; BEAM
 //!   answers `notsup` to a spawn on a node that cannot spawn); a request whose fields
 //!   are malformed (arity not the argument count, non-atom module …) with `badarg`,
@@ -238,6 +239,9 @@ pub(crate) fn handle(
         // What observer's Processes tab and etop spawn (see `rex/observer_backend.rs`).
         ("observer_backend", "procs_info" | "etop_collect") if request.args.len() == 1 => {
             rex::observer_backend::run_collector(node, connection, request)
+        }
+        ("observer_backend", "fetch_stats") if request.args.len() == 2 => {
+            rex::observer_backend::run_fetch_stats(node, connection, request)
         }
         (module, function) => {
             let spawner = node

@@ -17,7 +17,7 @@
 //! | observer, Table Viewer | `rpc:call(N, observer_backend, get_table_list, [ets \| mnesia, Opts])` | `[]` for `ets` (no ETS tables); for `mnesia` the throw BEAM gives without Mnesia, `{error, "Mnesia is not running on: " ++ Node}` |
 //! | observer, process window | `erlang:process_info(Pid, Items)` over rpc | the built-ins of `builtins.rs` |
 //! | observer, Applications tab | `application:which_applications()`, then `appmon_info:start_link(N, ...)`, a server spawned on the target | `which_applications` answered (below); `appmon_info` not (a BEAM server protocol), so the tab lists no tree |
-//! | observer, Load Charts / Memory Allocators | `spawn_link(N, observer_backend, fetch_stats, [Parent, Ms])`, a process sending `{stats, ...}` every `Ms` until told to stop | not answered: refused as any unknown spawn (`notsup`) |
+//! | observer, Load Charts / Memory Allocators | `spawn_link(N, observer_backend, fetch_stats, [Parent, Ms])`, a process sending `{stats, 1, SchedWallTime, IO, Memory}` every `Ms` until it gets a message | answered by a worker (see `observer_backend/fetch_stats.rs`); over plain rpc (where BEAM would loop forever in rex) `error(notsup)` |
 //! | observer, Trace Overview; ttb | `dbg`, `ttb_*` | not answered (no tracing of threads) |
 //!
 //! Any other `observer_backend` function answers exactly as an undefined function
@@ -57,6 +57,8 @@
 //! `erlang:function_exported(M, F, A)` is `true` for the built-ins and registered
 //! functions (a handler takes any arity).
 
+mod fetch_stats;
+
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,6 +87,7 @@ const BACKEND_EXPORTS: &[(&str, usize)] = &[
     ("get_table_list", 2),
     ("procs_info", 1),
     ("etop_collect", 1),
+    ("fetch_stats", 2),
 ];
 
 /// Every built-in this node answers, as `(module, function, arity)`, for
@@ -140,6 +143,8 @@ pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &
                 atom("ok")
             })
         }
+        // BEAM's loops until a message comes; an rpc here cannot take messages.
+        ("observer_backend", "fetch_stats", [_, _]) => Err(Exception::Error(atom("notsup"))),
         ("code", "ensure_loaded", [Term::Atom(name)]) => Ok(if module_answered(node, &name.name) {
             (atom("module"), atom(&name.name)).to_term()
         } else {
@@ -285,12 +290,19 @@ fn sys_info(node: &NodeInner) -> Term {
         (atom("ets_count"), 0u8).to_term(),
         (atom("dist_buf_busy_limit"), MAX_PENDING).to_term(),
     ];
-    items.extend(
-        builtins::MEMORY_ITEMS
-            .iter()
-            .map(|item| (atom(item), builtins::memory_item(item).unwrap_or(0)).to_term()),
-    );
+    if let Term::List(memory) = memory() {
+        items.extend(memory.elements);
+    }
     items.to_term()
+}
+
+/// `erlang:memory()`.
+fn memory() -> Term {
+    builtins::MEMORY_ITEMS
+        .iter()
+        .map(|item| (atom(item), builtins::memory_item(item).unwrap_or(0)).to_term())
+        .collect::<Vec<_>>()
+        .to_term()
 }
 
 /// `{etop_proc_info, Pid, Mem, Reds, Name, Runtime, Cf, Mq}` of every live process,
@@ -485,6 +497,57 @@ pub(in crate::dist::node) fn run_collector(
             );
         }
     }));
+}
+
+/// `spawn_link(ThisNode, observer_backend, fetch_stats, [Parent, Interval])`: see
+/// `observer_backend/fetch_stats.rs`.
+pub(in crate::dist::node) fn run_fetch_stats(
+    node: &Arc<NodeInner>,
+    connection: &Arc<Connection>,
+    request: SpawnRequest,
+) {
+    fetch_stats::run(node, connection, request);
+}
+
+/// A spawn whose process ends at once with `reason` (arguments BEAM's process would
+/// crash on): the pid is given, then the exit goes over the requested link and
+/// monitor.
+fn exit_at_once(
+    node: &Arc<NodeInner>,
+    connection: &Arc<Connection>,
+    request: SpawnRequest,
+    reason: Term,
+) {
+    let wire = node.wire_pid(node.runtime.inner.new_pid());
+    reply(
+        node,
+        connection,
+        request.request_id.clone(),
+        request.from.clone(),
+        flags_of(&request),
+        Term::from(wire.clone()),
+    );
+    let mut signals: Vec<Control> = Vec::new();
+    if request.monitor {
+        signals.push(Control::PayloadMonitorPExit {
+            from: ProcessRef::Pid(wire.clone()),
+            to: request.from.clone(),
+            reference: request.request_id.clone(),
+        });
+    }
+    if request.link {
+        signals.push(Control::PayloadExit {
+            from: wire,
+            to: request.from,
+        });
+    }
+    let refs: Vec<(&Control, Option<&Term>)> = signals
+        .iter()
+        .map(|control| (control, Some(&reason)))
+        .collect();
+    if !refs.is_empty() {
+        let _ = connection.send_all(node.now(), &refs);
+    }
 }
 
 /// One application per supervision tree (a supervisor no other supervisor started).
