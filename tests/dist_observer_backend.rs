@@ -472,6 +472,52 @@ fn fetch_stats_spawned_as_load_charts_do_sends_stats_until_told_to_stop() {
     assert_eq!(ours.runtime().handle().processes().len(), before);
 }
 
+/// The items observer's process window (`observer_procinfo:item_list/0`, OTP 25) asks
+/// `erlang:process_info/2` for, over rpc.
+const PROCESS_WINDOW_ITEMS: &str = "[binary, catchlevel, current_function, error_handler, \
+    garbage_collection, group_leader, heap_size, initial_call, last_calls, links, memory, \
+    message_queue_len, monitored_by, monitors, priority, reductions, registered_name, \
+    sequential_trace_token, stack_size, status, suspending, total_heap_size, trace, trap_exit]";
+
+#[test]
+fn process_window_items_as_observer_asks_them_have_beams_shape() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let calc = ours.runtime().handle().spawn_named("calc", Member).unwrap();
+    let shape = "fun(L) -> [{K, Shape(V)} || {K, V} <- L] end";
+    let beam = beam_checks(
+        &ours,
+        server.address().port(),
+        &[
+            format!("Items = {PROCESS_WINDOW_ITEMS}"),
+            format!("ItemShape = {shape}"),
+            check(
+                "ours",
+                "ItemShape(rpc:call(N, erlang, process_info, [rpc:call(N, erlang, whereis, [calc]), Items]))",
+            ),
+            // A registered BEAM process waiting in receive, as the worker is.
+            "register(beam_calc, spawn(fun() -> receive stop -> ok end end))".to_owned(),
+            check(
+                "beam",
+                "ItemShape(rpc:call(node(), erlang, process_info, [whereis(beam_calc), Items]))",
+            ),
+            check(
+                "values",
+                "[V || {K, V} <- rpc:call(N, erlang, process_info, [rpc:call(N, erlang, whereis, [calc]), Items]), \
+                 lists:member(K, [registered_name, status, binary, catchlevel, last_calls, trace])]",
+            ),
+        ],
+    );
+    let ours_shape = value(&beam, "ours");
+    assert!(
+        ours_shape.starts_with("[{binary,list},{catchlevel,integer}"),
+        "{ours_shape}"
+    );
+    assert_eq!(ours_shape, value(&beam, "beam"));
+    assert_eq!(value(&beam, "values"), "[[],0,false,calc,waiting,0]");
+    drop(calc);
+}
+
 #[test]
 fn which_applications_lists_each_supervision_tree_in_beams_shape() {
     let server = NameServer::bind(loopback_any()).unwrap();

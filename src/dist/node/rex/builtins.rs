@@ -45,6 +45,9 @@
 //!   `error_handler`; `suspending`: `[]`; `garbage_collection`: `[]`.
 //! * `heap_size`, `total_heap_size`, `stack_size`, `memory`: `0` (a thread's memory is
 //!   not accounted per process).
+//! * `binary`, `sequential_trace_token`: `[]`; `catchlevel`, `trace`: `0`;
+//!   `last_calls`: `false` (no refc binaries, catch frames, tracing or call saving;
+//!   observer's process window asks for them).
 //! * `current_stacktrace`: `[]`; `current_location`: `current_function` with `[]`
 //!   appended. Ours: `thread`, the OS thread's name (a binary); `parent`, the pid
 //!   that started the process.
@@ -325,6 +328,11 @@ fn is_known_item(name: &str) -> bool {
                 | "current_location"
                 | "thread"
                 | "parent"
+                | "binary"
+                | "catchlevel"
+                | "last_calls"
+                | "sequential_trace_token"
+                | "trace"
         )
 }
 
@@ -425,7 +433,16 @@ fn process_item(node: &NodeInner, info: &ProcessInfo, item: &str) -> Option<Term
             ProcessStatus::Running { .. } | ProcessStatus::PlainThread => "running",
         }),
         "message_queue_len" => info.mailbox_len.to_term(),
-        "messages" | "current_stacktrace" | "suspending" | "garbage_collection" => nil(),
+        "messages"
+        | "current_stacktrace"
+        | "suspending"
+        | "garbage_collection"
+        | "binary"
+        | "sequential_trace_token" => nil(),
+        // No catch frames, call saving or tracing of threads (observer's process
+        // window asks for these).
+        "catchlevel" | "trace" => 0u8.to_term(),
+        "last_calls" => false.to_term(),
         "links" => info.links.to_term(),
         "monitors" => info
             .monitors
