@@ -561,6 +561,90 @@ fn which_applications_lists_each_supervision_tree_in_beams_shape() {
     );
 }
 
+#[test]
+fn appmon_info_started_as_the_applications_tab_does_delivers_the_trees() {
+    let server = NameServer::bind(loopback_any()).unwrap();
+    let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
+    let runtime = ours.runtime().handle();
+    let _top = Supervisor::new(Strategy::OneForOne)
+        .name("top")
+        .child(ChildSpec::worker("a", || Member))
+        .child(ChildSpec::supervisor("sub", || {
+            Supervisor::new(Strategy::OneForAll).child(ChildSpec::worker("c", || Member))
+        }))
+        .start(&runtime)
+        .unwrap();
+    // observer_app_wx: `appmon_info:start_link(Node, self(), [])` (an rpc of
+    // `start_link2`), then `app_ctrl(Pid, Node, true, [])` and `app(Pid, App, true, [])`
+    // (casts); the server answers with `{delivery, Pid, Cmd, Aux, Result}`.
+    let session = |node: &str, app: &str, bind: &str| {
+        format!(
+            "{{ok, S{bind}}} = rpc:call({node}, appmon_info, start_link2, [self(), self(), []]), \
+             gen_server:cast(S{bind}, {{self(), app_ctrl, {node}, true, []}}), \
+             Apps{bind} = receive {{delivery, S{bind}, app_ctrl, _, A{bind}}} -> A{bind} after 30000 -> timeout end, \
+             gen_server:cast(S{bind}, {{self(), app, {app}, true, [{{timeout, 100}}]}}), \
+             Tree{bind} = receive {{delivery, S{bind}, app, {app}, T{bind}}} -> T{bind} after 30000 -> timeout end"
+        )
+    };
+    let script = [
+        "process_flag(trap_exit, true)".to_owned(),
+        "AppShape = fun(L) -> lists:usort([[Shape(E) || E <- tuple_to_list(X)] || X <- L]) end"
+            .to_owned(),
+        session("N", "top", ""),
+        session("node()", "kernel", "Beam"),
+        check("apps_shape", "AppShape(Apps)"),
+        check("apps_shape_beam", "AppShape(AppsBeam)"),
+        // What observer_app_wx makes of the list.
+        check(
+            "names",
+            "lists:sort([list_to_atom(atom_to_list(App)) || {_, App, {_, _, _}} <- Apps])",
+        ),
+        check("tree_shape", "[Shape(E) || E <- tuple_to_list(Tree)]"),
+        check(
+            "tree_shape_beam",
+            "[Shape(E) || E <- tuple_to_list(TreeBeam)]",
+        ),
+        check(
+            "tree",
+            "begin {Root, P2Name, Links, XLinks} = Tree, \
+             Names = [Name || {P, Name} <- P2Name, is_pid(P)], \
+             {list_to_atom(Root), length(P2Name), length(Links), XLinks, \
+              lists:all(fun({From, To}) -> lists:member(From, Names) andalso lists:member(To, Names) end, Links), \
+              length(sofs:to_external(sofs:relation_to_family(sofs:relation(Links))))} end",
+        ),
+        // The same server again; an unknown application has an empty tree.
+        check(
+            "again",
+            "begin {ok, S2} = rpc:call(N, appmon_info, start_link2, [self(), self(), []]), \
+             gen_server:cast(S2, {self(), app, no_such_app, true, [{timeout, at_most_once}]}), \
+             E = receive {delivery, S2, app, no_such_app, X} -> X after 30000 -> timeout end, \
+             {S2 =:= S, E, gen_server:call(S2, {register_client, self()})} end",
+        ),
+        // A restarted child changes the tree: a new delivery comes.
+        check(
+            "changed",
+            "begin {_, P2, _, _} = Tree, \
+             [APid | _] = [P || {P, Name} <- P2, Name =/= \"top\", \
+                 lists:member(element(1, element(2, rpc:call(N, erlang, process_info, [P, initial_call]))), ['dist_observer_backend::Member'])], \
+             exit(APid, kill), \
+             Next = receive {delivery, S, app, top, T2} -> T2 after 30000 -> timeout end, \
+             {Next =/= Tree, length(element(2, Next))} end",
+        ),
+    ];
+    let beam = beam_checks(&ours, server.address().port(), &script);
+    let apps_shape = value(&beam, "apps_shape");
+    assert_eq!(apps_shape, "[[pid,atom,{tuple,3}]]");
+    assert_eq!(apps_shape, value(&beam, "apps_shape_beam"));
+    assert_eq!(value(&beam, "names"), "[top]");
+    let tree_shape = value(&beam, "tree_shape");
+    assert_eq!(tree_shape, "[list,list,list,list]");
+    assert_eq!(tree_shape, value(&beam, "tree_shape_beam"));
+    // top, a, sub, c; links top->a, top->sub, sub->c; two parents.
+    assert_eq!(value(&beam, "tree"), "{top,4,3,[],true,2}");
+    assert_eq!(value(&beam, "again"), "{true,{[],[],[],[]},ok}");
+    assert_eq!(value(&beam, "changed"), "{true,4}");
+}
+
 /// Atoms the observer_backend calls look at, for the random arguments.
 const WORDS: &[&str] = &[
     "ets",

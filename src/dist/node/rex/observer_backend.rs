@@ -16,7 +16,7 @@
 //! | observer, Sockets tab | `rpc:call(N, observer_backend, get_socket_list, [])` | `[]` (no `socket` module sockets) |
 //! | observer, Table Viewer | `rpc:call(N, observer_backend, get_table_list, [ets \| mnesia, Opts])` | `[]` for `ets` (no ETS tables); for `mnesia` the throw BEAM gives without Mnesia, `{error, "Mnesia is not running on: " ++ Node}` |
 //! | observer, process window | `erlang:process_info(Pid, Items)` over rpc | the built-ins of `builtins.rs` |
-//! | observer, Applications tab | `application:which_applications()`, then `appmon_info:start_link(N, ...)`, a server spawned on the target | `which_applications` answered (below); `appmon_info` not (a BEAM server protocol), so the tab lists no tree |
+//! | observer, Applications tab | `rpc:call(N, appmon_info, start_link2, [Starter, Client, Opts])`, then casts to that server (`app_ctrl`: the application list, `app`: one application's process tree), answered with `{delivery, ...}` messages | answered by a worker of the runtime: the supervision trees as applications (see `observer_backend/appmon_info.rs`); `application:which_applications()` too (below) |
 //! | observer, Load Charts / Memory Allocators | `spawn_link(N, observer_backend, fetch_stats, [Parent, Ms])`, a process sending `{stats, 1, SchedWallTime, IO, Memory}` every `Ms` until it gets a message | answered by a worker (see `observer_backend/fetch_stats.rs`); over plain rpc (where BEAM would loop forever in rex) `error(notsup)` |
 //! | observer, Trace Overview; ttb | `dbg`, `ttb_*` | not answered (no tracing of threads) |
 //!
@@ -57,6 +57,7 @@
 //! `erlang:function_exported(M, F, A)` is `true` for the built-ins and registered
 //! functions (a handler takes any arity).
 
+mod appmon_info;
 mod fetch_stats;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ use super::builtins::{self, Answer};
 use super::{Exception, atom, proper_list};
 use crate::dist::control::{Control, ProcessRef, WirePid};
 use crate::dist::term::{FromTerm, Term, ToTerm};
+use crate::observer::Snapshot;
 use crate::pid::Pid;
 
 /// The `runtime_tools` version whose `observer_backend` protocol this file answers
@@ -112,6 +114,7 @@ const BUILTIN_EXPORTS: &[(&str, &str, usize)] = &[
     ("code", "ensure_loaded", 1),
     ("application", "which_applications", 0),
     ("application", "which_applications", 1),
+    ("appmon_info", "start_link2", 3),
 ];
 
 /// The calls of this file: `observer_backend:*` and the few of other modules the tools
@@ -143,6 +146,7 @@ pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &
                 atom("ok")
             })
         }
+        ("appmon_info", "start_link2", [_, _, _]) => appmon_info::start_link2(node, args),
         // BEAM's loops until a message comes; an rpc here cannot take messages.
         ("observer_backend", "fetch_stats", [_, _]) => Err(Exception::Error(atom("notsup"))),
         ("code", "ensure_loaded", [Term::Atom(name)]) => Ok(if module_answered(node, &name.name) {
@@ -550,10 +554,12 @@ fn exit_at_once(
     }
 }
 
-/// One application per supervision tree (a supervisor no other supervisor started).
-fn which_applications(node: &NodeInner) -> Term {
-    let snapshot = node.runtime.snapshot();
-    let version = charlist(env!("CARGO_PKG_VERSION"));
+/// The description of a supervision tree shown as an application.
+const TREE_DESCRIPTION: &str = "otp-threads supervision tree";
+
+/// Each supervision tree (a supervisor no other supervisor started) as an application:
+/// its root and its name.
+fn tree_applications(snapshot: &Snapshot) -> Vec<(Pid, String)> {
     snapshot
         .tree_roots
         .iter()
@@ -563,13 +569,16 @@ fn which_applications(node: &NodeInner) -> Term {
                 Some(name) => name.to_string(),
                 None => format!("supervision_tree_{}", supervisor.pid.id()),
             };
-            (
-                atom(&name),
-                charlist("otp-threads supervision tree"),
-                version.clone(),
-            )
-                .to_term()
+            (supervisor.pid, name)
         })
+        .collect()
+}
+
+fn which_applications(node: &NodeInner) -> Term {
+    let version = charlist(env!("CARGO_PKG_VERSION"));
+    tree_applications(&node.runtime.snapshot())
+        .into_iter()
+        .map(|(_, name)| (atom(&name), charlist(TREE_DESCRIPTION), version.clone()).to_term())
         .collect::<Vec<_>>()
         .to_term()
 }
