@@ -709,6 +709,7 @@ fn observer_backend_calls_given_random_arguments_answer_a_term_and_never_panic()
         ("code", "ensure_loaded"),
         ("erlang", "function_exported"),
         ("application", "which_applications"),
+        ("appmon_info", "start_link2"),
     ];
     let local: Vec<Term> = runtime
         .handle()
