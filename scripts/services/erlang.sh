@@ -2,9 +2,10 @@
 # Erlang/OTP for the distribution tests: real `erl` nodes and an isolated epmd, loopback only.
 #
 # Usage:
-#   erlang.sh ensure                  make sure `erl` and `epmd` exist: installs erlang-base
-#                                     with apt-get when missing and running as root; otherwise
-#                                     fails with the command to run
+#   erlang.sh ensure                  make sure `erl`, `epmd` and runtime_tools' observer_backend
+#                                     exist: installs erlang-base / erlang-runtime-tools with
+#                                     apt-get when missing and running as root; otherwise fails
+#                                     with the command to run
 #   erlang.sh epmd PORT               run epmd in the foreground on 127.0.0.1:PORT (exec; the
 #                                     tests start it as a child process and kill it)
 #   erlang.sh epmd-start PORT         start epmd as a daemon on 127.0.0.1:PORT and wait until
@@ -32,24 +33,37 @@ log() {
 }
 
 usage() {
-	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
-ensure() {
-	if command -v erl >/dev/null 2>&1 && command -v epmd >/dev/null 2>&1; then
-		return 0
-	fi
+# `observer_backend` (OTP's runtime_tools application) answers the calls observer makes;
+# the observer tests compare our answers with a BEAM node's own.
+has_observer_backend() {
+	[[ $(erl -noshell -eval 'io:format("~p", [code:which(observer_backend)]), halt().' 2>/dev/null) == \"*\" ]]
+}
+
+apt_install() {
 	if [[ $(id -u) -ne 0 ]]; then
-		die "Erlang (erl, epmd) is not installed and this is not root; install it with" \
-			"'sudo apt-get install -y erlang-base', then rerun"
+		die "$1 is not installed and this is not root; install it with" \
+			"'sudo apt-get install -y $1', then rerun"
 	fi
-	log "installing erlang-base (erl or epmd missing)"
+	log "installing $1"
 	export DEBIAN_FRONTEND=noninteractive
 	# Another apt may hold the lock for a while: wait for it rather than fail.
 	apt-get -o DPkg::Lock::Timeout=600 update >&2 || true
-	apt-get -o DPkg::Lock::Timeout=600 install -y erlang-base >&2
-	command -v erl >/dev/null 2>&1 || die "erlang-base installed but erl is not on PATH"
+	apt-get -o DPkg::Lock::Timeout=600 install -y "$1" >&2
+}
+
+ensure() {
+	if ! command -v erl >/dev/null 2>&1 || ! command -v epmd >/dev/null 2>&1; then
+		apt_install erlang-base
+		command -v erl >/dev/null 2>&1 || die "erlang-base installed but erl is not on PATH"
+	fi
+	if ! has_observer_backend; then
+		apt_install erlang-runtime-tools
+		has_observer_backend || die "erlang-runtime-tools installed but observer_backend is not found"
+	fi
 }
 
 check_port() {

@@ -36,7 +36,7 @@ pub fn require_erlang() {
             .expect("cannot run bash");
         assert!(
             status.success(),
-            "Erlang is required: run `bash {} ensure` (as root it installs erlang-base)",
+            "Erlang is required: run `bash {} ensure` (as root it installs erlang-base and erlang-runtime-tools)",
             script().display()
         );
     });

@@ -32,6 +32,7 @@
 //!   runs to its end and its result is dropped by the caller's node.
 
 mod builtins;
+pub(super) mod observer_backend;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

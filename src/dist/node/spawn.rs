@@ -15,6 +15,10 @@
 //!   [`Node::register_spawner`]: it starts a local process and gives its pid; the
 //!   link and monitor the request asked for are then set up on that process as a
 //!   remote `LINK` / `MONITOR_P` would be.
+//! * `observer_backend:procs_info(Collector)` and `observer_backend:etop_collect(Collector)`
+//!   (observer's Processes tab, etop) get a fresh pid that sends the process list to
+//!   `Collector` and exits `normal`; `observer_backend:fetch_stats(Parent, Ms)` starts
+//!   a worker sending statistics until it gets a message (see `rex/observer_backend.rs`).
 //! * Anything else is refused with `notsup` (this node runs no Erlang code; BEAM
 //!   answers `notsup` to a spawn on a node that cannot spawn); a request whose fields
 //!   are malformed (arity not the argument count, non-atom module …) with `badarg`,
@@ -170,7 +174,7 @@ pub fn decode_request(
     })
 }
 
-fn reply(
+pub(super) fn reply(
     node: &NodeInner,
     connection: &Connection,
     request_id: WireRef,
@@ -195,7 +199,7 @@ fn reply(
     }
 }
 
-fn flags_of(request: &SpawnRequest) -> i32 {
+pub(super) fn flags_of(request: &SpawnRequest) -> i32 {
     (if request.link { FLAG_LINK } else { 0 }) | (if request.monitor { FLAG_MONITOR } else { 0 })
 }
 
@@ -231,6 +235,13 @@ pub(crate) fn handle(
         }
         ("erpc", "execute_cast") if request.args.len() == 3 => {
             run_erpc(node, connection, request, false)
+        }
+        // What observer's Processes tab and etop spawn (see `rex/observer_backend.rs`).
+        ("observer_backend", "procs_info" | "etop_collect") if request.args.len() == 1 => {
+            rex::observer_backend::run_collector(node, connection, request)
+        }
+        ("observer_backend", "fetch_stats") if request.args.len() == 2 => {
+            rex::observer_backend::run_fetch_stats(node, connection, request)
         }
         (module, function) => {
             let spawner = node

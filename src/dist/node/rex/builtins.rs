@@ -19,6 +19,7 @@
 //! | `erlang:memory()`, `erlang:memory(Item \| [Item])` | see below |
 //! | `erlang:system_info(Item)` | see below; another item raises `badarg` |
 //! | `erpc:execute_call(M, F, A)` | `{return, Value}` of that rpc (what an erpc request sent to rex runs) |
+//! | `observer_backend:*`, `code:ensure_loaded/1`, `erlang:function_exported/3`, `application:which_applications/0,1` | what observer and etop call first; see `observer_backend.rs` |
 //!
 //! `process_info` items:
 //! * `status`: `waiting` (a worker between messages, or blocked in a call — BEAM
@@ -44,6 +45,9 @@
 //!   `error_handler`; `suspending`: `[]`; `garbage_collection`: `[]`.
 //! * `heap_size`, `total_heap_size`, `stack_size`, `memory`: `0` (a thread's memory is
 //!   not accounted per process).
+//! * `binary`, `sequential_trace_token`: `[]`; `catchlevel`, `trace`: `0`;
+//!   `last_calls`: `false` (no refc binaries, catch frames, tracing or call saving;
+//!   observer's process window asks for them).
 //! * `current_stacktrace`: `[]`; `current_location`: `current_function` with `[]`
 //!   appended. Ours: `thread`, the OS thread's name (a binary); `parent`, the pid
 //!   that started the process.
@@ -99,30 +103,35 @@ const DEFAULT_ITEMS: &[&str] = &[
     "suspending",
 ];
 
-type Answer = Option<Result<Term, Exception>>;
+pub(super) type Answer = Option<Result<Term, Exception>>;
 
 /// The built-ins cheap enough to run on a connection's reader: each reads one table
 /// or one process (not a whole snapshot, not another rpc).
 pub(super) fn is_light(module: &str, function: &str) -> bool {
-    matches!(
-        (module, function),
-        (
-            "erlang",
-            "node"
-                | "nodes"
-                | "processes"
-                | "registered"
-                | "whereis"
-                | "is_process_alive"
-                | "process_info"
-                | "memory"
-                | "system_info"
+    super::observer_backend::is_light(module, function)
+        || matches!(
+            (module, function),
+            (
+                "erlang",
+                "node"
+                    | "nodes"
+                    | "processes"
+                    | "registered"
+                    | "whereis"
+                    | "is_process_alive"
+                    | "process_info"
+                    | "memory"
+                    | "system_info"
+            )
         )
-    )
 }
 
 /// `module:function(args)` if it is a built-in; `None` if it is not one.
 pub(super) fn apply(node: &Arc<NodeInner>, module: &str, function: &str, args: &[Term]) -> Answer {
+    // What Erlang's observer and etop call (`observer_backend.rs`).
+    if let Some(answer) = super::observer_backend::apply(node, module, function, args) {
+        return Some(answer);
+    }
     let answer = match (module, function, args) {
         ("erlang", "node", []) => Ok(atom(&node.name)),
         ("erlang", "nodes", []) => Ok(nodes(node, &["visible"])),
@@ -319,6 +328,11 @@ fn is_known_item(name: &str) -> bool {
                 | "current_location"
                 | "thread"
                 | "parent"
+                | "binary"
+                | "catchlevel"
+                | "last_calls"
+                | "sequential_trace_token"
+                | "trace"
         )
 }
 
@@ -333,7 +347,7 @@ fn type_atom(info: &ProcessInfo) -> String {
     }
 }
 
-fn initial_call(info: &ProcessInfo) -> Term {
+pub(super) fn initial_call(info: &ProcessInfo) -> Term {
     if info.type_name.is_some() {
         (atom(&type_atom(info)), atom("init"), 1u8).to_term()
     } else {
@@ -341,7 +355,7 @@ fn initial_call(info: &ProcessInfo) -> Term {
     }
 }
 
-fn current_function(info: &ProcessInfo) -> Term {
+pub(super) fn current_function(info: &ProcessInfo) -> Term {
     let module = atom(&type_atom(info));
     let callback = match &info.status {
         ProcessStatus::Running { callback, .. } => Some(*callback),
@@ -419,7 +433,16 @@ fn process_item(node: &NodeInner, info: &ProcessInfo, item: &str) -> Option<Term
             ProcessStatus::Running { .. } | ProcessStatus::PlainThread => "running",
         }),
         "message_queue_len" => info.mailbox_len.to_term(),
-        "messages" | "current_stacktrace" | "suspending" | "garbage_collection" => nil(),
+        "messages"
+        | "current_stacktrace"
+        | "suspending"
+        | "garbage_collection"
+        | "binary"
+        | "sequential_trace_token" => nil(),
+        // No catch frames, call saving or tracing of threads (observer's process
+        // window asks for these).
+        "catchlevel" | "trace" => 0u8.to_term(),
+        "last_calls" => false.to_term(),
         "links" => info.links.to_term(),
         "monitors" => info
             .monitors
@@ -548,7 +571,7 @@ fn count_children(snapshot: &Snapshot, supervisor: &Pid) -> Term {
     .to_term()
 }
 
-const MEMORY_ITEMS: &[&str] = &[
+pub(super) const MEMORY_ITEMS: &[&str] = &[
     "total",
     "processes",
     "processes_used",
@@ -561,7 +584,7 @@ const MEMORY_ITEMS: &[&str] = &[
 ];
 
 /// Bytes for a `memory` item; `None` for an unknown item.
-fn memory_item(item: &str) -> Option<u64> {
+pub(super) fn memory_item(item: &str) -> Option<u64> {
     match item {
         "total" | "system" => Some(resident_bytes().unwrap_or(0)),
         "processes" | "processes_used" | "atom" | "atom_used" | "binary" | "code" | "ets" => {
@@ -597,7 +620,7 @@ fn charlist(text: &str) -> Term {
     Term::from(eetf::ByteList::from(text))
 }
 
-fn system_info(node: &NodeInner, item: &str) -> Option<Term> {
+pub(super) fn system_info(node: &NodeInner, item: &str) -> Option<Term> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Some(match item {
         "process_count" => node.runtime.process_count().to_term(),
