@@ -254,8 +254,14 @@
 //! // A calls B, which calls A back: failed at once, not after 5 s.
 //! let closed = a.call(vec![b.clone(), a.clone()]).unwrap();
 //! assert_eq!(closed, Err(Error::Deadlock(vec![b.pid(), a.pid()])));
-//! let info = runtime.process_info(&a.pid()).unwrap();
-//! assert_eq!(info.messages_handled, 1);
+//! // Counted when the callback returns, just after its reply.
+//! # use otp_threads_testkit::{Patience, poll_until};
+//! poll_until(
+//!     "A's call counted",
+//!     Patience::default(),
+//!     || runtime.process_info(&a.pid()).unwrap().messages_handled,
+//!     |handled| *handled == 1,
+//! );
 //! assert_eq!(runtime.snapshot().processes.len(), 2);
 //! runtime.shutdown(Duration::from_secs(5)).unwrap();
 //! ```

@@ -47,11 +47,16 @@
 //! let runtime = Runtime::new();
 //! let echo = runtime.spawn_named("echo", Echo).unwrap();
 //! assert_eq!(echo.call(7).unwrap(), 7);
-//! let info = runtime.process_info(&echo.pid()).unwrap();
+//! // The count and the status move when the callback returns, just after its reply.
+//! # use otp_threads_testkit::{Patience, poll_until};
+//! let info = poll_until(
+//!     "the call counted",
+//!     Patience::default(),
+//!     || runtime.process_info(&echo.pid()).unwrap(),
+//!     |info| info.messages_handled == 1 && info.status == ProcessStatus::Waiting,
+//! );
 //! assert_eq!(info.registered_name.as_deref(), Some("echo"));
-//! assert_eq!(info.messages_handled, 1);
 //! assert!(info.type_name.unwrap().ends_with("Echo"));
-//! assert_eq!(info.status, ProcessStatus::Waiting);
 //! let snapshot = runtime.snapshot();
 //! assert!(snapshot.outside_trees.contains(&echo.pid()));
 //! assert!(snapshot.to_json().contains("\"registered_name\":\"echo\""));

@@ -109,7 +109,6 @@ impl Activity {
     /// The callback that began with a message ended; `timers` are pending now.
     #[inline]
     pub(crate) fn end(&self, message: bool, timers: usize) {
-        self.callback.store(WAITING, Ordering::Release);
         if message {
             // Written by the owning thread only: no atomic increment needed.
             let handled = self.handled.load(Ordering::Relaxed);
@@ -117,6 +116,9 @@ impl Activity {
                 .store(handled.wrapping_add(1), Ordering::Relaxed);
         }
         self.timers.store(timers as u64, Ordering::Relaxed);
+        // Last, with Release: a reader that sees the process waiting (an Acquire load)
+        // sees the count and the timers of the callback that just ended.
+        self.callback.store(WAITING, Ordering::Release);
     }
 
     /// The running callback and how long it has run, or `None` while waiting. For a
