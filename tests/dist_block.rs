@@ -18,6 +18,7 @@ use node_support::{Order, OurNode, Seen, next_seen, probe, wait_event};
 use otp_threads::ExitReason;
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, DistError, NodeDownReason, NodeEvent, Term, ToTerm};
+use otp_threads_testkit::eventually;
 
 fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -156,7 +157,9 @@ fn blocking_a_node_that_is_not_connected_keeps_it_out_and_bad_names_are_errors()
     ));
     a.node().unblock(&b.name());
     b.node().connect(&a.name()).unwrap();
-    assert_eq!(a.node().nodes(), vec![b.name()]);
+    assert_eq!(b.node().nodes(), vec![a.name()]);
+    // The accepting side installs its end just after the dialler's returns.
+    eventually("a to list b", || a.node().nodes() == vec![b.name()]);
 }
 
 #[test]
