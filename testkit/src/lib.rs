@@ -103,6 +103,18 @@ pub fn os_thread_count() -> usize {
         .count()
 }
 
+/// Waits until this OS process has `expected` threads, and fails the test naming
+/// `what` (with the count last seen) after [`WAIT`].
+///
+/// For the count after a join: `pthread_join` returns when the thread has cleared its
+/// thread id on its way out, a moment before the kernel drops it from
+/// `/proc/self/task`, so a count read at once may still include it on a loaded machine.
+pub fn settles_at_thread_count(expected: usize, what: &str) {
+    poll_until(what, Patience::default(), os_thread_count, |count| {
+        *count == expected
+    });
+}
+
 /// The value of the environment variable `name`, which `script` sets when it starts
 /// the service a test needs. A missing variable fails the test with the command to
 /// run: a test is never skipped because its service is absent.

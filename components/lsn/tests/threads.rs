@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use otp_threads::Runtime;
 use otp_threads_lsn::{Lsn, LsnTracker, TrackerConfig, Wait};
-use otp_threads_testkit::os_thread_count;
+use otp_threads_testkit::{os_thread_count, settles_at_thread_count};
 use postgres_support::*;
 
 #[test]
@@ -50,5 +50,5 @@ fn stopping_the_runtime_joins_every_thread_of_its_trackers() {
     for notification in &pending {
         assert_eq!(notification.wait(PATIENCE), Wait::Stopped);
     }
-    assert_eq!(os_thread_count(), before, "every thread joined");
+    settles_at_thread_count(before, "every thread joined");
 }

@@ -8,7 +8,7 @@ mod support;
 
 use otp_threads::Runtime;
 use otp_threads_observer_web::ObserverWeb;
-use otp_threads_testkit::{WAIT, os_thread_count};
+use otp_threads_testkit::{WAIT, os_thread_count, settles_at_thread_count};
 use support::get;
 
 #[test]
@@ -27,16 +27,12 @@ fn stopping_the_web_view_joins_its_threads() {
     // A connection left open while the server stops.
     let open = std::net::TcpStream::connect(web.address()).unwrap();
     web.stop();
-    assert_eq!(os_thread_count(), before, "every server thread is joined");
+    settles_at_thread_count(before, "every server thread is joined");
     drop(open);
     // Dropping it stops it too.
     let web = ObserverWeb::builder().start(&rt.handle()).unwrap();
     assert_eq!(get(web.address(), "/").0, 200);
     drop(web);
-    assert_eq!(
-        os_thread_count(),
-        before,
-        "a dropped server joins its threads"
-    );
+    settles_at_thread_count(before, "a dropped server joins its threads");
     rt.shutdown(WAIT).unwrap();
 }
