@@ -284,6 +284,7 @@ mod worker;
 
 #[cfg(feature = "dist")]
 pub mod dist;
+pub mod fast_hash;
 pub mod supervisor;
 
 pub use clock::ManualClock;

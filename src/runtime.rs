@@ -4,7 +4,6 @@
 //! [`Runtime::shutdown`]) stops every worker and joins every thread. [`RuntimeHandle`]
 //! is a cheap, cloneable handle to the same runtime for workers and other threads.
 
-pub(crate) mod fast_hash;
 mod limits;
 mod pool;
 
@@ -19,13 +18,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::clock::{Clock, ManualClock};
 use crate::error::Error;
 use crate::exit::ExitReason;
+use crate::fast_hash::FastMap;
 use crate::monitor::Monitor;
 use crate::pid::{MonitorRef, NodeName, Pid, next_creation};
 use crate::process::{ProcessCell, ProcessTable, Watcher, deliver_exit, die};
 use crate::timer::deadline_after;
 use crate::worker::{SpawnOptions, Worker, WorkerRef, spawn};
 use crate::{Down, monitor};
-use fast_hash::FastMap;
 
 pub use limits::SystemLimit;
 pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};

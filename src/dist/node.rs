@@ -77,9 +77,9 @@ use super::flags;
 use super::handshake::{self, LocalNode, PeerInfo, Status};
 use super::term::{Atom, FromTerm, Term, ToTerm};
 use crate::exit::ExitReason;
+use crate::fast_hash::FastMap;
 use crate::pid::{NodeName, Pid};
 use crate::runtime::RuntimeHandle;
-use crate::runtime::fast_hash::FastMap;
 use crate::worker::{Worker, WorkerRef};
 
 /// Settings of a [`Node`].

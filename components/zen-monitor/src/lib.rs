@@ -24,7 +24,6 @@
 #![forbid(unsafe_code)]
 
 mod error;
-mod hash;
 mod local;
 mod options;
 mod proxy;
@@ -109,7 +108,7 @@ impl ZenShared {
                 shared: self.clone(),
                 remote: node.to_owned(),
                 batch: VecDeque::new(),
-                queued: hash::FastSet::default(),
+                queued: otp_threads::fast_hash::FastSet::default(),
                 proxy: None,
                 proxy_generation: 0,
                 relay: None,

@@ -17,8 +17,8 @@ use std::sync::Weak;
 use otp_threads::{Context, Info, MonitorRef, Pid, ReplyTo, Step, Worker};
 
 use crate::ZenShared;
-use crate::hash::FastMap;
 use crate::target::{SharedSubscriber, Target, ZenDown, ZenReason, ZenRef};
+use otp_threads::fast_hash::FastMap;
 
 enum Watch {
     Connector(String),

@@ -15,8 +15,8 @@ use std::time::Instant;
 use otp_threads::NodeName;
 use parking_lot::Mutex;
 
-use crate::hash::FastMap;
 use crate::target::{SharedSubscriber, Target, ZenRef};
+use otp_threads::fast_hash::FastMap;
 
 /// What the references table holds per live monitor.
 #[derive(Clone, Copy, Debug)]

@@ -28,11 +28,11 @@ use otp_threads::dist::{DistError, FromTerm, NodeEvent, Term};
 use otp_threads::{Context, ExitReason, Info, Monitor, ReplyTo, Step, Worker};
 
 use crate::ZenShared;
-use crate::hash::FastSet;
 use crate::local::dispatcher::Pending;
 use crate::tables::{Cached, CachedCompatibility, Compatibility, Row, penalty};
 use crate::target::{Target, ZenDown, ZenReason, ZenRef};
 use crate::wire::{self, Instruction, PROXY};
+use otp_threads::fast_hash::FastSet;
 
 pub(crate) struct Connector {
     pub(crate) shared: Arc<ZenShared>,
