@@ -12,12 +12,11 @@ mod erlang;
 #[path = "support/node.rs"]
 mod node_support;
 
-use std::io::{BufRead, BufReader, Lines};
+use std::io::BufRead;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use node_support::{Order, OurNode, probe};
+use node_support::{Order, OurNode, PeerProcess, announce_ready, probe};
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, DistError, Exception, FromTerm, Mfa, Term, ToTerm};
 use otp_threads::{NodeName, Pid};
@@ -52,58 +51,15 @@ fn peer_main(alive: &str, epmd_port: u16) {
     for n in 0..3 {
         let _: Term = calc.call(Order::Term(n.to_term())).unwrap();
     }
-    let pid = calc.pid();
-    println!("ready {} {} {}", pid.id(), pid.serial(), pid.creation());
+    announce_ready(calc.pid());
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-}
-
-struct Peer {
-    name: String,
-    child: Child,
-    _lines: Lines<BufReader<ChildStdout>>,
-    calc: Pid,
-}
-
-impl Peer {
-    fn start(epmd: SocketAddr) -> Peer {
-        let alive = erlang::unique_name("peer");
-        let name = format!("{alive}@{}", erlang::short_host());
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(PEER_ROLE, format!("{alive} {}", epmd.port()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = lines.next().unwrap().unwrap();
-        let parts: Vec<u32> = ready
-            .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("peer said {ready}"))
-            .split(' ')
-            .map(|p| p.parse().unwrap())
-            .collect();
-        let calc = Pid::from_parts(NodeName::new(&name), parts[0], parts[1], parts[2]);
-        Peer {
-            name,
-            child,
-            _lines: lines,
-            calc,
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn process_info_of_a_process_on_a_rust_node_in_another_os_process() {
     let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "shared", server.address());
-    let peer = Peer::start(server.address());
+    let peer = PeerProcess::start(PEER_ROLE, server.address(), &[]);
     let node = ours.node();
     // Node::rpc reaches the peer's registered function through its rex.
     let sum = node

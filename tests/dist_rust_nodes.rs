@@ -14,15 +14,14 @@ mod erlang;
 #[path = "support/node.rs"]
 mod node_support;
 
-use std::io::{BufRead, BufReader, Lines, Write};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use node_support::{OurNode, probe, wait_event};
+use node_support::{OurNode, PeerProcess, announce_ready, probe, wait_event};
+use otp_threads::ExitReason;
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, NodeDownReason, NodeEvent, Term, ToTerm};
-use otp_threads::{ExitReason, NodeName, Pid};
 
 const PEER_ROLE: &str = "OTP_THREADS_DIST_PEER";
 
@@ -33,8 +32,7 @@ fn peer_main(alive: &str, epmd_port: u16, caller: &str) {
     let epmd = SocketAddr::from(([127, 0, 0, 1], epmd_port));
     let node = OurNode::start(alive, "shared", epmd);
     let (worker, _seen) = probe(&node, Some("calc"));
-    let pid = worker.pid();
-    println!("ready {} {} {}", pid.id(), pid.serial(), pid.creation());
+    announce_ready(worker.pid());
     let answer: Term = node
         .node()
         .call(
@@ -49,58 +47,11 @@ fn peer_main(alive: &str, epmd_port: u16, caller: &str) {
     let _ = std::io::stdin().lock().read_line(&mut line);
 }
 
-/// A peer OS process; killed and reaped on drop.
-struct Peer {
-    name: String,
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    calc: Pid,
-}
-
-impl Peer {
-    fn start(epmd: SocketAddr, caller: &str) -> Peer {
-        let alive = erlang::unique_name("peer");
-        let name = format!("{alive}@{}", erlang::short_host());
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(PEER_ROLE, format!("{alive} {} {caller}", epmd.port()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = lines.next().unwrap().unwrap();
-        let parts: Vec<u32> = ready
-            .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("peer said {ready}"))
-            .split(' ')
-            .map(|p| p.parse().unwrap())
-            .collect();
-        let calc = Pid::from_parts(NodeName::new(&name), parts[0], parts[1], parts[2]);
-        Peer {
-            name,
-            child,
-            lines,
-            calc,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        self.lines.next().expect("peer output").unwrap()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn gen_server_calls_both_ways_between_rust_nodes_in_separate_os_processes() {
     let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "shared", server.address());
     let (_probe, _seen) = probe(&ours, Some("probe"));
-    let mut peer = Peer::start(server.address(), &ours.name());
+    let mut peer = PeerProcess::start(PEER_ROLE, server.address(), &[&ours.name()]);
     // The peer called our probe: its handle_call answered {got, from_peer}.
     assert_eq!(peer.line(), "answer {'got','from_peer'}");
     // We call the peer's server by name, then by pid.
@@ -126,7 +77,7 @@ fn a_monitor_across_os_processes_gets_noconnection_on_sigkill() {
     let ours = OurNode::start(&erlang::unique_name("rs"), "shared", server.address());
     let events = ours.node().events();
     let (_probe, _seen) = probe(&ours, Some("probe"));
-    let mut peer = Peer::start(server.address(), &ours.name());
+    let mut peer = PeerProcess::start(PEER_ROLE, server.address(), &[&ours.name()]);
     assert!(peer.line().starts_with("answer "));
     let monitor = ours.runtime().monitor(&peer.calc);
     // A call after the monitor, on the same connection, proves MONITOR_P has arrived.

@@ -182,3 +182,71 @@ pub fn wait_event(
         }
     }
 }
+
+/// A Rust node of the tests in a separate OS process: this test binary started again
+/// with the environment variable `role` set to `"ALIVE EPMD_PORT EXTRA..."`. Its
+/// `main` runs the peer's part and prints `ready ID SERIAL CREATION` (the pid of its
+/// `calc` worker, see [`announce_ready`]) first. Killed and reaped on drop.
+pub struct PeerProcess {
+    pub name: String,
+    pub child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    pub calc: otp_threads::Pid,
+}
+
+impl PeerProcess {
+    pub fn start(role: &str, epmd: SocketAddr, extra: &[&str]) -> PeerProcess {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let alive = super::erlang::unique_name("peer");
+        let name = format!("{alive}@{}", super::erlang::short_host());
+        let mut setting = format!("{alive} {}", epmd.port());
+        for part in extra {
+            setting.push(' ');
+            setting.push_str(part);
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(role, setting)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = lines.next().unwrap().unwrap();
+        let parts: Vec<u32> = ready
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("peer said {ready}"))
+            .split(' ')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let calc = otp_threads::Pid::from_parts(
+            otp_threads::NodeName::new(&name),
+            parts[0],
+            parts[1],
+            parts[2],
+        );
+        PeerProcess {
+            name,
+            child,
+            lines,
+            calc,
+        }
+    }
+
+    /// The peer's next line of output.
+    pub fn line(&mut self) -> String {
+        self.lines.next().expect("peer output").unwrap()
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The peer's first line: `ready ID SERIAL CREATION` of its `calc` worker.
+pub fn announce_ready(calc: otp_threads::Pid) {
+    println!("ready {} {} {}", calc.id(), calc.serial(), calc.creation());
+}
