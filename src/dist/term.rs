@@ -16,6 +16,7 @@ mod decode;
 mod scan;
 #[cfg(feature = "serde")]
 pub mod serde;
+mod tags;
 
 #[cfg(feature = "serde")]
 pub use self::serde::Serde;
@@ -25,6 +26,7 @@ pub use eetf::Term;
 pub use scan::{MAX_DEPTH, scan};
 
 use super::error::DistError;
+use tags::*;
 
 /// The version byte every top-level term starts with.
 pub const VERSION: u8 = 131;
@@ -67,16 +69,16 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
         Term::ImproperList(list) => encode_list(&list.elements, Some(&list.last), out),
         Term::Tuple(tuple) => {
             match u8::try_from(tuple.elements.len()) {
-                Ok(arity) => out.extend_from_slice(&[104, arity]),
+                Ok(arity) => out.extend_from_slice(&[SMALL_TUPLE, arity]),
                 Err(_) => {
-                    out.push(105);
+                    out.push(LARGE_TUPLE);
                     out.extend_from_slice(&length(tuple.elements.len())?.to_be_bytes());
                 }
             }
             tuple.elements.iter().try_for_each(|e| encode_body(e, out))
         }
         Term::Map(map) => {
-            out.push(116);
+            out.push(MAP);
             out.extend_from_slice(&length(map.map.len())?.to_be_bytes());
             map.map.iter().try_for_each(|(k, v)| {
                 encode_body(k, out)?;
@@ -86,21 +88,21 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
         Term::Atom(atom) => encode_atom(atom, out),
         Term::FixInteger(integer) => {
             match u8::try_from(integer.value) {
-                Ok(small) => out.extend_from_slice(&[97, small]),
+                Ok(small) => out.extend_from_slice(&[SMALL_INTEGER, small]),
                 Err(_) => {
-                    out.push(98);
+                    out.push(INTEGER);
                     out.extend_from_slice(&integer.value.to_be_bytes());
                 }
             }
             Ok(())
         }
         Term::Float(float) => {
-            out.push(70);
+            out.push(NEW_FLOAT);
             out.extend_from_slice(&float.value.to_be_bytes());
             Ok(())
         }
         Term::Pid(pid) => {
-            out.push(88);
+            out.push(NEW_PID);
             encode_atom(&pid.node, out)?;
             out.extend_from_slice(&pid.id.to_be_bytes());
             out.extend_from_slice(&pid.serial.to_be_bytes());
@@ -110,7 +112,7 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
         Term::Reference(reference) => {
             let words = u16::try_from(reference.id.len())
                 .map_err(|_| DistError::malformed("term", "reference of more than 65535 words"))?;
-            out.push(90);
+            out.push(NEWER_REFERENCE);
             out.extend_from_slice(&words.to_be_bytes());
             encode_atom(&reference.node, out)?;
             out.extend_from_slice(&reference.creation.to_be_bytes());
@@ -120,26 +122,26 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
             Ok(())
         }
         Term::Binary(binary) => {
-            out.push(109);
+            out.push(BINARY);
             out.extend_from_slice(&length(binary.bytes.len())?.to_be_bytes());
             out.extend_from_slice(&binary.bytes);
             Ok(())
         }
         Term::ByteList(list) => match u16::try_from(list.bytes.len()) {
             Ok(len) => {
-                out.push(107);
+                out.push(STRING);
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(&list.bytes);
                 Ok(())
             }
             // Too long for STRING_EXT (eetf would cut the length): a list of bytes.
             Err(_) => {
-                out.push(108);
+                out.push(LIST);
                 out.extend_from_slice(&length(list.bytes.len())?.to_be_bytes());
                 for byte in &list.bytes {
-                    out.extend_from_slice(&[97, *byte]);
+                    out.extend_from_slice(&[SMALL_INTEGER, *byte]);
                 }
-                out.push(106);
+                out.push(NIL);
                 Ok(())
             }
         },
@@ -159,11 +161,11 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
 fn encode_atom(atom: &eetf::Atom, out: &mut Vec<u8>) -> Result<(), DistError> {
     let name = atom.name.as_bytes();
     match u8::try_from(name.len()) {
-        Ok(len) => out.extend_from_slice(&[119, len]),
+        Ok(len) => out.extend_from_slice(&[SMALL_ATOM_UTF8, len]),
         Err(_) => {
             let len = u16::try_from(name.len())
                 .map_err(|_| DistError::malformed("term", "atom longer than 65535 bytes"))?;
-            out.push(118);
+            out.push(ATOM_UTF8);
             out.extend_from_slice(&len.to_be_bytes());
         }
     }
@@ -175,18 +177,18 @@ fn encode_list(elements: &[Term], tail: Option<&Term>, out: &mut Vec<u8>) -> Res
     if elements.is_empty() {
         return match tail {
             None => {
-                out.push(106);
+                out.push(NIL);
                 Ok(())
             }
             Some(tail) => encode_body(tail, out),
         };
     }
-    out.push(108);
+    out.push(LIST);
     out.extend_from_slice(&length(elements.len())?.to_be_bytes());
     elements.iter().try_for_each(|e| encode_body(e, out))?;
     match tail {
         None => {
-            out.push(106);
+            out.push(NIL);
             Ok(())
         }
         Some(tail) => encode_body(tail, out),

@@ -16,25 +16,9 @@ use std::collections::HashMap;
 
 use eetf::Term;
 
+use super::tags::*;
 use crate::dist::error::DistError;
 use crate::dist::wire::Cursor;
-
-const NEW_FLOAT: u8 = 70;
-const NEW_PID: u8 = 88;
-const NEWER_REFERENCE: u8 = 90;
-const SMALL_INTEGER: u8 = 97;
-const INTEGER: u8 = 98;
-const ATOM: u8 = 100;
-const SMALL_TUPLE: u8 = 104;
-const LARGE_TUPLE: u8 = 105;
-const NIL: u8 = 106;
-const STRING: u8 = 107;
-const LIST: u8 = 108;
-const BINARY: u8 = 109;
-const SMALL_ATOM: u8 = 115;
-const MAP: u8 = 116;
-const ATOM_UTF8: u8 = 118;
-const SMALL_ATOM_UTF8: u8 = 119;
 
 /// Decodes the one term `body` holds (no version byte), which passed the scan.
 pub(crate) fn decode_scanned(body: &[u8]) -> Result<Term, DistError> {

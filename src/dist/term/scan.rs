@@ -1,5 +1,6 @@
 //! A bounded structural scan of external-term-format bytes.
 
+use super::tags::*;
 use crate::dist::error::DistError;
 use crate::dist::wire::Cursor;
 
@@ -8,40 +9,6 @@ pub const MAX_DEPTH: usize = 128;
 
 /// Nesting levels the scan tracks without allocating.
 const SHALLOW: usize = 8;
-
-const NEW_FLOAT: u8 = 70;
-const BIT_BINARY: u8 = 77;
-const DIST_HEADER: u8 = 68;
-const COMPRESSED: u8 = 80;
-const ATOM_CACHE_REF: u8 = 82;
-const NEW_PID: u8 = 88;
-const NEW_PORT: u8 = 89;
-const NEWER_REFERENCE: u8 = 90;
-const SMALL_INTEGER: u8 = 97;
-const INTEGER: u8 = 98;
-const FLOAT: u8 = 99;
-const ATOM: u8 = 100;
-const REFERENCE: u8 = 101;
-const PORT: u8 = 102;
-const PID: u8 = 103;
-const SMALL_TUPLE: u8 = 104;
-const LARGE_TUPLE: u8 = 105;
-const NIL: u8 = 106;
-const STRING: u8 = 107;
-const LIST: u8 = 108;
-const BINARY: u8 = 109;
-const SMALL_BIG: u8 = 110;
-const LARGE_BIG: u8 = 111;
-const NEW_FUN: u8 = 112;
-const EXPORT: u8 = 113;
-const NEW_REFERENCE: u8 = 114;
-const SMALL_ATOM: u8 = 115;
-const MAP: u8 = 116;
-const FUN: u8 = 117;
-const ATOM_UTF8: u8 = 118;
-const SMALL_ATOM_UTF8: u8 = 119;
-const V4_PORT: u8 = 120;
-const LOCAL: u8 = 121;
 
 /// Checks that `bytes` starts with one well-bounded term (version byte included) and
 /// returns its length in bytes. Everything after it is left alone.
