@@ -1419,15 +1419,36 @@ impl Node {
         to: impl Into<Destination>,
         message: &impl ToTerm,
     ) -> Result<(), DistError> {
-        let term = message.to_term();
+        self.send_term(from, to.into(), message.to_term(), true)
+    }
+
+    /// [`send`](Node::send); with `connect == false`,
+    /// [`send_noconnect`](Node::send_noconnect): a remote destination without a
+    /// connection is then `NoConnection` at once, and none is attempted.
+    pub(crate) fn send_term(
+        &self,
+        from: Pid,
+        to: Destination,
+        term: Term,
+        connect: bool,
+    ) -> Result<(), DistError> {
         let sender = self.inner.wire_pid(from);
-        match to.into() {
+        let connection = |node: &str| match connect {
+            true => self.inner.connection(node),
+            false => self
+                .inner
+                .existing(node)
+                .ok_or_else(|| DistError::NoConnection {
+                    node: node.to_owned(),
+                }),
+        };
+        match to {
             Destination::Pid(pid) if pid.node() == self.inner.node => {
                 self.inner.deliver_to(pid, term);
                 Ok(())
             }
             Destination::Pid(pid) => {
-                let connection = self.inner.connection(pid.node().as_str())?;
+                let connection = connection(pid.node().as_str())?;
                 let control = Control::SendSender {
                     from: sender,
                     to: self.inner.wire_pid(pid),
@@ -1441,7 +1462,7 @@ impl Node {
                 Ok(())
             }
             Destination::Name { name, node } => {
-                let connection = self.inner.connection(&node)?;
+                let connection = connection(&node)?;
                 let control = Control::RegSend {
                     from: sender,
                     to: Atom::new(name),

@@ -8,9 +8,8 @@
 //! this way, so a subscriber whose node went away is not dialled again for them.
 
 use super::{Destination, Node};
-use crate::dist::control::Control;
 use crate::dist::error::DistError;
-use crate::dist::term::{Atom, ToTerm};
+use crate::dist::term::ToTerm;
 use crate::pid::Pid;
 
 impl Node {
@@ -22,29 +21,6 @@ impl Node {
         to: impl Into<Destination>,
         message: &impl ToTerm,
     ) -> Result<(), DistError> {
-        let to = to.into();
-        let node = match &to {
-            Destination::Pid(pid) => pid.node().as_str(),
-            Destination::Name { node, .. } => node.as_str(),
-        };
-        if node == self.inner.name {
-            return self.send(from, to, message);
-        }
-        let Some(connection) = self.inner.existing(node) else {
-            return Err(DistError::NoConnection {
-                node: node.to_owned(),
-            });
-        };
-        let control = match to {
-            Destination::Pid(pid) => Control::SendSender {
-                from: self.inner.wire_pid(from),
-                to: self.inner.wire_pid(pid),
-            },
-            Destination::Name { name, .. } => Control::RegSend {
-                from: self.inner.wire_pid(from),
-                to: Atom::new(name),
-            },
-        };
-        connection.send(self.inner.now(), &control, Some(&message.to_term()))
+        self.send_term(from, to.into(), message.to_term(), false)
     }
 }
