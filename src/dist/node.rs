@@ -1310,16 +1310,7 @@ impl Node {
 
     /// The nodes connected now, sorted.
     pub fn nodes(&self) -> Vec<String> {
-        let mut nodes: Vec<String> = self
-            .inner
-            .connections
-            .lock()
-            .iter()
-            .filter(|(_, slot)| matches!(slot, Slot::Up(_)))
-            .map(|(name, _)| name.clone())
-            .collect();
-        nodes.sort();
-        nodes
+        self.connected_nodes(|_| true)
     }
 
     /// A receiver of node events from now on (`net_kernel:monitor_nodes(true)`).

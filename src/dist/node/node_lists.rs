@@ -12,15 +12,16 @@ use crate::dist::flags;
 impl Node {
     /// The nodes connected now over a visible connection, sorted (Erlang's `nodes()`).
     pub fn visible_nodes(&self) -> Vec<String> {
-        self.nodes_where(true)
+        self.connected_nodes(|visible| visible)
     }
 
     /// The nodes connected now over a hidden connection, sorted (`nodes(hidden)`).
     pub fn hidden_nodes(&self) -> Vec<String> {
-        self.nodes_where(false)
+        self.connected_nodes(|visible| !visible)
     }
 
-    fn nodes_where(&self, visible: bool) -> Vec<String> {
+    /// The nodes connected now whose connection's visibility `keep` accepts, sorted.
+    pub(super) fn connected_nodes(&self, keep: impl Fn(bool) -> bool) -> Vec<String> {
         let we_are_visible = self.inner.flags & flags::PUBLISHED != 0;
         let mut nodes: Vec<String> = self
             .inner
@@ -31,7 +32,7 @@ impl Node {
                 Slot::Up(connection) => Some((name, connection.peer.is_visible())),
                 _ => None,
             })
-            .filter(|(_, peer_visible)| (we_are_visible && *peer_visible) == visible)
+            .filter(|(_, peer_visible)| keep(we_are_visible && *peer_visible))
             .map(|(name, _)| name.clone())
             .collect();
         nodes.sort();
