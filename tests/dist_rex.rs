@@ -218,6 +218,7 @@ fn introspection_calls_describe_the_rust_processes() {
     for n in 0..3 {
         let _: Term = calc.call(node_support::Order::Term(n.to_term())).unwrap();
     }
+    node_support::wait_handled(&ours.runtime().handle(), &calc.pid(), 3);
     let (unnamed, _unnamed_seen) = probe(&ours, None);
     let unnamed_pid = unnamed.pid();
     ours.node()

@@ -16,7 +16,7 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use node_support::{Order, OurNode, PeerProcess, announce_ready, probe};
+use node_support::{Order, OurNode, PeerProcess, announce_ready, probe, wait_handled};
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, DistError, Exception, FromTerm, Mfa, Term, ToTerm};
 use otp_threads::{NodeName, Pid};
@@ -51,6 +51,7 @@ fn peer_main(alive: &str, epmd_port: u16) {
     for n in 0..3 {
         let _: Term = calc.call(Order::Term(n.to_term())).unwrap();
     }
+    wait_handled(&node.runtime().handle(), &calc.pid(), 3);
     announce_ready(calc.pid());
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
@@ -123,6 +124,7 @@ fn process_info_of_a_local_process_goes_the_same_way() {
     let ours = OurNode::start(&erlang::unique_name("rs"), "shared", server.address());
     let (calc, _seen) = probe(&ours, Some("local_calc"));
     let _: Term = calc.call(Order::Term(1.to_term())).unwrap();
+    wait_handled(&ours.runtime().handle(), &calc.pid(), 1);
     let info = ours
         .node()
         .process_info(&calc.pid(), TIMEOUT)

@@ -250,3 +250,13 @@ impl Drop for PeerProcess {
 pub fn announce_ready(calc: otp_threads::Pid) {
     println!("ready {} {} {}", calc.id(), calc.serial(), calc.creation());
 }
+
+/// Waits until `pid` has handled `count` messages: a callback is counted when it
+/// returns, just after its reply, so a call's return alone does not show in the count.
+pub fn wait_handled(runtime: &otp_threads::RuntimeHandle, pid: &otp_threads::Pid, count: u64) {
+    otp_threads_testkit::eventually("the calls counted as handled", || {
+        runtime
+            .process_info(pid)
+            .is_some_and(|info| info.messages_handled == count)
+    });
+}
