@@ -71,6 +71,28 @@ fn node_settings_are_validated_with_typed_errors() {
             other.map(|n| n.name().to_owned())
         ),
     }
+    let too_long = Duration::from_millis(11);
+    let refused = [
+        (
+            "setup_timeout",
+            Node::builder().setup_timeout(Duration::ZERO),
+        ),
+        (
+            "served_call_timeout",
+            Node::builder().served_call_timeout(Duration::ZERO),
+        ),
+        ("reply_spin", Node::builder().reply_spin(too_long)),
+        ("reader_spin", Node::builder().reader_spin(too_long)),
+    ];
+    for (expected, builder) in refused {
+        match builder.cookie("c").start(&runtime.handle()) {
+            Err(DistError::InvalidOption { option, .. }) => assert_eq!(option, expected),
+            other => panic!(
+                "bad {expected} accepted: {:?}",
+                other.map(|n| n.name().to_owned())
+            ),
+        }
+    }
     runtime.shutdown(Duration::from_secs(5)).unwrap();
     // The runtime's node name must be name@host: the runtime builder refuses others,
     // and the handshake refuses peers without '@'.
