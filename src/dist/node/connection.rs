@@ -20,7 +20,7 @@ use super::NodeInner;
 use super::events::NodeDownReason;
 use crate::dist::control::{self, Control};
 use crate::dist::error::DistError;
-use crate::dist::frame::{self, Frame};
+use crate::dist::frame;
 use crate::dist::handshake::PeerInfo;
 use crate::dist::term::Term;
 
@@ -274,20 +274,28 @@ fn await_frame(reader: &mut BufReader<TcpStream>, spin: Duration) {
     let _ = reader.get_ref().set_nonblocking(false);
 }
 
+/// The largest frame buffer the reader keeps for the next frame.
+const REUSED_FRAME_CAPACITY: usize = 1024 * 1024;
+
 /// The reader thread's body: frames until the connection ends, then cleanup.
 pub(crate) fn read_loop(node: Arc<NodeInner>, connection: Arc<Connection>, stream: TcpStream) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let limit = node.config.max_frame;
     let spin = node.config.reader_spin;
+    let mut body = Vec::new();
     let reason = loop {
         await_frame(&mut reader, spin);
-        match frame::read_frame(&mut reader, limit) {
-            Ok(Frame::Tick) => {
+        // A frame far bigger than usual does not keep its buffer for the connection's life.
+        if body.capacity() > REUSED_FRAME_CAPACITY {
+            body = Vec::new();
+        }
+        match frame::read_frame_into(&mut reader, limit, &mut body) {
+            Ok(false) => {
                 connection
                     .last_received
                     .store(node.now(), Ordering::Relaxed);
             }
-            Ok(Frame::Data(body)) => {
+            Ok(true) => {
                 connection
                     .last_received
                     .store(node.now(), Ordering::Relaxed);
