@@ -765,6 +765,14 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+        // The chain of sources reaches the HTTP client's error, typed.
+        let mut source = std::error::Error::source(&err);
+        let mut found = false;
+        while let Some(cause) = source {
+            found |= cause.is::<ureq::Error>();
+            source = cause.source();
+        }
+        assert!(found, "no ureq::Error among the sources of {err:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 

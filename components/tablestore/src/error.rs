@@ -185,7 +185,10 @@ pub enum TunnelError {
         attempts: u32,
         /// Wall-clock time spent, including backoff sleeps.
         elapsed: Duration,
-        /// The error of the last attempt.
+        /// The error of the last attempt; also the
+        /// [`source`](std::error::Error::source) (as the `Box`, whose own source is
+        /// the last error's, so a walk of the chain reaches, say, the `ureq::Error`).
+        #[source]
         last: Box<TunnelError>,
     },
 
