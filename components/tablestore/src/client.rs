@@ -754,13 +754,15 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
         let err = client(&format!("http://127.0.0.1:{port}"))
             .shutdown("t1", "c")
             .unwrap_err();
         match &err {
             TunnelError::RetriesExhausted { attempts, last, .. } => {
+                // Retried, and stopped by the 300 ms budget: with delays of at least
+                // 2 ms, at most 150 retries fit in it (a count, not a clock).
                 assert!(*attempts > 1);
+                assert!(*attempts <= 151, "{attempts} attempts");
                 assert!(matches!(**last, TunnelError::Transport { .. }), "{last:?}");
             }
             other => panic!("unexpected {other:?}"),
@@ -773,7 +775,6 @@ mod tests {
             source = cause.source();
         }
         assert!(found, "no ureq::Error among the sources of {err:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
