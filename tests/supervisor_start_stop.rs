@@ -470,7 +470,10 @@ fn stopping_a_supervisor_that_is_killed_meanwhile_reports_killed() {
     };
     // The supervisor is inside its own `terminate`, waiting for the child's.
     assert_eq!(tracker.next(), Seen::Stalled { id: "slow".into() });
-    assert_eq!(kill_with(&rt, &sup.pid(), ExitReason::Kill), ExitReason::Killed);
+    assert_eq!(
+        kill_with(&rt, &sup.pid(), ExitReason::Kill),
+        ExitReason::Killed
+    );
     assert_eq!(
         stopper.join().unwrap(),
         Err(Error::Exited(ExitReason::Killed))
