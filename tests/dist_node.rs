@@ -340,11 +340,12 @@ fn undecodable_messages_are_logged_dropped_and_counted() {
         ),
     );
     beam.expect_line("sent");
-    let deadline = std::time::Instant::now() + node_support::WAIT;
-    while ours.node().dropped_messages() < 2 {
-        assert!(std::time::Instant::now() < deadline, "drops not counted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    otp_threads_testkit::poll_until(
+        "the node to count the two undecodable messages as dropped",
+        otp_threads_testkit::Patience::new(node_support::WAIT, Duration::from_millis(20)),
+        || ours.node().dropped_messages(),
+        |dropped| *dropped >= 2,
+    );
     assert!(numbers.is_alive(), "a bad term never crashes the receiver");
     assert_eq!(ours.node().dropped_messages(), 2);
 }
