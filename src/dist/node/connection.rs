@@ -123,7 +123,7 @@ impl Connection {
             self.outbox_changed.wait(&mut out);
         }
         if out.closed {
-            return Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into());
+            return Err(self.gone());
         }
         let now = Instant::now();
         if now.duration_since(out.window_start) > BURST_WINDOW {
@@ -159,10 +159,22 @@ impl Connection {
         out.writing = false;
         drop(out);
         if let Err(error) = result {
+            log::debug!(
+                "distribution: writing to node {} failed: {error}",
+                self.peer.name
+            );
             self.close(NodeDownReason::Closed);
-            return Err(error.into());
+            return Err(self.gone());
         }
         Ok(())
+    }
+
+    /// The error of a send on a connection that closed (or just broke): the node is
+    /// not connected, as a new send would find, even before the node's table is told.
+    fn gone(&self) -> DistError {
+        DistError::NoConnection {
+            node: self.peer.name.to_string(),
+        }
     }
 
     /// The writer thread's body: batches of queued frames until the connection closes.
