@@ -6,8 +6,9 @@
 //! node`); without `erl` it says so and measures Rust↔Rust only. BEAM↔BEAM is driven
 //! from Rust: a `driver` process on one BEAM node makes N calls (or casts) to the other
 //! node's `srv` and answers when done; one extra round trip per batch is included.
+//! BEAM→Rust is the same driver calling (or casting to) the Rust node's `srv`.
 //! Issue targets: Rust↔Rust cast throughput ≥ 5× BEAM↔BEAM, call round trip ≤ 0.5×
-//! BEAM↔BEAM; Rust↔BEAM not slower than BEAM↔BEAM.
+//! BEAM↔BEAM; Rust↔BEAM, both ways, not slower than BEAM↔BEAM.
 //!
 //! `cargo bench --features dist --bench dist` runs criterion and the ratio report;
 //! `-- report` runs only the report.
@@ -50,6 +51,28 @@ impl Worker for Calc {
 
     fn handle_cast(&mut self, _: i64, _: &mut Context<Self>) -> Step<Self> {
         self.casts += 1;
+        Step::Next
+    }
+}
+
+/// The Rust side of BEAM→Rust: `srv`, as BEAM's `srv` does, answers any call with the
+/// request and swallows casts (the BEAM driver's `sync` call included).
+struct Echo;
+
+impl Worker for Echo {
+    type Call = Term;
+    type Reply = Term;
+    type Cast = Term;
+    type Info = Term;
+    type Continue = ();
+
+    fn handle_call(
+        &mut self,
+        request: Term,
+        reply: ReplyTo<Term>,
+        _: &mut Context<Self>,
+    ) -> Step<Self> {
+        reply.reply(request);
         Step::Next
     }
 }
@@ -143,6 +166,8 @@ fn setup() -> Setup {
     let (b_runtime, b) = start("rb");
     let calc = b_runtime.spawn_named("calc", Calc { casts: 0 }).unwrap();
     b.serve(&calc);
+    let echo = b_runtime.spawn_named("srv", Echo).unwrap();
+    b.serve(&echo);
     let port = server.address().port();
     let pid = std::process::id();
     let beams = match (
@@ -285,10 +310,18 @@ fn report(s: &Setup) {
         let rb_cast = rust_casts(&s.a, root, ("srv", &x.name), CASTS);
         let bb_call = beam_batch(&s.a, &x.name, &y.name, "calls", CALLS);
         let bb_cast = beam_batch(&s.a, &x.name, &y.name, "casts", CASTS);
+        // The same BEAM driver, its calls and casts going to the Rust node's `srv`.
+        let br_call = beam_batch(&s.a, &x.name, &b_name, "calls", CALLS);
+        let br_cast = beam_batch(&s.a, &x.name, &b_name, "casts", CASTS);
         println!(
             "rust->beam: call {:.1} us, casts {:.0}/s",
             per_call(rb_call),
             rate(rb_cast)
+        );
+        println!(
+            "beam->rust: call {:.1} us, casts {:.0}/s",
+            per_call(br_call),
+            rate(br_cast)
         );
         println!(
             "beam->beam: call {:.1} us, casts {:.0}/s",
@@ -296,12 +329,15 @@ fn report(s: &Setup) {
             rate(bb_cast)
         );
         println!(
-            "ratios vs beam->beam: call time rust->rust {:.2}x (target <= 0.5), rust->beam {:.2}x (target <= 1); \
-             cast rate rust->rust {:.2}x (target >= 5), rust->beam {:.2}x (target >= 1)",
+            "ratios vs beam->beam: call time rust->rust {:.2}x (target <= 0.5), rust->beam {:.2}x, \
+             beam->rust {:.2}x (targets <= 1); cast rate rust->rust {:.2}x (target >= 5), \
+             rust->beam {:.2}x, beam->rust {:.2}x (targets >= 1)",
             per_call(rr_call) / per_call(bb_call),
             per_call(rb_call) / per_call(bb_call),
+            per_call(br_call) / per_call(bb_call),
             rate(rr_cast) / rate(bb_cast),
             rate(rb_cast) / rate(bb_cast),
+            rate(br_cast) / rate(bb_cast),
         );
     }
 }

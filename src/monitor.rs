@@ -135,8 +135,16 @@ impl Monitor {
         self.receiver.recv_timeout(timeout).ok()
     }
 
-    /// Removes the monitor; `true` if it was active (no DOWN will come).
+    /// Removes the monitor; always `true`, as `erlang:demonitor/1`. The DOWN, if one
+    /// was sent already, goes with this monitor's own channel.
     pub fn demonitor(self) -> bool {
+        self.remove();
+        true
+    }
+
+    /// Removes the monitor, as `erlang:demonitor(Ref, [info])`: `true` if it was
+    /// active (no DOWN will come), `false` if its DOWN had been sent already.
+    pub fn demonitor_info(self) -> bool {
         self.remove()
     }
 

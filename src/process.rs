@@ -316,6 +316,11 @@ fn finish_death(rt: &RuntimeInner, remains: Remains, pending: &mut VecDeque<Rema
     if let Some(name) = name {
         rt.release_name(&name, pid);
     }
+    // So are its timers on a manual clock: whoever gets the DOWN sees them gone. (The
+    // thread's clean-up cancels again, for a timer set by code still running after a kill.)
+    if let crate::clock::Clock::Manual(clock) = &rt.clock {
+        clock.cancel_all_of(pid);
+    }
     rt.table_remove(pid);
     // Monitors this process held on others are gone with it.
     for (id, target) in monitoring {

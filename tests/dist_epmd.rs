@@ -9,10 +9,11 @@
 mod erlang;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otp_threads::dist::DistError;
 use otp_threads::dist::epmd::{EpmdClient, NODE_TYPE_HIDDEN, NameServer, NodeEntry};
+use otp_threads_testkit::{Patience, poll_until};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -23,20 +24,19 @@ fn loopback_any() -> SocketAddr {
 /// Polls `lookup` until it gives `expected` (registration changes are asynchronous to
 /// the client that closes its socket).
 fn wait_for_lookup(client: &EpmdClient, name: &str, present: bool) -> Option<NodeEntry> {
-    let deadline = Instant::now() + erlang::WAIT;
-    loop {
-        let entry = client.port_please(name).expect("PORT_PLEASE2");
-        if entry.is_some() == present {
-            return entry;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} still {} after {:?}",
-            if present { "absent" } else { "present" },
-            erlang::WAIT
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(
+        &format!(
+            "{name} to be {} at the name server",
+            if present {
+                "registered"
+            } else {
+                "unregistered"
+            }
+        ),
+        Patience::new(erlang::WAIT, Duration::from_millis(20)),
+        || client.port_please(name).expect("PORT_PLEASE2"),
+        |entry| entry.is_some() == present,
+    )
 }
 
 /// Register, look up, list, then unregister by closing: the same script for both

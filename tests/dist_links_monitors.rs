@@ -263,14 +263,15 @@ fn a_dying_worker_removes_its_monitors_on_other_nodes() {
     };
     assert_eq!(monitored_by(), vec![worker.pid()]);
     worker.call(Order::Stop(ExitReason::Normal)).unwrap();
-    let deadline = std::time::Instant::now() + node_support::WAIT;
-    while !monitored_by().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the monitor stayed on the other node"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    otp_threads_testkit::poll_until(
+        "the dead worker's monitor to be removed on the other node",
+        otp_threads_testkit::Patience::new(
+            node_support::WAIT,
+            std::time::Duration::from_millis(20),
+        ),
+        monitored_by,
+        |pids| pids.is_empty(),
+    );
 }
 
 #[test]

@@ -71,6 +71,28 @@ fn node_settings_are_validated_with_typed_errors() {
             other.map(|n| n.name().to_owned())
         ),
     }
+    let too_long = Duration::from_millis(11);
+    let refused = [
+        (
+            "setup_timeout",
+            Node::builder().setup_timeout(Duration::ZERO),
+        ),
+        (
+            "served_call_timeout",
+            Node::builder().served_call_timeout(Duration::ZERO),
+        ),
+        ("reply_spin", Node::builder().reply_spin(too_long)),
+        ("reader_spin", Node::builder().reader_spin(too_long)),
+    ];
+    for (expected, builder) in refused {
+        match builder.cookie("c").start(&runtime.handle()) {
+            Err(DistError::InvalidOption { option, .. }) => assert_eq!(option, expected),
+            other => panic!(
+                "bad {expected} accepted: {:?}",
+                other.map(|n| n.name().to_owned())
+            ),
+        }
+    }
     runtime.shutdown(Duration::from_secs(5)).unwrap();
     // The runtime's node name must be name@host: the runtime builder refuses others,
     // and the handshake refuses peers without '@'.
@@ -318,11 +340,12 @@ fn undecodable_messages_are_logged_dropped_and_counted() {
         ),
     );
     beam.expect_line("sent");
-    let deadline = std::time::Instant::now() + node_support::WAIT;
-    while ours.node().dropped_messages() < 2 {
-        assert!(std::time::Instant::now() < deadline, "drops not counted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    otp_threads_testkit::poll_until(
+        "the node to count the two undecodable messages as dropped",
+        otp_threads_testkit::Patience::new(node_support::WAIT, Duration::from_millis(20)),
+        || ours.node().dropped_messages(),
+        |dropped| *dropped >= 2,
+    );
     assert!(numbers.is_alive(), "a bad term never crashes the receiver");
     assert_eq!(ours.node().dropped_messages(), 2);
 }

@@ -12,27 +12,28 @@ mod node_support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use erlang::accepts_connections;
 use node_support::{OurNode, WAIT};
 use otp_threads::dist::epmd::{EpmdClient, NameServer};
+use otp_threads_testkit::{Patience, poll_until};
 
 /// Waits (bounded) until the EPMD at `address` lists `alive` with `port`.
 fn wait_registered(address: SocketAddr, alive: &str, port: u16) {
     let client = EpmdClient::new(address, Duration::from_secs(2));
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(Some(entry)) = client.port_please(alive)
-            && entry.port == port
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{alive} not registered again at {address}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(
+        &format!("{alive} to be registered again at {address} with port {port}"),
+        Patience::new(WAIT, Duration::from_millis(50)),
+        || {
+            client
+                .port_please(alive)
+                .ok()
+                .flatten()
+                .map(|entry| entry.port)
+        },
+        |seen| *seen == Some(port),
+    );
 }
 
 fn ping_from_beam(epmd_port: u16, ours: &OurNode) -> String {
@@ -59,11 +60,7 @@ fn real_epmd(port: u16) -> Child {
         .spawn()
         .unwrap();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + WAIT;
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "epmd on {address} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    accepts_connections(address, &format!("epmd on {address} to start"));
     child
 }
 
@@ -102,12 +99,10 @@ fn a_node_takes_over_the_epmd_address_when_its_name_server_stops() {
     assert_eq!(ping_from_beam(address.port(), &ours), "ping pong");
     // Stopping the node stops the name server it started.
     drop(ours);
-    let deadline = Instant::now() + WAIT;
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "the node's name server outlived it"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(
+        &format!("the node's name server on {address} to stop with it"),
+        Patience::new(WAIT, Duration::from_millis(20)),
+        || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+        |accepting| !accepting,
+    );
 }

@@ -290,6 +290,17 @@ fn plain_demonitor_returns_true_and_the_info_form_says_whether_the_monitor_was_a
     assert!(rt.demonitor(&fired), "the plain form says true");
     assert!(!rt.demonitor_info(&fired), "its DOWN was sent");
     assert_eq!(receiver.try_recv().unwrap().reference, fired);
+    // A `Monitor` with its own channel: the same two forms.
+    let (alive, _) = probe(&rt);
+    assert!(rt.monitor(&alive.pid()).demonitor_info(), "active");
+    let plain = rt.monitor(&alive.pid());
+    let info = rt.monitor(&alive.pid());
+    rt.kill(&alive.pid());
+    otp_threads_testkit::eventually("both DOWNs sent", || {
+        !plain.receiver().is_empty() && !info.receiver().is_empty()
+    });
+    assert!(plain.demonitor(), "the plain form says true");
+    assert!(!info.demonitor_info(), "its DOWN was sent");
     rt.shutdown(WAIT).unwrap();
 }
 

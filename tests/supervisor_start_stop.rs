@@ -444,3 +444,85 @@ fn a_temporary_child_that_ignores_its_start_is_dropped() {
     assert_eq!(child_ids(&sup), ["w"]);
     rt.shutdown(WAIT).unwrap();
 }
+
+/// `gen_server:stop/3` on a supervisor (`proc_lib:stop/3`): a supervisor's `terminate`
+/// stops its children and then it exits with the reason it was asked to stop with, so
+/// its own reason differs only when something else ends it meanwhile. Killed while it
+/// waits for a slow child's `terminate`, it is dead at once with `Killed`, and `stop`
+/// fails with that reason.
+#[test]
+fn stopping_a_supervisor_that_is_killed_meanwhile_reports_killed() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(
+            tracker
+                .stalling_spec("slow", released)
+                .shutdown(Shutdown::Infinity),
+        )
+        .start(&rt)
+        .unwrap();
+    tracker.expect_started("slow");
+    let stopper = {
+        let sup = sup.clone();
+        std::thread::spawn(move || sup.stop(ExitReason::Shutdown, WAIT * 3))
+    };
+    // The supervisor is inside its own `terminate`, waiting for the child's.
+    assert_eq!(tracker.next(), Seen::Stalled { id: "slow".into() });
+    assert_eq!(
+        kill_with(&rt, &sup.pid(), ExitReason::Kill),
+        ExitReason::Killed
+    );
+    assert_eq!(
+        stopper.join().unwrap(),
+        Err(Error::Exited(ExitReason::Killed))
+    );
+    drop(release);
+    tracker.expect_terminated("slow");
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// What holds otherwise: a child whose `terminate` panics exits with the panic (logged
+/// by its supervisor, as OTP's `shutdown_error` report), and the supervisor still exits
+/// with the requested reason, so its `stop` is `Ok`. OTP's `supervisor:terminate/2`
+/// likewise ignores its children's exit reasons.
+#[test]
+fn a_child_whose_terminate_panics_does_not_change_its_supervisors_stop_reason() {
+    let rt = Runtime::new();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ChildSpec::worker("w", || PanicsInTerminate))
+        .start(&rt)
+        .unwrap();
+    let child = child_pid(&sup, "w");
+    let child_down = rt.monitor(&child);
+    let sup_down = rt.monitor(&sup.pid());
+    assert_eq!(sup.stop(ExitReason::Shutdown, WAIT), Ok(()));
+    assert_eq!(
+        child_down.wait(WAIT).unwrap().reason,
+        ExitReason::Panic("terminate failed".into())
+    );
+    assert_eq!(sup_down.wait(WAIT).unwrap().reason, ExitReason::Shutdown);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// A worker that traps exits (so that its supervisor's `Shutdown` runs `terminate`)
+/// and panics in `terminate`.
+struct PanicsInTerminate;
+
+impl Worker for PanicsInTerminate {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+
+    fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
+        ctx.trap_exit(true);
+        Ok(())
+    }
+
+    fn terminate(&mut self, _: &ExitReason, _: &mut otp_threads::Context<Self>) {
+        panic!("terminate failed");
+    }
+}

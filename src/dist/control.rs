@@ -494,11 +494,89 @@ pub fn encode_into(
             "payload given for an operation without one, or missing",
         ));
     }
-    term::encode_into(&control.to_tuple(), out)?;
+    if !encode_send(control, out)? {
+        term::encode_into(&control.to_tuple(), out)?;
+    }
     if let Some(payload) = payload {
         term::encode_into(payload, out)?;
     }
     Ok(())
+}
+
+/// Writes the control tuple of a plain send straight to `out`, the bytes
+/// `term::encode_into(&control.to_tuple())` writes, without building the tuple (a test
+/// compares the two); `false` (nothing written) for every other control message.
+fn encode_send(control: &Control, out: &mut Vec<u8>) -> Result<bool, DistError> {
+    const VERSION: u8 = 131;
+    const SMALL_TUPLE: u8 = 104;
+    const SMALL_INTEGER: u8 = 97;
+    const EMPTY_ATOM: [u8; 2] = [119, 0];
+    let op = |out: &mut Vec<u8>, arity: u8, op: i32| {
+        // The three operation numbers are small integers.
+        out.extend_from_slice(&[VERSION, SMALL_TUPLE, arity, SMALL_INTEGER, op as u8]);
+    };
+    match control {
+        Control::Send { to } => {
+            op(out, 3, SEND);
+            out.extend_from_slice(&EMPTY_ATOM);
+            term::encode_pid(to, out)?;
+        }
+        Control::RegSend { from, to } => {
+            op(out, 4, REG_SEND);
+            term::encode_pid(from, out)?;
+            out.extend_from_slice(&EMPTY_ATOM);
+            term::encode_atom_name(to.as_str(), out)?;
+        }
+        Control::SendSender { from, to } => {
+            op(out, 3, SEND_SENDER);
+            term::encode_pid(from, out)?;
+            term::encode_pid(to, out)?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The control tuples of plain sends, which most frames carry (`{2, '', To}`,
+/// `{6, From, '', ToName}`, `{22, From, To}`), decoded straight from the bytes without
+/// building the tuple as a term first. `None` for any other shape or any doubt (another
+/// encoding of the integer, an old pid format, a bad atom): the general path then
+/// decodes the same bytes and gives the error, if there is one. Each `Some` equals what
+/// the general path gives; a test checks that frame by frame on random input.
+fn decode_send(bytes: &[u8]) -> Option<(Control, usize)> {
+    use super::wire::Cursor;
+    const VERSION: u8 = 131;
+    const SMALL_TUPLE: u8 = 104;
+    const SMALL_INTEGER: u8 = 97;
+    let mut cursor = Cursor::new(bytes, "control message");
+    let header = cursor.take(4).ok()?;
+    if header[0] != VERSION || header[1] != SMALL_TUPLE || header[3] != SMALL_INTEGER {
+        return None;
+    }
+    let arity = header[2];
+    let op = i32::from(cursor.u8().ok()?);
+    let control = match (op, arity) {
+        (SEND, 3) => {
+            term::decode_atom(&mut cursor).ok()?;
+            Control::Send {
+                to: term::decode_new_pid(&mut cursor).ok()?,
+            }
+        }
+        (REG_SEND, 4) => {
+            let from = term::decode_new_pid(&mut cursor).ok()?;
+            term::decode_atom(&mut cursor).ok()?;
+            Control::RegSend {
+                from,
+                to: term::decode_atom(&mut cursor).ok()?,
+            }
+        }
+        (SEND_SENDER, 3) => Control::SendSender {
+            from: term::decode_new_pid(&mut cursor).ok()?,
+            to: term::decode_new_pid(&mut cursor).ok()?,
+        },
+        _ => return None,
+    };
+    Some((control, cursor.position()))
 }
 
 /// Decodes a frame body.
@@ -514,8 +592,13 @@ pub fn decode(body: &[u8]) -> Result<DistMessage, DistError> {
         None => return Err(DistError::Truncated { what: "frame" }),
     }
     let rest = &body[1..];
-    let (tuple, used) = term::decode_prefix(rest)?;
-    let control = Control::from_tuple(tuple)?;
+    let (control, used) = match decode_send(rest) {
+        Some(decoded) => decoded,
+        None => {
+            let (tuple, used) = term::decode_prefix(rest)?;
+            (Control::from_tuple(tuple)?, used)
+        }
+    };
     let rest = &rest[used..];
     let wants_payload = match &control {
         Control::Other { op, .. } => other_has_payload(*op),
@@ -532,4 +615,124 @@ pub fn decode(body: &[u8]) -> Result<DistMessage, DistError> {
         ));
     };
     Ok(DistMessage { control, payload })
+}
+
+#[cfg(test)]
+mod tests {
+    use otp_threads_testkit::fuzz::{Mutator, Rng};
+
+    use super::*;
+
+    fn send_frames() -> Vec<Vec<u8>> {
+        let from = WirePid::new("from@host", 7, 1, 3);
+        let to = WirePid::new("to@host", 9, 0, 4);
+        let payload = (Atom::from("$gen_cast"), 42i64).to_term();
+        let controls = [
+            Control::Send { to: to.clone() },
+            Control::RegSend {
+                from: from.clone(),
+                to: Atom::from("calc"),
+            },
+            Control::SendSender { from, to },
+        ];
+        let mut frames: Vec<Vec<u8>> = controls
+            .iter()
+            .map(|control| encode(control, Some(&payload)).unwrap())
+            .collect();
+        // Latin-1 atom tags (ATOM_EXT node, SMALL_ATOM_EXT unused field and name).
+        frames.push(reg_send_with_unused(&[115, 0]));
+        frames
+    }
+
+    /// `{6, Pid, Unused, x}` with the given encoding of `Unused`, then a payload.
+    fn reg_send_with_unused(unused: &[u8]) -> Vec<u8> {
+        let mut frame = vec![PASS_THROUGH, 131, 104, 4, 97, 6];
+        frame.extend_from_slice(&[88, 100, 0, 3, b'a', b'@', b'h']);
+        frame.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        frame.extend_from_slice(unused);
+        frame.extend_from_slice(&[115, 1, b'x']);
+        frame.extend(term::encode(&(Atom::from("$gen_cast"), 1i64).to_term()).unwrap());
+        frame
+    }
+
+    /// What the general path makes of the control tuple at the start of `bytes`.
+    fn general(bytes: &[u8]) -> Result<(Control, usize), DistError> {
+        let (tuple, used) = term::decode_prefix(bytes)?;
+        Ok((Control::from_tuple(tuple)?, used))
+    }
+
+    #[test]
+    fn the_send_fast_path_decodes_what_the_general_path_decodes() {
+        for frame in send_frames() {
+            let fast = decode_send(&frame[1..]).expect("a plain send takes the fast path");
+            assert_eq!(fast, general(&frame[1..]).unwrap());
+        }
+        // An unused field that is not an atom: the general path's, not the fast path's.
+        let frame = reg_send_with_unused(&[97, 0]);
+        assert!(decode_send(&frame[1..]).is_none());
+        assert!(matches!(
+            decode(&frame),
+            Ok(DistMessage {
+                control: Control::RegSend { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_send_fast_path_encodes_the_bytes_of_the_general_path() {
+        let long_name = "n".repeat(300);
+        let long_node = WirePid::new(format!("{}@host", "x".repeat(260)), 1, 2, 3);
+        let controls = [
+            Control::Send {
+                to: long_node.clone(),
+            },
+            Control::RegSend {
+                from: WirePid::new("from@host", 7, 1, 3),
+                to: Atom::new(long_name),
+            },
+            Control::RegSend {
+                from: long_node.clone(),
+                to: Atom::from("calc"),
+            },
+            Control::SendSender {
+                from: WirePid::new("a@h", 0, 0, 0),
+                to: WirePid::new("b@h", u32::MAX, u32::MAX, u32::MAX),
+            },
+        ];
+        for control in controls {
+            let mut fast = Vec::new();
+            assert!(encode_send(&control, &mut fast).unwrap());
+            let general = term::encode(&control.to_tuple()).unwrap();
+            assert_eq!(fast, general, "{control:?}");
+        }
+        let mut untouched = Vec::new();
+        let link = Control::Link {
+            from: WirePid::new("a@h", 1, 0, 0),
+            to: WirePid::new("b@h", 2, 0, 0),
+        };
+        assert!(!encode_send(&link, &mut untouched).unwrap());
+        assert!(untouched.is_empty());
+    }
+
+    #[test]
+    fn the_send_fast_path_agrees_with_the_general_path_on_mutated_frames() {
+        let corpus = send_frames();
+        let mutator = Mutator::new(&corpus).max_len(256);
+        let mut rng = Rng::new(0x5EED_0001);
+        let mut taken = 0;
+        for _ in 0..200_000 {
+            let input = mutator.next_input(&mut rng);
+            let Some(rest) = input.get(1..) else { continue };
+            if let Some(fast) = decode_send(rest) {
+                taken += 1;
+                match general(rest) {
+                    Ok(general) => assert_eq!(fast, general, "input {input:?}"),
+                    Err(error) => panic!("fast path accepted {input:?}, general: {error}"),
+                }
+            }
+        }
+        // The mutations keep many frames intact enough for the fast path.
+        assert!(taken > 1_000, "only {taken} inputs took the fast path");
+    }
 }

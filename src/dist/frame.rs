@@ -22,11 +22,26 @@ pub enum Frame {
 
 /// Reads one frame of at most `limit` bytes.
 pub fn read_frame(reader: &mut impl Read, limit: usize) -> Result<Frame, DistError> {
+    let mut body = Vec::new();
+    Ok(match read_frame_into(reader, limit, &mut body)? {
+        true => Frame::Data(body),
+        false => Frame::Tick,
+    })
+}
+
+/// [`read_frame`] into `body`, whose allocation is reused from frame to frame (the
+/// reader thread's loop): `true` with the body, `false` for a tick (`body` empty).
+pub fn read_frame_into(
+    reader: &mut impl Read,
+    limit: usize,
+    body: &mut Vec<u8>,
+) -> Result<bool, DistError> {
+    body.clear();
     let mut header = [0u8; 4];
     reader.read_exact(&mut header)?;
     let size = u32::from_be_bytes(header);
     if size == 0 {
-        return Ok(Frame::Tick);
+        return Ok(false);
     }
     let len = match usize::try_from(size) {
         Ok(len) if len <= limit => len,
@@ -37,9 +52,9 @@ pub fn read_frame(reader: &mut impl Read, limit: usize) -> Result<Frame, DistErr
             });
         }
     };
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    Ok(Frame::Data(body))
+    body.resize(len, 0);
+    reader.read_exact(body)?;
+    Ok(true)
 }
 
 /// Writes one frame with `body` (which must not be empty: that would be a tick).

@@ -39,6 +39,19 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Term, usize), DistError> {
     Ok((term, len))
 }
 
+/// The atom at `cursor` (any of the four atom tags), unscanned: an atom holds no
+/// count but its length, which is checked against the bytes.
+pub(crate) fn decode_atom(cursor: &mut crate::dist::wire::Cursor<'_>) -> Result<Atom, DistError> {
+    decode::atom(cursor).map(Atom::from)
+}
+
+/// The `NEW_PID_EXT` pid at `cursor`, unscanned (see [`decode_atom`]).
+pub(crate) fn decode_new_pid(
+    cursor: &mut crate::dist::wire::Cursor<'_>,
+) -> Result<eetf::Pid, DistError> {
+    decode::new_pid(cursor)
+}
+
 /// Decodes `bytes`, which must hold exactly one term.
 pub fn decode(bytes: &[u8]) -> Result<Term, DistError> {
     let (term, len) = decode_prefix(bytes)?;
@@ -101,14 +114,7 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
             out.extend_from_slice(&float.value.to_be_bytes());
             Ok(())
         }
-        Term::Pid(pid) => {
-            out.push(NEW_PID);
-            encode_atom(&pid.node, out)?;
-            out.extend_from_slice(&pid.id.to_be_bytes());
-            out.extend_from_slice(&pid.serial.to_be_bytes());
-            out.extend_from_slice(&pid.creation.to_be_bytes());
-            Ok(())
-        }
+        Term::Pid(pid) => encode_pid(pid, out),
         Term::Reference(reference) => {
             let words = u16::try_from(reference.id.len())
                 .map_err(|_| DistError::malformed("term", "reference of more than 65535 words"))?;
@@ -156,10 +162,24 @@ fn encode_body(term: &Term, out: &mut Vec<u8>) -> Result<(), DistError> {
     }
 }
 
-/// An atom as UTF-8 (OTP 26 requires UTF-8 atoms): `SMALL_ATOM_UTF8_EXT` up to 255
-/// bytes, else `ATOM_UTF8_EXT`.
+/// A pid as `NEW_PID_EXT`, without a version byte.
+pub(crate) fn encode_pid(pid: &eetf::Pid, out: &mut Vec<u8>) -> Result<(), DistError> {
+    out.push(NEW_PID);
+    encode_atom(&pid.node, out)?;
+    out.extend_from_slice(&pid.id.to_be_bytes());
+    out.extend_from_slice(&pid.serial.to_be_bytes());
+    out.extend_from_slice(&pid.creation.to_be_bytes());
+    Ok(())
+}
+
 fn encode_atom(atom: &eetf::Atom, out: &mut Vec<u8>) -> Result<(), DistError> {
-    let name = atom.name.as_bytes();
+    encode_atom_name(&atom.name, out)
+}
+
+/// An atom as UTF-8 (OTP 26 requires UTF-8 atoms): `SMALL_ATOM_UTF8_EXT` up to 255
+/// bytes, else `ATOM_UTF8_EXT`. No version byte.
+pub(crate) fn encode_atom_name(name: &str, out: &mut Vec<u8>) -> Result<(), DistError> {
+    let name = name.as_bytes();
     match u8::try_from(name.len()) {
         Ok(len) => out.extend_from_slice(&[SMALL_ATOM_UTF8, len]),
         Err(_) => {

@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, unbounded};
+use otp_threads_testkit::{Patience, poll_until};
 
 /// Bound on every wait for an Erlang-side event: generous, BEAM starts in ~0.5 s.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -157,14 +158,13 @@ impl OsProcess {
 
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("try_wait").is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{} did not exit within {WAIT:?}", self.what);
+        let what = format!("{} to exit by itself", self.what);
+        poll_until(
+            &what,
+            Patience::new(WAIT, Duration::from_millis(20)),
+            || self.child.try_wait().expect("try_wait"),
+            |status| status.is_some(),
+        );
     }
 }
 
@@ -176,6 +176,17 @@ impl Drop for OsProcess {
             let _ = reader.join();
         }
     }
+}
+
+/// Waits (bounded by [`WAIT`]) until something accepts TCP connections at `address`;
+/// fails the test naming `what` otherwise.
+pub fn accepts_connections(address: SocketAddr, what: &str) {
+    poll_until(
+        what,
+        Patience::new(WAIT, Duration::from_millis(20)),
+        || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+        |accepting| *accepting,
+    );
 }
 
 /// A real epmd on a free loopback port.
@@ -196,11 +207,7 @@ impl RealEpmd {
                 .arg(port.to_string()),
         );
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "epmd on {address} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        accepts_connections(address, &format!("epmd on {address} to start"));
         RealEpmd {
             port,
             _process: process,

@@ -124,13 +124,15 @@ impl GroupConsumer {
 
     /// Leaves the group in order — each worker finishes its batch, acknowledged offsets
     /// are committed, the consumer closes — waiting up to `timeout`. Returns the error
-    /// the member had stopped with, if it had stopped already.
+    /// the member had stopped with, if it had stopped already; any other failure of
+    /// the runtime's stop is [`GroupError::Runtime`] with the runtime's error (such as
+    /// [`Error::Exited`] with the member's real exit reason).
     pub fn stop(&self, timeout: Duration) -> Result<(), GroupError> {
         match self.manager.stop(ExitReason::Shutdown, timeout) {
             Ok(()) => Ok(()),
             Err(Error::NoProc) => self.outcome(),
             Err(Error::Timeout) => Err(GroupError::Timeout),
-            Err(error) => Err(GroupError::Stopped(ExitReason::error(error))),
+            Err(error) => Err(GroupError::Runtime(error)),
         }
     }
 

@@ -1,5 +1,9 @@
 //! [`GroupError`], the errors of the group consumer, and [`HookError`], the error a
 //! user hook returned (kept typed).
+//!
+//! Every cause is kept typed and returned by [`std::error::Error::source`]: the
+//! client's [`KafkaError`], a hook's error, the runtime's [`Error`] and the
+//! supervisor's [`SupervisorError`]; none is turned into text.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,6 +13,7 @@ use rdkafka::error::KafkaError;
 use super::acknowledger::Generation;
 use otp_threads::Error;
 use otp_threads::ExitReason;
+use otp_threads::SupervisorError;
 
 /// Errors of the group consumer: invalid settings (naming the option), Kafka client
 /// failures, refused assignments and acknowledgements, and a consumer that stopped.
@@ -72,9 +77,19 @@ pub enum GroupError {
         /// The offset.
         offset: i64,
     },
-    /// The consumer's manager could not be started (the runtime is stopping, ...).
+    /// The consumer's manager could not be started (the runtime is stopping, the
+    /// name is taken, ...): the runtime's error.
     #[error("the group consumer failed to start: {0}")]
-    Start(Error),
+    Start(#[source] Error),
+    /// The supervisor of the member's partition workers could not be started; the
+    /// member did not start.
+    #[error("the group consumer's worker supervisor failed: {0}")]
+    Supervisor(#[source] SupervisorError),
+    /// Stopping the member failed with a runtime error: it exited with another
+    /// reason than the orderly stop while stopping ([`Error::Exited`] carries that
+    /// reason), or `stop` was called from the member's own thread.
+    #[error("stopping the group consumer failed: {0}")]
+    Runtime(#[source] Error),
     /// The consumer stopped for another reason than an orderly stop.
     #[error("the group consumer stopped: {0}")]
     Stopped(ExitReason),
@@ -116,5 +131,63 @@ impl fmt::Display for HookError {
 impl std::error::Error for HookError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The cause a variant keeps, downcast to `T`.
+    fn source_as<T: std::error::Error + 'static>(error: &GroupError) -> Option<&T> {
+        error.source()?.downcast_ref::<T>()
+    }
+
+    #[test]
+    fn a_failed_stop_keeps_the_real_exit_reason_as_a_typed_source() {
+        let exited = Error::Exited(ExitReason::Panic("terminate panicked".into()));
+        let error = GroupError::Runtime(exited.clone());
+        assert_eq!(source_as::<Error>(&error), Some(&exited));
+        match source_as::<Error>(&error) {
+            Some(Error::Exited(ExitReason::Panic(message))) => {
+                assert_eq!(&**message, "terminate panicked")
+            }
+            other => panic!("expected the runtime's Exited(Panic), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_supervisor_start_keeps_the_supervisor_error_as_a_typed_source() {
+        let cause = SupervisorError::InvalidFlag {
+            option: "period",
+            reason: "zero".into(),
+        };
+        let error = GroupError::Supervisor(cause.clone());
+        assert_eq!(source_as::<SupervisorError>(&error), Some(&cause));
+        assert!(error.to_string().contains("period"), "{error}");
+    }
+
+    #[test]
+    fn a_failed_start_keeps_the_runtime_error_as_a_typed_source() {
+        let error = GroupError::Start(Error::RuntimeStopped);
+        assert_eq!(source_as::<Error>(&error), Some(&Error::RuntimeStopped));
+    }
+
+    #[test]
+    fn a_hook_error_keeps_the_hook_s_own_error_as_its_source() {
+        let hook = HookError::new(Box::new(std::io::Error::other("disk full")));
+        let error = GroupError::AssignmentRefused {
+            topic: "t".into(),
+            partition: 0,
+            generation: Generation(1),
+            source: hook,
+        };
+        let hook = source_as::<HookError>(&error).expect("the hook error");
+        let io = hook
+            .source()
+            .and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(ToString::to_string).as_deref(), Some("disk full"));
     }
 }

@@ -163,10 +163,11 @@ impl Worker for Manager {
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         let supervisor = DynamicSupervisor::new().start_link(ctx).map_err(|error| {
+            // The exit reason is text, so the typed error goes to `start` through the
+            // outcome, which it returns instead of the runtime's `InitFailed`.
+            let error = GroupError::Supervisor(error);
             let reason = ExitReason::error(&error);
-            *self.outcome.lock() = Some(GroupError::Start(otp_threads::Error::InitFailed(
-                reason.clone(),
-            )));
+            *self.outcome.lock() = Some(error);
             reason
         })?;
         self.membership.set_supervisor(Some(supervisor.clone()));

@@ -93,3 +93,18 @@ fn an_unknown_librdkafka_setting_is_a_kafka_error() {
         other => panic!("expected a Kafka error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_start_on_a_stopped_runtime_keeps_the_runtime_error_as_a_typed_source() {
+    let runtime = Runtime::new();
+    let handle = runtime.handle();
+    runtime
+        .shutdown(Duration::from_secs(30))
+        .expect("the empty runtime stops");
+    let config = GroupConfig::new(["127.0.0.1:1"], "g", ["t"], |_| Nop);
+    let error = GroupConsumer::start(&handle, config).expect_err("the runtime is stopped");
+    assert!(matches!(error, GroupError::Start(_)), "{error:?}");
+    let source = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<otp_threads::Error>());
+    assert_eq!(source, Some(&otp_threads::Error::RuntimeStopped));
+}

@@ -19,6 +19,14 @@
 //!      random 0-150 ms gap, so that they arrive at random phases of a fixed poll.
 //!    - queries per second during that writer's run, and with 0, 1 and 10,000 pending
 //!      waits that replay never reaches (6 s windows).
+//!    - release latency after replay with 10,000 concurrent waits (median, p99, max):
+//!      replay is paused on the standby, one write is committed, 10,000 waits for it
+//!      are registered and held by 16 threads; after a random 0-150 ms (a random phase
+//!      of a fixed poll) replay is resumed, and each wait's latency is the time its
+//!      thread saw it released minus the instant the watcher saw replay pass the
+//!      write. 20 rounds, so 200,000 samples from 20 phases. Run right after the paced
+//!      writer, before the pending-wait windows: a long poll left in flight for one of
+//!      their unreachable positions would hold a lower wait until its timeout.
 //!
 //!    Ratios are this crate's figure over the seed model's.
 //!
@@ -349,6 +357,105 @@ fn release_latency(
     }
 }
 
+/// A registered wait, to be held by another thread: blocks until the wait ends and says
+/// whether it was released by replay.
+type HeldWait = Box<dyn FnOnce(Duration) -> bool + Send>;
+
+/// Release latency figures of one mode with many waits for the same write.
+struct ManyWaitsLatency {
+    median: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+const MANY_WAITS: usize = 10_000;
+const MANY_WAITS_ROUNDS: usize = 20;
+const HOLDING_THREADS: usize = 16;
+
+/// Pauses replay on `standby` and returns once the server says it is paused.
+fn pause_replay(standby: &mut Client) {
+    standby
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let state: String = standby
+            .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
+            .unwrap()
+            .get(0);
+        if state == "paused" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "replay did not pause: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Release latency after replay with [`MANY_WAITS`] concurrent waits for one write,
+/// over [`MANY_WAITS_ROUNDS`] rounds (see the module docs).
+fn release_latency_under_many_waits(
+    primary: &mut Client,
+    standby: &mut Client,
+    watcher: &ReplayWatcher,
+    register: &dyn Fn(Lsn) -> HeldWait,
+) -> ManyWaitsLatency {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut samples = Vec::with_capacity(MANY_WAITS * MANY_WAITS_ROUNDS);
+    for round in 0..MANY_WAITS_ROUNDS {
+        pause_replay(standby);
+        primary
+            .execute(
+                "INSERT INTO otp_threads_lsn_bench (note) VALUES ($1)",
+                &[&format!("many waits, round {round}")],
+            )
+            .unwrap();
+        let lsn = wal_wait_position(primary).unwrap();
+        let mut waits: Vec<HeldWait> = (0..MANY_WAITS).map(|_| register(lsn)).collect();
+        let barrier = Arc::new(Barrier::new(HOLDING_THREADS + 1));
+        let per_thread = MANY_WAITS / HOLDING_THREADS;
+        let threads: Vec<_> = (0..HOLDING_THREADS)
+            .map(|_| {
+                let mine: Vec<HeldWait> = waits.drain(..per_thread).collect();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    mine.into_iter()
+                        .map(|wait| {
+                            assert!(wait(Duration::from_secs(30)), "a wait was not released");
+                            Instant::now()
+                        })
+                        .collect::<Vec<Instant>>()
+                })
+            })
+            .collect();
+        barrier.wait();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::thread::sleep(Duration::from_millis(state % 150));
+        watcher.watch(lsn);
+        standby
+            .batch_execute("SELECT pg_wal_replay_resume()")
+            .unwrap();
+        let replayed = watcher.replayed_at();
+        for thread in threads {
+            for released in thread.join().unwrap() {
+                samples.push(released.saturating_duration_since(replayed));
+            }
+        }
+    }
+    samples.sort();
+    let percentile = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    ManyWaitsLatency {
+        median: percentile(50),
+        p99: percentile(99),
+        max: samples.last().copied().unwrap_or_default(),
+    }
+}
+
 /// Queries per second with 0, 1 and 10,000 pending waits that replay never reaches.
 fn idle_and_pending_rates(
     register: &dyn Fn(Lsn) -> Box<dyn std::any::Any>,
@@ -392,6 +499,12 @@ fn with_service(primary_conninfo: &str, standby: &str) {
         &|lsn| seed.wait(lsn, Duration::from_secs(10)),
         &|| seed.queries(),
     );
+    let mut control = Client::connect(standby, NoTls).expect("standby control connection");
+    let seed_many =
+        release_latency_under_many_waits(&mut primary, &mut control, &watcher, &|lsn| {
+            let receiver = seed.requests.lock().insert(lsn);
+            Box::new(move |timeout| receiver.recv_timeout(timeout).is_ok())
+        });
     let seed_rates = idle_and_pending_rates(
         &|lsn| {
             let receiver = seed.requests.lock().insert(lsn);
@@ -419,12 +532,16 @@ fn with_service(primary_conninfo: &str, standby: &str) {
             &|lsn| tracker.request_and_await(lsn, Some(Duration::from_secs(10))) == Wait::Ready,
             &|| tracker.queries(),
         );
+        let many = release_latency_under_many_waits(&mut primary, &mut control, &watcher, &|lsn| {
+            let notification = tracker.request_notification(lsn);
+            Box::new(move |timeout| notification.wait(timeout) == Wait::Ready)
+        });
         let rates =
             idle_and_pending_rates(&|lsn| Box::new(tracker.request_notification(lsn)), &|| {
                 tracker.queries()
             });
         tracker.stop(Duration::from_secs(10)).unwrap();
-        rows.push((label, latency, rates));
+        rows.push((label, latency, rates, many));
     }
     runtime.shutdown(Duration::from_secs(10)).unwrap();
 
@@ -440,7 +557,7 @@ fn with_service(primary_conninfo: &str, standby: &str) {
         )
     };
     print("seed model, fixed 100 ms", &seed_latency);
-    for (label, latency, _) in &rows {
+    for (label, latency, _, _) in &rows {
         print(label, latency);
         println!(
             "{:<30} {:>10.3} {:>10.3} {:>12.3}",
@@ -459,7 +576,7 @@ fn with_service(primary_conninfo: &str, standby: &str) {
         "{:<30} {:>10.1} {:>10.1} {:>12.1}",
         "seed model, fixed 100 ms", seed_rates[0], seed_rates[1], seed_rates[2]
     );
-    for (label, _, rates) in &rows {
+    for (label, _, rates, _) in &rows {
         println!(
             "{label:<30} {:>10.1} {:>10.1} {:>12.1}",
             rates[0], rates[1], rates[2]
@@ -470,6 +587,39 @@ fn with_service(primary_conninfo: &str, standby: &str) {
             rates[0] / seed_rates[0],
             rates[1] / seed_rates[1],
             rates[2] / seed_rates[2]
+        );
+    }
+    let many: Vec<(&str, ManyWaitsLatency)> = rows
+        .into_iter()
+        .map(|(label, _, _, many)| (label, many))
+        .collect();
+    print_many_waits(&seed_many, &many);
+}
+
+fn print_many_waits(seed: &ManyWaitsLatency, rows: &[(&str, ManyWaitsLatency)]) {
+    println!(
+        "\n== Release latency after replay, {MANY_WAITS} concurrent waits for one write, \
+         {MANY_WAITS_ROUNDS} rounds (same run) =="
+    );
+    println!(
+        "{:<30} {:>10} {:>10} {:>10}",
+        "tracker", "median", "p99", "max"
+    );
+    let print = |label: &str, l: &ManyWaitsLatency| {
+        println!(
+            "{label:<30} {:>10.2?} {:>10.2?} {:>10.2?}",
+            l.median, l.p99, l.max
+        )
+    };
+    print("seed model, fixed 100 ms", seed);
+    for (label, many) in rows {
+        print(label, many);
+        println!(
+            "{:<30} {:>10.3} {:>10.3} {:>10.3}",
+            "  ratio to the seed model",
+            many.median.as_secs_f64() / seed.median.as_secs_f64(),
+            many.p99.as_secs_f64() / seed.p99.as_secs_f64(),
+            many.max.as_secs_f64() / seed.max.as_secs_f64()
         );
     }
 }

@@ -331,7 +331,7 @@ impl TunnelClient {
         }
         let transport = |e: ureq::Error| TunnelError::Transport {
             uri: uri.to_owned(),
-            message: e.to_string(),
+            source: e,
         };
         log::debug!("POST {url} ({} bytes)", body.len());
         let mut resp = req.send(body).map_err(transport)?;
@@ -726,6 +726,27 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_connection_keeps_the_http_client_error_as_a_typed_source() {
+        // nothing listens on this port once the listener is dropped
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = client(&format!("http://127.0.0.1:{port}"))
+            .call_once::<proto::ShutdownResponse>(URI_SHUTDOWN, b"")
+            .unwrap_err();
+        assert!(matches!(err, TunnelError::Transport { .. }), "{err:?}");
+        let source = std::error::Error::source(&err)
+            .and_then(|source| source.downcast_ref::<ureq::Error>())
+            .expect("the ureq error is the source");
+        assert!(
+            matches!(source, ureq::Error::Io(_) | ureq::Error::ConnectionFailed),
+            "{source:?}"
+        );
+    }
+
+    #[test]
     fn retries_stop_when_the_budget_is_spent() {
         // nothing listens on this port once the listener is dropped
         let port = TcpListener::bind("127.0.0.1:0")
@@ -733,18 +754,27 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let started = Instant::now();
         let err = client(&format!("http://127.0.0.1:{port}"))
             .shutdown("t1", "c")
             .unwrap_err();
         match &err {
             TunnelError::RetriesExhausted { attempts, last, .. } => {
+                // Retried, and stopped by the 300 ms budget: with delays of at least
+                // 2 ms, at most 150 retries fit in it (a count, not a clock).
                 assert!(*attempts > 1);
+                assert!(*attempts <= 151, "{attempts} attempts");
                 assert!(matches!(**last, TunnelError::Transport { .. }), "{last:?}");
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(started.elapsed() < Duration::from_secs(5));
+        // The chain of sources reaches the HTTP client's error, typed.
+        let mut source = std::error::Error::source(&err);
+        let mut found = false;
+        while let Some(cause) = source {
+            found |= cause.is::<ureq::Error>();
+            source = cause.source();
+        }
+        assert!(found, "no ureq::Error among the sources of {err:?}");
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::time::Duration;
 use super::plainbuffer::PlainBufferError;
 use super::worker::RecordError;
 
-/// Error code: the tunnel server is temporarily unavailable (the only
-/// retryable service code).
+/// Error code: the tunnel server is temporarily unavailable (retryable, like the
+/// [`THROTTLING_CODES`]).
 pub const OTS_TUNNEL_SERVER_UNAVAILABLE: &str = "OTSTunnelServerUnavailable";
 /// Error code: a request parameter is invalid (fatal).
 pub const OTS_PARAMETER_INVALID: &str = "OTSParameterInvalid";
@@ -114,13 +114,15 @@ pub enum TunnelError {
     },
 
     /// The request never produced an HTTP response (DNS, connect, TLS, I/O,
-    /// timeout). Retryable.
-    #[error("transport error calling {uri}: {message}")]
+    /// timeout), or its body could not be read. Retryable.
+    #[error("transport error calling {uri}: {source}")]
     Transport {
         /// The tunnel URI that was called (e.g. `/tunnel/heartbeat`).
         uri: String,
-        /// The underlying error, rendered.
-        message: String,
+        /// The HTTP client's error, typed; also
+        /// [`source`](std::error::Error::source).
+        #[source]
+        source: ureq::Error,
     },
 
     /// The service answered with a non-2xx status and a decodable `Error`
@@ -183,7 +185,10 @@ pub enum TunnelError {
         attempts: u32,
         /// Wall-clock time spent, including backoff sleeps.
         elapsed: Duration,
-        /// The error of the last attempt.
+        /// The error of the last attempt; also the
+        /// [`source`](std::error::Error::source) (as the `Box`, whose own source is
+        /// the last error's, so a walk of the chain reaches, say, the `ureq::Error`).
+        #[source]
         last: Box<TunnelError>,
     },
 
@@ -352,7 +357,7 @@ mod tests {
         assert_eq!(service(OTS_RESOURCE_GONE, 400).class(), ErrorClass::Other);
         let transport = TunnelError::Transport {
             uri: "/tunnel/connect".into(),
-            message: "connection refused".into(),
+            source: ureq::Error::ConnectionFailed,
         };
         assert!(transport.is_retryable());
         let http = |status| TunnelError::HttpStatus {

@@ -52,3 +52,6 @@ pub mod token;
 pub mod worker;
 
 pub use error::{ErrorClass, TunnelError};
+/// The HTTP client, re-exported for the type of
+/// [`TunnelError::Transport`]'s source (`ureq::Error`).
+pub use ureq;

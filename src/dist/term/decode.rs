@@ -127,9 +127,25 @@ fn elements(cursor: &mut Cursor<'_>, count: usize) -> Result<Vec<Term>, DistErro
     Ok(items)
 }
 
-fn atom(cursor: &mut Cursor<'_>) -> Result<eetf::Atom, DistError> {
+pub(crate) fn atom(cursor: &mut Cursor<'_>) -> Result<eetf::Atom, DistError> {
     let tag = cursor.u8()?;
     atom_with_tag(cursor, tag)
+}
+
+/// A pid in today's format (`NEW_PID_EXT`); any other tag is an error. Needs no scan:
+/// a pid holds no counts but its atom's length, which `take` checks.
+pub(crate) fn new_pid(cursor: &mut Cursor<'_>) -> Result<eetf::Pid, DistError> {
+    if cursor.u8()? != NEW_PID {
+        return Err(DistError::malformed("term", "expected a pid"));
+    }
+    let node = atom(cursor)?;
+    let (id, serial, creation) = (cursor.u32()?, cursor.u32()?, cursor.u32()?);
+    Ok(eetf::Pid {
+        node,
+        id,
+        serial,
+        creation,
+    })
 }
 
 fn atom_with_tag(cursor: &mut Cursor<'_>, tag: u8) -> Result<eetf::Atom, DistError> {

@@ -1,0 +1,182 @@
+//! The web view's cost per `/snapshot.json` request, beside a raw baseline in the
+//! same run.
+//!
+//! - `observer_web/snapshot_json`: `GET /snapshot.json` over loopback to the web view
+//!   of a node running a supervisor with `PROCESSES` idle workers: the server parses
+//!   the request, takes the node's snapshot, renders it as JSON and answers (one
+//!   request per connection, as the server does).
+//! - `raw_listener/snapshot_json`: the same request from the same client (a new
+//!   `TcpStream` per request, read to the end) to a bare `std::net::TcpListener`
+//!   thread that reads the request head and writes back a response captured from the
+//!   web view (same headers, same size), then closes, doing nothing else.
+//!
+//! The ratio web view / raw of the time per round trip is printed, from rounds that
+//! alternate the two. Run briefly with
+//! `cargo bench -p otp-threads-observer-web --bench observer -- --quick`.
+
+use std::hint::black_box;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
+use otp_threads::{Runtime, Worker};
+use otp_threads_observer_web::ObserverWeb;
+
+const PROCESSES: usize = 100;
+const ROUNDS: usize = 5;
+const CALLS_PER_ROUND: usize = 300;
+
+struct Idle;
+
+impl Worker for Idle {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+}
+
+/// One `GET /snapshot.json` on a new connection; the whole response.
+fn get_snapshot(address: SocketAddr) -> Vec<u8> {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let request = format!("GET /snapshot.json HTTP/1.1\r\nHost: {address}\r\nAccept: */*\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    assert!(response.starts_with(b"HTTP/1.1 200"), "not a 200 response");
+    response
+}
+
+/// The raw baseline: one thread accepting and answering each connection's request
+/// with `response`, then closing it.
+struct RawListener {
+    address: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl RawListener {
+    fn start(response: Vec<u8>) -> RawListener {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let stopping = Arc::new(AtomicBool::new(false));
+        let accept = {
+            let stopping = stopping.clone();
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let _ = answer_once(stream, &response);
+                    }
+                }
+            })
+        };
+        RawListener {
+            address,
+            stopping,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for RawListener {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then sees the flag.
+        let _ = TcpStream::connect(self.address);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+/// Reads a request head and writes `response`, then closes.
+fn answer_once(stream: TcpStream, response: &[u8]) -> io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+            break;
+        }
+    }
+    writer.write_all(response)?;
+    writer.flush()?;
+    writer.shutdown(Shutdown::Both)
+}
+
+/// Mean time per round trip over `calls` requests.
+fn round(address: SocketAddr, calls: usize) -> Duration {
+    let started = Instant::now();
+    for _ in 0..calls {
+        black_box(get_snapshot(address));
+    }
+    started.elapsed() / calls as u32
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let runtime = Runtime::new();
+    let children = (0..PROCESSES).map(|i| ChildSpec::worker(format!("idle-{i}"), || Idle));
+    let supervisor = Supervisor::new(Strategy::OneForOne)
+        .children(children)
+        .start(&runtime.handle())
+        .expect("the supervisor starts");
+    let web = ObserverWeb::builder()
+        .start(&runtime.handle())
+        .expect("the web view starts");
+    let captured = get_snapshot(web.address());
+    let raw = RawListener::start(captured.clone());
+    assert_eq!(get_snapshot(raw.address), captured);
+
+    let mut group = criterion.benchmark_group("snapshot_json");
+    group.bench_function("observer_web", |b| b.iter(|| get_snapshot(web.address())));
+    group.bench_function("raw_listener", |b| b.iter(|| get_snapshot(raw.address)));
+    group.finish();
+
+    round(web.address(), CALLS_PER_ROUND / 10);
+    round(raw.address, CALLS_PER_ROUND / 10);
+    let (mut on_web, mut on_raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=ROUNDS {
+        let w = round(web.address(), CALLS_PER_ROUND);
+        let r = round(raw.address, CALLS_PER_ROUND);
+        println!(
+            "round {run}: web view {w:.2?}/request, raw listener {r:.2?}/request, ratio {:.2}",
+            w.as_secs_f64() / r.as_secs_f64()
+        );
+        on_web.push(w);
+        on_raw.push(r);
+        ratios.push(w.as_secs_f64() / r.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let (w, r) = (median(on_web), median(on_raw));
+    println!(
+        "GET /snapshot.json ({PROCESSES} supervised workers + the supervisor, {} byte response, \
+         a connection per request, loopback): web view median {w:.2?}, raw listener median \
+         {r:.2?}; ratio web view / raw {:.2} (median of {ROUNDS} paired rounds of \
+         {CALLS_PER_ROUND} requests; {:.2} from the medians)",
+        captured.len(),
+        ratios[ROUNDS / 2],
+        w.as_secs_f64() / r.as_secs_f64()
+    );
+    drop(raw);
+    web.stop();
+    drop(supervisor);
+    runtime
+        .shutdown(Duration::from_secs(10))
+        .expect("the runtime stops");
+    criterion.final_summary();
+}
