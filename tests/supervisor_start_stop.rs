@@ -12,8 +12,10 @@ mod supervision;
 
 use std::time::Duration;
 
-use otp_threads::supervisor::{ChildSpec, Shutdown, Strategy, Supervisor, SupervisorError};
-use otp_threads::{Context, Error, ExitReason, Runtime, Worker};
+use otp_threads::supervisor::{
+    ChildSpec, Shutdown, Strategy, Supervisor, SupervisorError, SupervisorRef,
+};
+use otp_threads::{Context, Error, ExitReason, Pid, Runtime, Worker};
 use supervision::*;
 
 /// `sup_start_normal`, and the ordering rule: start left to right, stop right to left.
@@ -157,12 +159,18 @@ fn a_zero_restart_period_is_rejected() {
     rt.shutdown(WAIT).unwrap();
 }
 
-/// `sup_stop_infinity`: the supervisor waits as long as a child with infinity
-/// shutdown takes to run its `terminate`.
-#[test]
-fn infinity_shutdown_waits_for_the_child_however_long_it_takes() {
-    let rt = Runtime::new();
-    let tracker = Tracker::new();
+/// A supervisor whose one child (`slow`, infinity shutdown) stalls in `terminate`,
+/// being stopped from another thread: returned once the child has stalled, with the
+/// child's pid, the sender whose drop lets it finish, and the stopping thread.
+fn stopping_with_a_stalled_child(
+    rt: &Runtime,
+    tracker: &Tracker,
+) -> (
+    SupervisorRef,
+    Pid,
+    crossbeam_channel::Sender<()>,
+    std::thread::JoinHandle<Result<(), Error>>,
+) {
     let (release, released) = crossbeam_channel::bounded::<()>(0);
     let sup = Supervisor::new(Strategy::OneForOne)
         .child(
@@ -170,7 +178,7 @@ fn infinity_shutdown_waits_for_the_child_however_long_it_takes() {
                 .stalling_spec("slow", released)
                 .shutdown(Shutdown::Infinity),
         )
-        .start(&rt)
+        .start(rt)
         .unwrap();
     let child = tracker.expect_started("slow");
     let stopper = {
@@ -178,6 +186,16 @@ fn infinity_shutdown_waits_for_the_child_however_long_it_takes() {
         std::thread::spawn(move || sup.stop(ExitReason::Shutdown, WAIT * 3))
     };
     assert_eq!(tracker.next(), Seen::Stalled { id: "slow".into() });
+    (sup, child, release, stopper)
+}
+
+/// `sup_stop_infinity`: the supervisor waits as long as a child with infinity
+/// shutdown takes to run its `terminate`.
+#[test]
+fn infinity_shutdown_waits_for_the_child_however_long_it_takes() {
+    let rt = Runtime::new();
+    let tracker = Tracker::new();
+    let (sup, child, release, stopper) = stopping_with_a_stalled_child(&rt, &tracker);
     // Stalled in terminate: both still running, nobody killed anything.
     assert!(sup.is_alive());
     assert!(rt.is_alive(&child));
@@ -454,22 +472,8 @@ fn a_temporary_child_that_ignores_its_start_is_dropped() {
 fn stopping_a_supervisor_that_is_killed_meanwhile_reports_killed() {
     let rt = Runtime::new();
     let tracker = Tracker::new();
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let sup = Supervisor::new(Strategy::OneForOne)
-        .child(
-            tracker
-                .stalling_spec("slow", released)
-                .shutdown(Shutdown::Infinity),
-        )
-        .start(&rt)
-        .unwrap();
-    tracker.expect_started("slow");
-    let stopper = {
-        let sup = sup.clone();
-        std::thread::spawn(move || sup.stop(ExitReason::Shutdown, WAIT * 3))
-    };
     // The supervisor is inside its own `terminate`, waiting for the child's.
-    assert_eq!(tracker.next(), Seen::Stalled { id: "slow".into() });
+    let (sup, _child, release, stopper) = stopping_with_a_stalled_child(&rt, &tracker);
     assert_eq!(
         kill_with(&rt, &sup.pid(), ExitReason::Kill),
         ExitReason::Killed

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fuzz;
+pub mod raw_http;
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};

@@ -15,17 +15,15 @@
 //! `cargo bench -p otp-threads-observer-web --bench observer -- --quick`.
 
 use std::hint::black_box;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
 use otp_threads::{Runtime, Worker};
 use otp_threads_observer_web::ObserverWeb;
+use otp_threads_testkit::raw_http::{Connections, RawListener};
 
 const PROCESSES: usize = 100;
 const ROUNDS: usize = 5;
@@ -50,67 +48,6 @@ fn get_snapshot(address: SocketAddr) -> Vec<u8> {
     stream.read_to_end(&mut response).expect("read");
     assert!(response.starts_with(b"HTTP/1.1 200"), "not a 200 response");
     response
-}
-
-/// The raw baseline: one thread accepting and answering each connection's request
-/// with `response`, then closing it.
-struct RawListener {
-    address: SocketAddr,
-    stopping: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl RawListener {
-    fn start(response: Vec<u8>) -> RawListener {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        let stopping = Arc::new(AtomicBool::new(false));
-        let accept = {
-            let stopping = stopping.clone();
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(stream) = stream {
-                        let _ = answer_once(stream, &response);
-                    }
-                }
-            })
-        };
-        RawListener {
-            address,
-            stopping,
-            accept: Some(accept),
-        }
-    }
-}
-
-impl Drop for RawListener {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wakes the accept loop, which then sees the flag.
-        let _ = TcpStream::connect(self.address);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-    }
-}
-
-/// Reads a request head and writes `response`, then closes.
-fn answer_once(stream: TcpStream, response: &[u8]) -> io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-            break;
-        }
-    }
-    writer.write_all(response)?;
-    writer.flush()?;
-    writer.shutdown(Shutdown::Both)
 }
 
 /// Mean time per round trip over `calls` requests.
@@ -139,20 +76,20 @@ fn main() {
         .start(&runtime.handle())
         .expect("the web view starts");
     let captured = get_snapshot(web.address());
-    let raw = RawListener::start(captured.clone());
-    assert_eq!(get_snapshot(raw.address), captured);
+    let raw = RawListener::start(captured.clone(), Connections::OneRequest);
+    assert_eq!(get_snapshot(raw.address()), captured);
 
     let mut group = criterion.benchmark_group("snapshot_json");
     group.bench_function("observer_web", |b| b.iter(|| get_snapshot(web.address())));
-    group.bench_function("raw_listener", |b| b.iter(|| get_snapshot(raw.address)));
+    group.bench_function("raw_listener", |b| b.iter(|| get_snapshot(raw.address())));
     group.finish();
 
     round(web.address(), CALLS_PER_ROUND / 10);
-    round(raw.address, CALLS_PER_ROUND / 10);
+    round(raw.address(), CALLS_PER_ROUND / 10);
     let (mut on_web, mut on_raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=ROUNDS {
         let w = round(web.address(), CALLS_PER_ROUND);
-        let r = round(raw.address, CALLS_PER_ROUND);
+        let r = round(raw.address(), CALLS_PER_ROUND);
         println!(
             "round {run}: web view {w:.2?}/request, raw listener {r:.2?}/request, ratio {:.2}",
             w.as_secs_f64() / r.as_secs_f64()

@@ -15,11 +15,6 @@
 //! `cargo bench -p otp-threads-tablestore-emulator --bench emulator -- --quick`.
 
 use std::hint::black_box;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
@@ -27,6 +22,7 @@ use otp_threads_tablestore::client::{TunnelClient, TunnelClientConfig};
 use otp_threads_tablestore::proto::TunnelType;
 use otp_threads_tablestore::sign;
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
+use otp_threads_testkit::raw_http::{Connections, RawListener};
 use prost::Message;
 
 const ROUNDS: usize = 5;
@@ -95,94 +91,6 @@ fn idle_channel(emulator: &Emulator, client: &TunnelClient) -> (Poll, Vec<u8>) {
     (poll, body)
 }
 
-/// The raw baseline: a listener thread, one thread per connection, each answering
-/// every request with `response` (keep-alive) until the client closes.
-struct RawListener {
-    addr: SocketAddr,
-    stopping: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl RawListener {
-    fn start(response: Vec<u8>) -> RawListener {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let stopping = Arc::new(AtomicBool::new(false));
-        let response = Arc::new(response);
-        let accept = {
-            let stopping = stopping.clone();
-            thread::spawn(move || {
-                let mut connections = Vec::new();
-                for stream in listener.incoming() {
-                    if stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let response = response.clone();
-                    connections.push(thread::spawn(move || {
-                        let _ = answer_every_request(stream, &response);
-                    }));
-                }
-                for connection in connections {
-                    let _ = connection.join();
-                }
-            })
-        };
-        RawListener {
-            addr,
-            stopping,
-            accept: Some(accept),
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for RawListener {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wakes the accept loop, which then sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
-        }
-    }
-}
-
-/// Reads a request (head, then a `content-length` body) and writes `response`,
-/// until the peer closes the connection.
-fn answer_every_request(stream: TcpStream, response: &[u8]) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    let mut body = Vec::new();
-    loop {
-        let mut length = 0;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-        writer.write_all(response)?;
-        writer.flush()?;
-    }
-}
-
 /// A 200 response laid out as the emulator's (same headers, same lengths) around
 /// `body`.
 fn canned_response(body: &[u8]) -> Vec<u8> {
@@ -219,8 +127,8 @@ fn main() {
     let emulator = Emulator::start(EmulatorConfig::new("bench", "akid", "secret")).unwrap();
     let to_emulator = client(emulator.endpoint());
     let (poll, body) = idle_channel(&emulator, &to_emulator);
-    let raw = RawListener::start(canned_response(&body));
-    let to_raw = client(&raw.endpoint());
+    let raw = RawListener::start(canned_response(&body), Connections::KeepAlive);
+    let to_raw = client(&format!("http://{}", raw.address()));
     assert_eq!(poll.call(&to_raw), body.len(), "the same body from both");
 
     let mut group = criterion.benchmark_group("readrecords");

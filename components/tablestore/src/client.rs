@@ -607,6 +607,16 @@ mod tests {
             .max_elapsed(Some(Duration::from_millis(300)))
     }
 
+    /// An endpoint nothing listens on: a port that was free a moment ago.
+    fn closed_endpoint() -> String {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        format!("http://127.0.0.1:{port}")
+    }
+
     fn client(endpoint: &str) -> TunnelClient {
         let config = TunnelClientConfig::new(endpoint, "inst", "akid", "secret")
             .request_timeout(Duration::from_secs(5))
@@ -727,13 +737,7 @@ mod tests {
 
     #[test]
     fn a_refused_connection_keeps_the_http_client_error_as_a_typed_source() {
-        // nothing listens on this port once the listener is dropped
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = client(&format!("http://127.0.0.1:{port}"))
+        let err = client(&closed_endpoint())
             .call_once::<proto::ShutdownResponse>(URI_SHUTDOWN, b"")
             .unwrap_err();
         assert!(matches!(err, TunnelError::Transport { .. }), "{err:?}");
@@ -748,15 +752,7 @@ mod tests {
 
     #[test]
     fn retries_stop_when_the_budget_is_spent() {
-        // nothing listens on this port once the listener is dropped
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = client(&format!("http://127.0.0.1:{port}"))
-            .shutdown("t1", "c")
-            .unwrap_err();
+        let err = client(&closed_endpoint()).shutdown("t1", "c").unwrap_err();
         match &err {
             TunnelError::RetriesExhausted { attempts, last, .. } => {
                 // Retried, and stopped by the 300 ms budget: with delays of at least

@@ -4,13 +4,17 @@
 //! when it stops. Alone in its test binary, so that no other test's threads change
 //! the count.
 
+#[path = "support/rows.rs"]
+mod rows;
+
+use rows::put;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use otp_threads::{ExitReason, Runtime};
 use otp_threads_tablestore::backoff::BackoffConfig;
 use otp_threads_tablestore::client::TunnelClientConfig;
-use otp_threads_tablestore::plainbuffer::{ColumnChange, PkValue, Row, RowChange, Value};
 use otp_threads_tablestore::proto::TunnelType;
 use otp_threads_tablestore::worker::{TunnelWorker, TunnelWorkerConfig};
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
@@ -22,19 +26,6 @@ const SECRET: &str = "test-secret";
 const TABLE: &str = "events";
 const WAIT: Duration = Duration::from_secs(30);
 const RECORDS: u64 = 200;
-
-fn put(i: u64) -> Row {
-    Row {
-        primary_key: vec![("id".into(), PkValue::Integer(i as i64))],
-        kind: RowChange::Put,
-        columns: vec![ColumnChange::Put {
-            name: "n".into(),
-            value: Value::Integer(i as i64),
-            timestamp: None,
-        }],
-        sequence: None,
-    }
-}
 
 fn config(em: &Emulator, tunnel_id: &str) -> TunnelWorkerConfig {
     let retry = BackoffConfig::new(Duration::from_millis(2), Duration::from_millis(20))

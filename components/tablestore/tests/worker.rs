@@ -1,6 +1,11 @@
 //! End-to-end tests of the tunnel worker against the emulator: supervised sessions, linked channel readers, acknowledged
 //! batches, checkpoints, restarts and hand-offs.
 
+#[path = "support/rows.rs"]
+mod rows;
+
+use rows::put;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,19 +78,6 @@ fn config_with_secret(em: &Emulator, tunnel_id: &str, secret: &str) -> TunnelWor
 
 fn config(em: &Emulator, tunnel_id: &str) -> TunnelWorkerConfig {
     config_with_secret(em, tunnel_id, SECRET)
-}
-
-fn put(i: u64) -> Row {
-    Row {
-        primary_key: vec![("id".into(), PkValue::Integer(i as i64))],
-        kind: RowChange::Put,
-        columns: vec![ColumnChange::Put {
-            name: "n".into(),
-            value: Value::Integer(i as i64),
-            timestamp: None,
-        }],
-        sequence: None,
-    }
 }
 
 /// Writes puts `range` in chunks; returns their stream positions.
