@@ -128,3 +128,54 @@ fn answer_every_request(stream: TcpStream, response: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The figures of [`paired_rounds`]: medians of each side's per-call time, and the
+/// median of the per-round ratios (ours / raw).
+#[derive(Clone, Copy, Debug)]
+pub struct PairedFigures {
+    /// The server's median time per call.
+    pub ours: std::time::Duration,
+    /// The raw baseline's median time per call.
+    pub raw: std::time::Duration,
+    /// The median of the rounds' ratios ours / raw.
+    pub ratio: f64,
+}
+
+/// Times `rounds` paired rounds of `calls` calls each, alternating the server under
+/// test (`ours`) and the raw baseline (`raw`), after one short warm-up round of each;
+/// on these noisy machines only a ratio measured side by side means anything.
+/// `on_round` sees each round's per-call times (to print them).
+pub fn paired_rounds(
+    rounds: usize,
+    calls: usize,
+    mut ours: impl FnMut(),
+    mut raw: impl FnMut(),
+    mut on_round: impl FnMut(usize, std::time::Duration, std::time::Duration),
+) -> PairedFigures {
+    let time = |call: &mut dyn FnMut(), calls: usize| {
+        let started = std::time::Instant::now();
+        for _ in 0..calls {
+            call();
+        }
+        started.elapsed() / calls.max(1) as u32
+    };
+    time(&mut ours, calls / 10);
+    time(&mut raw, calls / 10);
+    let (mut on_ours, mut on_raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let o = time(&mut ours, calls);
+        let r = time(&mut raw, calls);
+        on_round(round, o, r);
+        on_ours.push(o);
+        on_raw.push(r);
+        ratios.push(o.as_secs_f64() / r.as_secs_f64());
+    }
+    on_ours.sort();
+    on_raw.sort();
+    ratios.sort_by(f64::total_cmp);
+    PairedFigures {
+        ours: on_ours[rounds / 2],
+        raw: on_raw[rounds / 2],
+        ratio: ratios[rounds / 2],
+    }
+}

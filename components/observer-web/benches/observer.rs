@@ -17,13 +17,13 @@
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
 use otp_threads::{Runtime, Worker};
 use otp_threads_observer_web::ObserverWeb;
-use otp_threads_testkit::raw_http::{Connections, RawListener};
+use otp_threads_testkit::raw_http::{Connections, RawListener, paired_rounds};
 
 const PROCESSES: usize = 100;
 const ROUNDS: usize = 5;
@@ -50,20 +50,6 @@ fn get_snapshot(address: SocketAddr) -> Vec<u8> {
     response
 }
 
-/// Mean time per round trip over `calls` requests.
-fn round(address: SocketAddr, calls: usize) -> Duration {
-    let started = Instant::now();
-    for _ in 0..calls {
-        black_box(get_snapshot(address));
-    }
-    started.elapsed() / calls as u32
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let runtime = Runtime::new();
@@ -84,29 +70,26 @@ fn main() {
     group.bench_function("raw_listener", |b| b.iter(|| get_snapshot(raw.address())));
     group.finish();
 
-    round(web.address(), CALLS_PER_ROUND / 10);
-    round(raw.address(), CALLS_PER_ROUND / 10);
-    let (mut on_web, mut on_raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for run in 1..=ROUNDS {
-        let w = round(web.address(), CALLS_PER_ROUND);
-        let r = round(raw.address(), CALLS_PER_ROUND);
-        println!(
-            "round {run}: web view {w:.2?}/request, raw listener {r:.2?}/request, ratio {:.2}",
-            w.as_secs_f64() / r.as_secs_f64()
-        );
-        on_web.push(w);
-        on_raw.push(r);
-        ratios.push(w.as_secs_f64() / r.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    let (w, r) = (median(on_web), median(on_raw));
+    let figures = paired_rounds(
+        ROUNDS,
+        CALLS_PER_ROUND,
+        || drop(black_box(get_snapshot(web.address()))),
+        || drop(black_box(get_snapshot(raw.address()))),
+        |run, w, r| {
+            println!(
+                "round {run}: web view {w:.2?}/request, raw listener {r:.2?}/request, ratio {:.2}",
+                w.as_secs_f64() / r.as_secs_f64()
+            )
+        },
+    );
+    let (w, r) = (figures.ours, figures.raw);
     println!(
         "GET /snapshot.json ({PROCESSES} supervised workers + the supervisor, {} byte response, \
          a connection per request, loopback): web view median {w:.2?}, raw listener median \
          {r:.2?}; ratio web view / raw {:.2} (median of {ROUNDS} paired rounds of \
          {CALLS_PER_ROUND} requests; {:.2} from the medians)",
         captured.len(),
-        ratios[ROUNDS / 2],
+        figures.ratio,
         w.as_secs_f64() / r.as_secs_f64()
     );
     drop(raw);

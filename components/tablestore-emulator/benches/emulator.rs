@@ -15,14 +15,14 @@
 //! `cargo bench -p otp-threads-tablestore-emulator --bench emulator -- --quick`.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use criterion::Criterion;
 use otp_threads_tablestore::client::{TunnelClient, TunnelClientConfig};
 use otp_threads_tablestore::proto::TunnelType;
 use otp_threads_tablestore::sign;
 use otp_threads_tablestore_emulator::{Emulator, EmulatorConfig};
-use otp_threads_testkit::raw_http::{Connections, RawListener};
+use otp_threads_testkit::raw_http::{Connections, RawListener, paired_rounds};
 use prost::Message;
 
 const ROUNDS: usize = 5;
@@ -109,19 +109,6 @@ fn canned_response(body: &[u8]) -> Vec<u8> {
 }
 
 /// Mean time per round trip over `calls` calls.
-fn round(poll: &Poll, client: &TunnelClient, calls: usize) -> Duration {
-    let started = Instant::now();
-    for _ in 0..calls {
-        black_box(poll.call(client));
-    }
-    started.elapsed() / calls as u32
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let emulator = Emulator::start(EmulatorConfig::new("bench", "akid", "secret")).unwrap();
@@ -136,29 +123,29 @@ fn main() {
     group.bench_function("raw_listener", |b| b.iter(|| poll.call(&to_raw)));
     group.finish();
 
-    // Paired rounds, alternating, for the ratio.
-    round(&poll, &to_emulator, CALLS_PER_ROUND / 10);
-    round(&poll, &to_raw, CALLS_PER_ROUND / 10);
-    let (mut on_emulator, mut on_raw, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for run in 1..=ROUNDS {
-        let e = round(&poll, &to_emulator, CALLS_PER_ROUND);
-        let r = round(&poll, &to_raw, CALLS_PER_ROUND);
-        println!(
-            "round {run}: emulator {e:.2?}/call, raw listener {r:.2?}/call, ratio {:.2}",
-            e.as_secs_f64() / r.as_secs_f64()
-        );
-        on_emulator.push(e);
-        on_raw.push(r);
-        ratios.push(e.as_secs_f64() / r.as_secs_f64());
-    }
-    ratios.sort_by(f64::total_cmp);
-    let (e, r) = (median(on_emulator), median(on_raw));
+    let figures = paired_rounds(
+        ROUNDS,
+        CALLS_PER_ROUND,
+        || {
+            black_box(poll.call(&to_emulator));
+        },
+        || {
+            black_box(poll.call(&to_raw));
+        },
+        |run, e, r| {
+            println!(
+                "round {run}: emulator {e:.2?}/call, raw listener {r:.2?}/call, ratio {:.2}",
+                e.as_secs_f64() / r.as_secs_f64()
+            )
+        },
+    );
+    let (e, r) = (figures.ours, figures.raw);
     println!(
         "readrecords round trip (idle stream channel, {} byte body, keep-alive, loopback): \
          emulator median {e:.2?}, raw listener median {r:.2?}; ratio emulator / raw {:.2} \
          (median of {ROUNDS} paired rounds of {CALLS_PER_ROUND} calls; {:.2} from the medians)",
         body.len(),
-        ratios[ROUNDS / 2],
+        figures.ratio,
         e.as_secs_f64() / r.as_secs_f64()
     );
     drop(to_raw);
