@@ -334,13 +334,7 @@ fn release_latency(
         state ^= state >> 7;
         state ^= state << 17;
         std::thread::sleep(Duration::from_millis(state % 150));
-        primary
-            .execute(
-                "INSERT INTO otp_threads_lsn_bench (note) VALUES ($1)",
-                &[&format!("write {i}")],
-            )
-            .unwrap();
-        let lsn = wal_wait_position(primary).unwrap();
+        let lsn = commit_note(primary, &format!("write {i}"));
         watcher.watch(lsn);
         assert!(wait(lsn), "write {i} was not released");
         let released = Instant::now();
@@ -406,13 +400,7 @@ fn release_latency_under_many_waits(
     let mut samples = Vec::with_capacity(MANY_WAITS * MANY_WAITS_ROUNDS);
     for round in 0..MANY_WAITS_ROUNDS {
         pause_replay(standby);
-        primary
-            .execute(
-                "INSERT INTO otp_threads_lsn_bench (note) VALUES ($1)",
-                &[&format!("many waits, round {round}")],
-            )
-            .unwrap();
-        let lsn = wal_wait_position(primary).unwrap();
+        let lsn = commit_note(primary, &format!("many waits, round {round}"));
         let mut waits: Vec<HeldWait> = (0..MANY_WAITS).map(|_| register(lsn)).collect();
         let barrier = Arc::new(Barrier::new(HOLDING_THREADS + 1));
         let per_thread = MANY_WAITS / HOLDING_THREADS;
@@ -477,6 +465,17 @@ fn idle_and_pending_rates(
     let all = rate();
     drop((one, many));
     [none, single, all]
+}
+
+/// Commits one row on the primary; the position its commit is awaited at.
+fn commit_note(primary: &mut Client, note: &str) -> Lsn {
+    primary
+        .execute(
+            "INSERT INTO otp_threads_lsn_bench (note) VALUES ($1)",
+            &[&note],
+        )
+        .unwrap();
+    wal_wait_position(primary).unwrap()
 }
 
 fn with_service(primary_conninfo: &str, standby: &str) {
