@@ -174,7 +174,7 @@ pub fn decode_request(
     })
 }
 
-pub(super) fn reply(
+fn reply(
     node: &NodeInner,
     connection: &Connection,
     request_id: WireRef,
@@ -199,8 +199,44 @@ pub(super) fn reply(
     }
 }
 
-pub(super) fn flags_of(request: &SpawnRequest) -> i32 {
+fn flags_of(request: &SpawnRequest) -> i32 {
     (if request.link { FLAG_LINK } else { 0 }) | (if request.monitor { FLAG_MONITOR } else { 0 })
+}
+
+/// Refuses `request` with `reason` (`badarg`, `notsup`, `system_limit`, ...): no
+/// process was started.
+pub(super) fn refuse(
+    node: &NodeInner,
+    connection: &Connection,
+    request: &SpawnRequest,
+    reason: &str,
+) {
+    reply(
+        node,
+        connection,
+        request.request_id.clone(),
+        request.from.clone(),
+        0,
+        atom(reason),
+    );
+}
+
+/// Tells `request`'s sender that its process started as `pid`, with the link and
+/// monitor flags it asked for.
+pub(super) fn accept(
+    node: &NodeInner,
+    connection: &Connection,
+    request: &SpawnRequest,
+    pid: &WirePid,
+) {
+    reply(
+        node,
+        connection,
+        request.request_id.clone(),
+        request.from.clone(),
+        flags_of(request),
+        Term::from(pid.clone()),
+    );
 }
 
 /// Handles a `SPAWN_REQUEST` (`elements` after the operation number, trace token
@@ -257,14 +293,7 @@ pub(crate) fn handle(
                         "distribution: spawn of {module}:{function} from {} refused: notsup",
                         connection.peer.name
                     );
-                    reply(
-                        node,
-                        connection,
-                        request.request_id,
-                        request.from,
-                        0,
-                        atom("notsup"),
-                    );
+                    refuse(node, connection, &request, "notsup");
                 }
             }
         }
@@ -283,35 +312,14 @@ fn run_erpc(
     let (Some(Term::Atom(module)), Some(Term::Atom(function)), Some(list)) =
         (args.next(), args.next(), args.next())
     else {
-        return reply(
-            node,
-            connection,
-            request.request_id,
-            request.from,
-            0,
-            atom("badarg"),
-        );
+        return refuse(node, connection, &request, "badarg");
     };
     let Some(call_args) = proper_list(list) else {
-        return reply(
-            node,
-            connection,
-            request.request_id,
-            request.from,
-            0,
-            atom("badarg"),
-        );
+        return refuse(node, connection, &request, "badarg");
     };
     let pid = node.runtime.inner.new_pid();
     let wire = node.wire_pid(pid);
-    reply(
-        node,
-        connection,
-        request.request_id.clone(),
-        request.from.clone(),
-        flags_of(&request),
-        Term::from(wire.clone()),
-    );
+    accept(node, connection, &request, &wire);
     let node2 = node.clone();
     let connection = connection.clone();
     let inline = rex::runs_inline(node, &module.name, &function.name);
@@ -372,24 +380,10 @@ fn run_spawner(
                     request.module,
                     request.function
                 );
-                return reply(
-                    &node2,
-                    &connection,
-                    request.request_id,
-                    request.from,
-                    0,
-                    atom("badarg"),
-                );
+                return refuse(&node2, &connection, &request, "badarg");
             }
             Ok(Err(refusal)) => {
-                return reply(
-                    &node2,
-                    &connection,
-                    request.request_id,
-                    request.from,
-                    0,
-                    atom(refusal.atom()),
-                );
+                return refuse(&node2, &connection, &request, refusal.atom());
             }
             Err(_) => {
                 log::error!(
@@ -397,25 +391,11 @@ fn run_spawner(
                     request.module,
                     request.function
                 );
-                return reply(
-                    &node2,
-                    &connection,
-                    request.request_id,
-                    request.from,
-                    0,
-                    atom("badarg"),
-                );
+                return refuse(&node2, &connection, &request, "badarg");
             }
         };
         let wire = node2.wire_pid(pid);
-        reply(
-            &node2,
-            &connection,
-            request.request_id.clone(),
-            request.from.clone(),
-            flags_of(&request),
-            Term::from(wire.clone()),
-        );
+        accept(&node2, &connection, &request, &wire);
         if request.link {
             crate::dist::hooks::remote_link(
                 &node2,

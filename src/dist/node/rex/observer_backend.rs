@@ -64,7 +64,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::connection::{Connection, MAX_PENDING};
-use super::super::spawn::{SpawnRequest, flags_of, reply};
+use super::super::spawn::{SpawnRequest, accept};
 use super::super::{NodeInner, Slot};
 use super::builtins::{self, Answer};
 use super::{Exception, atom, proper_list};
@@ -426,14 +426,7 @@ pub(in crate::dist::node) fn run_collector(
 ) {
     let pid = node.runtime.inner.new_pid();
     let wire = node.wire_pid(pid);
-    reply(
-        node,
-        connection,
-        request.request_id.clone(),
-        request.from.clone(),
-        flags_of(&request),
-        Term::from(wire.clone()),
-    );
+    accept(node, connection, &request, &wire);
     let node2 = node.clone();
     let connection = connection.clone();
     node.run_call(Box::new(move || {
@@ -523,14 +516,7 @@ fn exit_at_once(
     reason: Term,
 ) {
     let wire = node.wire_pid(node.runtime.inner.new_pid());
-    reply(
-        node,
-        connection,
-        request.request_id.clone(),
-        request.from.clone(),
-        flags_of(&request),
-        Term::from(wire.clone()),
-    );
+    accept(node, connection, &request, &wire);
     let mut signals: Vec<Control> = Vec::new();
     if request.monitor {
         signals.push(Control::PayloadMonitorPExit {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::super::super::NodeInner;
-use super::super::super::spawn::{SpawnRequest, flags_of, reply};
+use super::super::super::spawn::{SpawnRequest, accept, refuse};
 use super::super::atom;
 use super::{io_output, memory, send_from};
 use crate::dist::control::WirePid;
@@ -153,14 +153,7 @@ pub(in crate::dist::node) fn run(
         Ok(worker) => worker,
         Err(error) => {
             log::warn!("distribution: observer_backend:fetch_stats not started: {error}");
-            return reply(
-                node,
-                connection,
-                request.request_id,
-                request.from,
-                0,
-                atom("system_limit"),
-            );
+            return refuse(node, connection, &request, "system_limit");
         }
     };
     let wire = node.wire_pid(worker.pid());
@@ -170,14 +163,7 @@ pub(in crate::dist::node) fn run(
             worker: worker.clone(),
         }),
     );
-    reply(
-        node,
-        connection,
-        request.request_id.clone(),
-        request.from.clone(),
-        flags_of(&request),
-        Term::from(wire.clone()),
-    );
+    accept(node, connection, &request, &wire);
     if request.link {
         crate::dist::hooks::remote_link(node, connection, request.from.clone(), wire.clone());
     }
