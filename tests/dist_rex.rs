@@ -18,27 +18,14 @@ mod node_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use node_support::{OurNode, Seen, next_seen, probe};
+use node_support::{OurNode, Seen, next_seen, probe, register_adder};
 use otp_threads::dist::epmd::NameServer;
-use otp_threads::dist::{Atom, Exception, FromTerm, SpawnRefusal, Term, ToTerm};
+use otp_threads::dist::{Atom, Exception, SpawnRefusal, Term, ToTerm};
 use otp_threads::supervisor::{ChildSpec, Strategy, Supervisor};
 use otp_threads::{Context, ExitReason, ReplyTo, Step, Worker};
 
 fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn adder(ours: &OurNode) {
-    ours.node()
-        .register_rpc("mymod", "add", |args: &[Term]| match args {
-            [a, b] => {
-                let a = i64::from_term(a.clone()).map_err(|_| Exception::badarg())?;
-                let b = i64::from_term(b.clone()).map_err(|_| Exception::badarg())?;
-                Ok(a.checked_add(b).ok_or_else(Exception::badarg)?.to_term())
-            }
-            _ => Err(Exception::badarg()),
-        })
-        .unwrap();
 }
 
 /// An Erlang expression printing `NAME Result` with `~w` (one line), the result of
@@ -60,7 +47,7 @@ fn beam_checks(ours: &OurNode, epmd_port: u16, checks: &[String]) -> erlang::OsP
 fn rpc_call_from_beam_runs_a_registered_function() {
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
-    adder(&ours);
+    register_adder(ours.node());
     let beam = beam_checks(
         &ours,
         server.address().port(),
@@ -183,7 +170,7 @@ fn handler_exceptions_reach_the_caller_in_their_erlang_class() {
 fn panicking_handler_answers_badrpc_and_the_node_keeps_serving() {
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "sesame", server.address());
-    adder(&ours);
+    register_adder(ours.node());
     ours.node()
         .register_rpc("mymod", "boom", |_: &[Term]| panic!("boom in handler"))
         .unwrap();

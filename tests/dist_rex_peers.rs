@@ -16,9 +16,11 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use node_support::{Order, OurNode, PeerProcess, announce_ready, probe, wait_handled};
+use node_support::{
+    Order, OurNode, PeerProcess, announce_ready, probe, register_adder, wait_handled,
+};
 use otp_threads::dist::epmd::NameServer;
-use otp_threads::dist::{Atom, DistError, Exception, FromTerm, Mfa, Term, ToTerm};
+use otp_threads::dist::{Atom, DistError, FromTerm, Mfa, Term, ToTerm};
 use otp_threads::{NodeName, Pid};
 
 fn atom(name: &str) -> Term {
@@ -37,16 +39,7 @@ fn peer_main(alive: &str, epmd_port: u16) {
         "shared",
         SocketAddr::from(([127, 0, 0, 1], epmd_port)),
     );
-    node.node()
-        .register_rpc("mymod", "add", |args: &[Term]| match args {
-            [a, b] => {
-                let a = i64::from_term(a.clone()).map_err(|_| Exception::badarg())?;
-                let b = i64::from_term(b.clone()).map_err(|_| Exception::badarg())?;
-                Ok(a.checked_add(b).ok_or_else(Exception::badarg)?.to_term())
-            }
-            _ => Err(Exception::badarg()),
-        })
-        .unwrap();
+    register_adder(node.node());
     let (calc, _seen) = probe(&node, Some("calc"));
     for n in 0..3 {
         let _: Term = calc.call(Order::Term(n.to_term())).unwrap();

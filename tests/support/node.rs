@@ -260,3 +260,18 @@ pub fn wait_handled(runtime: &otp_threads::RuntimeHandle, pid: &otp_threads::Pid
             .is_some_and(|info| info.messages_handled == count)
     });
 }
+
+/// Registers `mymod:add/2` for `rpc` / `erpc` from other nodes: the checked sum of two
+/// integers, `badarg` for anything else (overflow included).
+pub fn register_adder(node: &Node) {
+    use otp_threads::dist::{Exception, FromTerm, ToTerm};
+    node.register_rpc("mymod", "add", |args: &[Term]| match args {
+        [a, b] => {
+            let a = i64::from_term(a.clone()).map_err(|_| Exception::badarg())?;
+            let b = i64::from_term(b.clone()).map_err(|_| Exception::badarg())?;
+            Ok(a.checked_add(b).ok_or_else(Exception::badarg)?.to_term())
+        }
+        _ => Err(Exception::badarg()),
+    })
+    .unwrap();
+}
