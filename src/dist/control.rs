@@ -507,10 +507,9 @@ pub fn encode_into(
 /// `term::encode_into(&control.to_tuple())` writes, without building the tuple (a test
 /// compares the two); `false` (nothing written) for every other control message.
 fn encode_send(control: &Control, out: &mut Vec<u8>) -> Result<bool, DistError> {
-    const VERSION: u8 = 131;
-    const SMALL_TUPLE: u8 = 104;
-    const SMALL_INTEGER: u8 = 97;
-    const EMPTY_ATOM: [u8; 2] = [119, 0];
+    use super::term::VERSION;
+    use super::term::tags::{SMALL_ATOM_UTF8, SMALL_INTEGER, SMALL_TUPLE};
+    const EMPTY_ATOM: [u8; 2] = [SMALL_ATOM_UTF8, 0];
     let op = |out: &mut Vec<u8>, arity: u8, op: i32| {
         // The three operation numbers are small integers.
         out.extend_from_slice(&[VERSION, SMALL_TUPLE, arity, SMALL_INTEGER, op as u8]);
@@ -544,10 +543,9 @@ fn encode_send(control: &Control, out: &mut Vec<u8>) -> Result<bool, DistError> 
 /// decodes the same bytes and gives the error, if there is one. Each `Some` equals what
 /// the general path gives; a test checks that frame by frame on random input.
 fn decode_send(bytes: &[u8]) -> Option<(Control, usize)> {
+    use super::term::VERSION;
+    use super::term::tags::{SMALL_INTEGER, SMALL_TUPLE};
     use super::wire::Cursor;
-    const VERSION: u8 = 131;
-    const SMALL_TUPLE: u8 = 104;
-    const SMALL_INTEGER: u8 = 97;
     let mut cursor = Cursor::new(bytes, "control message");
     let header = cursor.take(4).ok()?;
     if header[0] != VERSION || header[1] != SMALL_TUPLE || header[3] != SMALL_INTEGER {

@@ -16,7 +16,7 @@ mod decode;
 mod scan;
 #[cfg(feature = "serde")]
 pub mod serde;
-mod tags;
+pub(crate) mod tags;
 
 #[cfg(feature = "serde")]
 pub use self::serde::Serde;
