@@ -239,6 +239,45 @@ pub(super) fn accept(
     );
 }
 
+/// The exit signals of a process spawned for `request` as `pid` when it ends: the DOWN
+/// of the monitor the requester asked for, then the EXIT over its link, in that order
+/// on the connection. Their payload is the exit reason.
+pub(super) fn exit_signals(request: &SpawnRequest, pid: &WirePid) -> Vec<Control> {
+    let mut signals = Vec::with_capacity(2);
+    if request.monitor {
+        signals.push(Control::PayloadMonitorPExit {
+            from: ProcessRef::Pid(pid.clone()),
+            to: request.from.clone(),
+            reference: request.request_id.clone(),
+        });
+    }
+    if request.link {
+        signals.push(Control::PayloadExit {
+            from: pid.clone(),
+            to: request.from.clone(),
+        });
+    }
+    signals
+}
+
+/// Sends [`exit_signals`] with `reason` (nothing if the request asked for neither).
+pub(super) fn send_exit(
+    node: &NodeInner,
+    connection: &Connection,
+    request: &SpawnRequest,
+    pid: &WirePid,
+    reason: &Term,
+) {
+    let signals = exit_signals(request, pid);
+    let refs: Vec<(&Control, Option<&Term>)> = signals
+        .iter()
+        .map(|control| (control, Some(reason)))
+        .collect();
+    if !refs.is_empty() {
+        let _ = connection.send_all(node.now(), &refs);
+    }
+}
+
 /// Handles a `SPAWN_REQUEST` (`elements` after the operation number, trace token
 /// ignored).
 pub(crate) fn handle(
@@ -329,33 +368,7 @@ fn run_erpc(
             Some(reference) => applied.into_erpc_reason(reference),
             None => atom("normal"),
         };
-        let mut signals: Vec<(Control, Option<&Term>)> = Vec::new();
-        if request.monitor {
-            signals.push((
-                Control::PayloadMonitorPExit {
-                    from: ProcessRef::Pid(wire.clone()),
-                    to: request.from.clone(),
-                    reference: request.request_id.clone(),
-                },
-                Some(&reason),
-            ));
-        }
-        if request.link {
-            signals.push((
-                Control::PayloadExit {
-                    from: wire.clone(),
-                    to: request.from.clone(),
-                },
-                Some(&reason),
-            ));
-        }
-        let refs: Vec<(&Control, Option<&Term>)> = signals
-            .iter()
-            .map(|(control, payload)| (control, *payload))
-            .collect();
-        if !refs.is_empty() {
-            let _ = connection.send_all(node2.now(), &refs);
-        }
+        send_exit(&node2, &connection, &request, &wire, &reason);
     });
 }
 

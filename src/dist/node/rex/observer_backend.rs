@@ -64,11 +64,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::connection::{Connection, MAX_PENDING};
-use super::super::spawn::{SpawnRequest, accept};
+use super::super::spawn::{SpawnRequest, accept, exit_signals, send_exit};
 use super::super::{NodeInner, Slot};
 use super::builtins::{self, Answer};
 use super::{Exception, atom, proper_list};
-use crate::dist::control::{Control, ProcessRef, WirePid};
+use crate::dist::control::{Control, WirePid};
 use crate::dist::term::{FromTerm, Term, ToTerm};
 use crate::observer::Snapshot;
 use crate::pid::Pid;
@@ -462,25 +462,11 @@ pub(in crate::dist::node) fn run_collector(
                 }
             }
         }
-        if request.monitor {
-            signals.push((
-                Control::PayloadMonitorPExit {
-                    from: ProcessRef::Pid(wire.clone()),
-                    to: request.from.clone(),
-                    reference: request.request_id.clone(),
-                },
-                Some(reason.clone()),
-            ));
-        }
-        if request.link {
-            signals.push((
-                Control::PayloadExit {
-                    from: wire.clone(),
-                    to: request.from.clone(),
-                },
-                Some(reason),
-            ));
-        }
+        signals.extend(
+            exit_signals(&request, &wire)
+                .into_iter()
+                .map(|control| (control, Some(reason.clone()))),
+        );
         let refs: Vec<(&Control, Option<&Term>)> = signals
             .iter()
             .map(|(control, payload)| (control, payload.as_ref()))
@@ -517,27 +503,7 @@ fn exit_at_once(
 ) {
     let wire = node.wire_pid(node.runtime.inner.new_pid());
     accept(node, connection, &request, &wire);
-    let mut signals: Vec<Control> = Vec::new();
-    if request.monitor {
-        signals.push(Control::PayloadMonitorPExit {
-            from: ProcessRef::Pid(wire.clone()),
-            to: request.from.clone(),
-            reference: request.request_id.clone(),
-        });
-    }
-    if request.link {
-        signals.push(Control::PayloadExit {
-            from: wire,
-            to: request.from,
-        });
-    }
-    let refs: Vec<(&Control, Option<&Term>)> = signals
-        .iter()
-        .map(|control| (control, Some(&reason)))
-        .collect();
-    if !refs.is_empty() {
-        let _ = connection.send_all(node.now(), &refs);
-    }
+    send_exit(node, connection, &request, &wire, &reason);
 }
 
 /// The description of a supervision tree shown as an application.
