@@ -52,6 +52,16 @@ fn wait_placed(hub: &Hub, ids: &[String], what: &str) {
     );
 }
 
+/// Starts `n` counters named `prefix-i` through `hub` and waits until each is where
+/// the ring puts it; their ids.
+fn start_placed(hub: &Hub, prefix: &str, n: usize, what: &str) -> Vec<String> {
+    let specs = counters(prefix, n);
+    let ids = ids(&specs);
+    hub.start_children(specs).unwrap().wait(CALL).unwrap();
+    wait_placed(hub, &ids, what);
+    ids
+}
+
 fn ids(specs: &[HubChildSpec]) -> Vec<String> {
     specs.iter().map(|s| s.id.clone()).collect()
 }
@@ -234,10 +244,7 @@ fn hot_swap_without_handover_still_stops_the_old_copies() {
     let _p1 = Peer::start("hubp", server.address(), "hot_no_handover", &main.name());
     let _p2 = Peer::start("hubp", server.address(), "hot_no_handover", &main.name());
     wait_members(hub, 3);
-    let specs = counters("nh", 200);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "200 children placed");
+    let ids = start_placed(hub, "nh", 200, "200 children placed");
     let p3 = Peer::start("hubq", server.address(), "hot_no_handover", &main.name());
     wait_members(hub, 4);
     let done = next_redistribution(&events, &p3.name);
@@ -409,10 +416,7 @@ fn active_passive_copies_are_told_their_role_through_a_join_and_a_leave() {
     let _p1 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
     let _p2 = Peer::start("hubp", server.address(), "replicated_signal", &main.name());
     wait_members(hub, 3);
-    let specs = counters("sig", 60);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "2 copies each on 3 nodes");
+    let ids = start_placed(hub, "sig", 60, "2 copies each on 3 nodes");
     let three = wait_roles(hub, &ids, "every copy told its role on 3 nodes");
     assert_eq!(three.len(), 120);
     assert!(three.values().all(|(_, _, signals)| *signals >= 1));
@@ -468,10 +472,7 @@ fn a_node_joining_one_member_is_connected_to_all_and_a_broken_link_is_remade() {
     );
     assert_eq!(p3.view("none", 0).members, 4);
     assert_eq!(main.node().nodes(), others(&main.name()));
-    let specs = counters("mesh", 100);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "100 children on four nodes");
+    let ids = start_placed(hub, "mesh", 100, "100 children on four nodes");
 
     // The p1 — p2 link breaks; both keep main and p3.
     p1.block(std::slice::from_ref(&p2.name));
@@ -573,10 +574,7 @@ fn divergence_runs_both_sides_of_a_live_partition_and_converges_after_it_heals()
     let mut p2 = Peer::start("hubp", server.address(), "hot", &main.name());
     let mut p3 = Peer::start("hubp", server.address(), "hot", &main.name());
     wait_members(hub, 4);
-    let specs = counters("cut", 100);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "100 children on four nodes");
+    let ids = start_placed(hub, "cut", 100, "100 children on four nodes");
     set_values(hub, &ids);
     let home: Vec<String> = ids.iter().map(|id| hub.belongs_to(id)[0].clone()).collect();
     let side_a = [main.name(), p1.name.clone()];
@@ -629,10 +627,7 @@ fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_conve
     let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
     let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
     wait_members(hub, 4);
-    let specs = counters("qcut", 100);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "100 children on four nodes");
+    let ids = start_placed(hub, "qcut", 100, "100 children on four nodes");
     set_values(hub, &ids);
     let on_p3: Vec<usize> = (0..ids.len())
         .filter(|i| hub.belongs_to(&ids[*i]) == [p3.name.clone()])
@@ -691,10 +686,7 @@ fn majority_quorum_both_halves_of_a_2_2_split_stop_and_every_child_restarts_afte
     let mut p2 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
     let mut p3 = Peer::start("hubp", server.address(), "quorum_hot", &main.name());
     wait_members(hub, 4);
-    let specs = counters("halves", 60);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "60 children on four nodes");
+    let ids = start_placed(hub, "halves", 60, "60 children on four nodes");
 
     cut(&main, &mut [&mut p1], &mut [&mut p2, &mut p3]);
     wait_members(hub, 2);
@@ -824,10 +816,7 @@ fn a_crashed_child_restarts_and_every_registry_gets_its_new_pid() {
     let p1 = Peer::start("hubp", server.address(), "cold", &main.name());
     let _p2 = Peer::start("hubp", server.address(), "cold", &main.name());
     wait_members(hub, 3);
-    let specs = counters("crash", 30);
-    let ids = ids(&specs);
-    hub.start_children(specs).unwrap().wait(CALL).unwrap();
-    wait_placed(hub, &ids, "30 children placed");
+    let ids = start_placed(hub, "crash", 30, "30 children placed");
     let id = ids
         .iter()
         .find(|id| hub.belongs_to(id) == [p1.name.clone()])
