@@ -363,7 +363,6 @@ impl NodeBuilder {
     }
 }
 
-/// Node names are `name@host`, both parts non-empty.
 fn validate_positive(option: &'static str, timeout: Duration) -> Result<(), DistError> {
     if timeout.is_zero() {
         return Err(DistError::InvalidOption {
@@ -384,6 +383,7 @@ fn validate_spin(option: &'static str, spin: Duration) -> Result<(), DistError> 
     Ok(())
 }
 
+/// Node names are `name@host`, both parts non-empty.
 pub(crate) fn validate_node_name(name: &str) -> Result<(), DistError> {
     match name.split_once('@') {
         Some((alive, host)) if !alive.is_empty() && !host.is_empty() && !host.contains('@') => {
@@ -1586,9 +1586,11 @@ impl Node {
             return Err(error);
         }
         // Spin first: a parked caller's wake-up is often the longest step of the trip.
+        // The spin is part of the timeout.
+        let waiting_since = Instant::now();
         let outcome = match crate::runtime::spin_recv(&receiver, inner.config.reply_spin) {
             Ok(end) => Ok(end),
-            Err(_) => receiver.recv_timeout(timeout),
+            Err(_) => receiver.recv_timeout(timeout.saturating_sub(waiting_since.elapsed())),
         };
         inner.calls.lock().remove(&reference);
         let demonitor = Control::DemonitorP {
