@@ -12,7 +12,8 @@
 //! - W3 spawn + exit of 10,000 workers; raw: a parked pool thread receiving a boxed job
 //!   (second line: a fresh thread spawned and joined)
 //! - W4 kill -> DOWN at a separate watcher: median; raw: the victim sends a message just
-//!   before it exits (second line: the watcher joins it)
+//!   before it exits (second line: the watcher joins it; third: the floor, one message to
+//!   a blocked thread)
 //! - W5 10,000 idle workers: resident memory per worker
 //! - W7 shutdown of a runtime holding 10,000 idle workers, every thread joined; raw: as
 //!   many parked threads told to finish and joined (the OS's floor)
@@ -146,7 +147,13 @@ fn report(quick: bool) {
     let mut otp = otp_kill_to_down(&runtime, rounds);
     let mut message = raw_signal_and_exit(rounds, RawDeath::Message);
     let mut join = raw_signal_and_exit(rounds, RawDeath::Join);
-    let (otp, message, join) = (stats(&mut otp), stats(&mut message), stats(&mut join));
+    let mut floor = raw_one_wake(rounds);
+    let (otp, message, join, floor) = (
+        stats(&mut otp),
+        stats(&mut message),
+        stats(&mut join),
+        stats(&mut floor),
+    );
     println!(
         "{:<34} otp median {:>9.2?} p99 {:>9.2?} | raw message-before-exit median {:>9.2?} p99 {:>9.2?} | median ratio {:.2}",
         "W4 kill -> DOWN at a watcher",
@@ -162,6 +169,13 @@ fn report(quick: bool) {
         join.median,
         join.p99,
         ratio(otp.median, join.median)
+    );
+    println!(
+        "{:<34} floor, one wake of a blocked thread: median {:>9.2?} p99 {:>9.2?} | median ratio {:.2}",
+        "",
+        floor.median,
+        floor.p99,
+        ratio(otp.median, floor.median)
     );
     runtime.shutdown(Duration::from_secs(30)).unwrap();
 

@@ -10,7 +10,8 @@
 //!   receives a boxed job, acknowledges its start, then finishes); a fresh thread
 //!   spawned and joined is a second line.
 //! - W4: the victim sends a message just before it exits, received by a separate
-//!   watcher thread; a join at the watcher is a second line.
+//!   watcher thread; a join at the watcher is a second line. One message to a blocked
+//!   thread, nothing dying, is the floor of any DOWN to a blocked watcher (one wake-up).
 #![allow(dead_code)]
 
 use std::hint::black_box;
@@ -395,6 +396,33 @@ pub fn raw_signal_and_exit(rounds: usize, death: RawDeath) -> Vec<Duration> {
         thread::sleep(WATCHER_SETTLE);
         let start = Instant::now();
         kill.send(()).unwrap();
+        samples.push(seen_at.recv().unwrap() - start);
+    }
+    drop(jobs);
+    watcher.join().unwrap();
+    samples
+}
+
+/// The floor of any W4 path on OS threads: one message to a watcher thread blocked for
+/// [`WATCHER_SETTLE`], nothing dying; time until the watcher has it. A DOWN reaching a
+/// blocked thread costs at least this one wake-up; BEAM avoids it when the killer, the
+/// victim and the watcher share a scheduler thread.
+pub fn raw_one_wake(rounds: usize) -> Vec<Duration> {
+    let (jobs, job_queue) = unbounded::<Receiver<()>>();
+    let (seen, seen_at) = unbounded::<Instant>();
+    let watcher = thread::spawn(move || {
+        for wake in job_queue {
+            let _ = wake.recv();
+            seen.send(Instant::now()).unwrap();
+        }
+    });
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let (wake, woken) = bounded::<()>(1);
+        jobs.send(woken).unwrap();
+        thread::sleep(WATCHER_SETTLE);
+        let start = Instant::now();
+        wake.send(()).unwrap();
         samples.push(seen_at.recv().unwrap() - start);
     }
     drop(jobs);

@@ -10,7 +10,7 @@
 //! | W1i | call to a server idle for 1 ms: median |
 //! | W2 | casts into an unbounded mailbox, then one call behind them: messages/s |
 //! | W3 | spawn (returning after init) + stop (waiting for the exit) |
-//! | W4 | kill -> a separate watcher knows (DOWN, link, supervision event): median |
+//! | W4 | kill -> a separate watcher knows (DOWN, link, supervision event): median; printed again beside its floor, one wake-up of a blocked thread |
 //! | W5 | resident memory per idle worker (each system in a fresh process; BEAM: what the VM accounts to each process) |
 //! | W6 | a supervised child crashes -> its replacement answers a call: median |
 //!
@@ -284,4 +284,17 @@ fn main() {
         Err(why) => println!("BEAM not measured: {why}"),
     }
     print_table(&systems);
+    print_w4_floor(&systems, sizes);
+}
+
+/// W4 beside its floor on OS threads, one wake-up of a blocked thread (measured now):
+/// how much of each system's kill -> DOWN is that wake.
+fn print_w4_floor(systems: &[(&str, Figures)], sizes: Sizes) {
+    let floor = stats(&mut raw_one_wake(sizes.kills)).median;
+    println!("\nW4 floor on OS threads, one wake-up of a blocked thread: {floor:.2?}");
+    for (name, figures) in systems {
+        if let Some(w4) = figures.w4_median {
+            println!("{:<10} W4 / floor {:.2}", name, ratio(w4, floor));
+        }
+    }
 }
