@@ -97,11 +97,8 @@ fn promoting_the_tracked_standby_makes_waits_report_the_role_change_instead_of_r
             && line.contains("waits report the change instead of ready"),
         "{line}"
     );
-    assert_eq!(
-        logs.lines_at(log::Level::Warn, &[&role_change_line]),
-        [line.clone()],
-        "logged once"
-    );
+    let logged = logs.lines_at(log::Level::Warn, &[&role_change_line]);
+    assert_eq!(logged.len(), 1, "logged once: {logged:?}");
 
     // Restore the pair: the tracker reconnects, re-checks the role and waits again.
     rebuild.now();
