@@ -33,8 +33,8 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::{Patience, poll_until};
 
-/// The least severe level kept: debug lines help to read a failure; trace lines would
-/// only cost time and memory.
+/// The least severe level kept: components log what a test may check at debug and
+/// above; trace lines would only cost time and memory.
 pub const CAPTURED: LevelFilter = LevelFilter::Debug;
 
 /// The lines logged in this test binary since [`install`], oldest first.
