@@ -20,6 +20,7 @@ use otp_threads::dist::eetf;
 use otp_threads::dist::epmd::{EpmdClient, NameServer, NodeEntry};
 use otp_threads::dist::handshake::{self, Status};
 use otp_threads::dist::{Atom, DistError, Term, ToTerm, flags};
+use otp_threads_testkit::log_capture;
 
 fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -125,7 +126,7 @@ fn handshake_with_a_beam_node_as_acceptor() {
 
 #[test]
 fn wrong_cookie_is_refused_when_we_connect() {
-    let logs = dist_support::logs();
+    let logs = log_capture::install();
     let server = NameServer::bind(loopback_any()).unwrap();
     let beam_alive = erlang::unique_name("beam");
     let beam = erlang::beam_node(&beam_alive, "right", server.address().port(), erlang::ECHO);
@@ -137,7 +138,7 @@ fn wrong_cookie_is_refused_when_we_connect() {
         Err(DistError::WrongCookie { peer }) => assert_eq!(peer, beam_name),
         other => panic!("a wrong cookie was not refused: {other:?}"),
     }
-    let lines = logs.errors_mentioning(&beam_name);
+    let lines = logs.lines_at(log::Level::Error, &[&beam_name]);
     assert_eq!(
         lines.len(),
         1,
@@ -148,7 +149,7 @@ fn wrong_cookie_is_refused_when_we_connect() {
 
 #[test]
 fn wrong_cookie_is_refused_when_beam_connects() {
-    let logs = dist_support::logs();
+    let logs = log_capture::install();
     let server = NameServer::bind(loopback_any()).unwrap();
     let listener = TcpListener::bind(loopback_any()).unwrap();
     let alive = erlang::unique_name("rs");
@@ -176,7 +177,7 @@ fn wrong_cookie_is_refused_when_beam_connects() {
     }
     drop(stream);
     assert_eq!(beam.expect_line("ping "), "ping pang");
-    let lines = logs.errors_mentioning(&beam_name);
+    let lines = logs.lines_at(log::Level::Error, &[&beam_name]);
     assert_eq!(
         lines.len(),
         1,

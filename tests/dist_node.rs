@@ -20,6 +20,7 @@ use node_support::{OurNode, Seen, next_seen, probe, wait_event};
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, DistError, Node, NodeDownReason, NodeEvent, Term, ToTerm};
 use otp_threads::{Pid, Runtime};
+use otp_threads_testkit::log_capture;
 
 fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -602,7 +603,7 @@ fn simultaneous_connects_between_two_nodes_make_one_connection() {
 
 #[test]
 fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
-    let logs = dist_support::logs();
+    let logs = log_capture::install();
     let server = NameServer::bind(loopback_any()).unwrap();
     let ours = OurNode::start(&erlang::unique_name("rs"), "mine", server.address());
     let alive = erlang::unique_name("beam");
@@ -613,7 +614,7 @@ fn a_wrong_cookie_through_a_node_is_one_error_line_naming_the_peer() {
         Err(DistError::WrongCookie { peer: named }) => assert_eq!(named, peer),
         other => panic!("{other:?}"),
     }
-    let lines = logs.errors_mentioning(&peer);
+    let lines = logs.lines_at(log::Level::Error, &[&peer]);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(ours.node().nodes().is_empty());
 }

@@ -7,7 +7,6 @@
 //! Deadlock detection has no OTP counterpart: there, a call cycle waits for its
 //! timeouts (see SEMANTICS.md, section 12).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -16,34 +15,7 @@ use otp_threads::{
     Callback, Context, Error, ExitReason, Info, ProcessStatus, ReplyTo, Runtime, RuntimeHandle,
     Step, Worker, WorkerRef,
 };
-use otp_threads_testkit::{WAIT, wait_for};
-
-/// Keeps every error line logged in this test binary (tests run in parallel: each
-/// looks for its own pids).
-struct ErrorLines(Mutex<Vec<String>>);
-
-static LINES: ErrorLines = ErrorLines(Mutex::new(Vec::new()));
-
-impl log::Log for ErrorLines {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Error
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            self.0.lock().unwrap().push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_error_lines() {
-    // Set once per binary; a second test's attempt finds it set.
-    if log::set_logger(&LINES).is_ok() {
-        log::set_max_level(log::LevelFilter::Error);
-    }
-}
+use otp_threads_testkit::{WAIT, log_capture, wait_for};
 
 /// Calls along a chain of relays: a relay given `[next, rest..]` calls `next` with
 /// `rest`; an empty chain is answered at once.
@@ -447,7 +419,7 @@ fn a_three_worker_call_cycle_is_detected() {
 
 #[test]
 fn a_two_worker_call_cycle_fails_fast_when_opted_in() {
-    capture_error_lines();
+    let logs = log_capture::install();
     // Its own node name: pids of the other tests' runtimes print alike.
     let rt = Runtime::builder()
         .node_name("fail_fast@localhost")
@@ -469,14 +441,7 @@ fn a_two_worker_call_cycle_fails_fast_when_opted_in() {
         a.pid(),
         b.pid()
     );
-    let logged = LINES
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| **l == line)
-        .count();
-    assert_eq!(logged, 1, "{line}");
+    assert_eq!(logs.lines_at(log::Level::Error, &[&line]), [line]);
     assert!(rt.snapshot().deadlocks.is_empty());
     // Both serve again.
     assert_eq!(a.call(Vec::new()).unwrap(), Ok(()));

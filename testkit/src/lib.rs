@@ -10,6 +10,9 @@
 //! Tests that need a real service read its settings with [`required_env`]: a missing
 //! service fails the test with the name of the script that starts it, never skips it.
 //!
+//! Tests that check what a component logs install the one capturing logger,
+//! [`log_capture::install`], and wait for its lines.
+//!
 //! ```
 //! use std::time::Duration;
 //! use otp_threads_testkit::{Patience, poll_until};
@@ -21,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fuzz;
+pub mod log_capture;
 pub mod raw_http;
 
 use std::fmt::Debug;

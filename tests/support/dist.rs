@@ -1,9 +1,9 @@
 //! Test support for the distribution protocol layer: a node of ours driven by hand
-//! (handshake, frames, control messages) and a log capture for "one clear line" checks.
+//! (handshake, frames, control messages). "One clear line" checks use the testkit's
+//! `log_capture`.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use otp_threads::dist::control::{self, Control, DistMessage, WirePid};
@@ -11,7 +11,6 @@ use otp_threads::dist::epmd::EpmdClient;
 use otp_threads::dist::frame::{self, Frame};
 use otp_threads::dist::handshake::{self, LocalNode, PeerInfo};
 use otp_threads::dist::{DistError, Term, flags};
-use parking_lot::Mutex;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -96,49 +95,5 @@ pub fn receive_matching(
             return message;
         }
         eprintln!("skipped {:?}", message.control);
-    }
-}
-
-/// Captures log lines (all levels) so tests can count error lines about a peer.
-pub struct Capture {
-    lines: Mutex<Vec<(log::Level, String)>>,
-}
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let line = record.args().to_string();
-        eprintln!("[log {}] {line}", record.level());
-        self.lines.lock().push((record.level(), line));
-    }
-
-    fn flush(&self) {}
-}
-
-/// The process-wide capturing logger (installed on first use).
-pub fn logs() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture {
-            lines: Mutex::new(Vec::new()),
-        }));
-        let _ = log::set_logger(capture);
-        log::set_max_level(log::LevelFilter::Debug);
-        capture
-    })
-}
-
-impl Capture {
-    /// Error lines that mention `needle`.
-    pub fn errors_mentioning(&self, needle: &str) -> Vec<String> {
-        self.lines
-            .lock()
-            .iter()
-            .filter(|(level, line)| *level == log::Level::Error && line.contains(needle))
-            .map(|(_, line)| line.clone())
-            .collect()
     }
 }

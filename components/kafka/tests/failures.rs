@@ -3,6 +3,9 @@
 //! crash loops) and `group/dead_subscriber_test.exs`: a poison message stalls only its
 //! own partition, which retries with a growing delay; an opt-in dead-letter handler
 //! moves past it; a handler that never returns does not wedge its partition.
+//!
+//! Every test installs the log capture (not `env_logger`): one logger per binary, and
+//! the poison test checks the failure lines of its own topic.
 
 #[path = "support/kafka.rs"]
 mod kafka;
@@ -15,6 +18,7 @@ use std::time::Duration;
 use kafka::*;
 use otp_threads::Runtime;
 use otp_threads_kafka::{Ack, DeadLetterAction, GroupConsumer, MemberEvent};
+use otp_threads_testkit::log_capture;
 
 const POISON_PARTITION: i32 = 2;
 const POISON_OFFSET: i64 = 50;
@@ -78,7 +82,7 @@ fn handled_outside(record: &Record, partition: i32) -> usize {
 /// partition and offsets, and the member keeps running.
 #[test]
 fn a_poison_message_stalls_only_its_partition_which_retries_with_growing_delay() {
-    init_logging();
+    let logs = log_capture::install();
     let topic = create_topic("poison");
     let group = unique("poison");
     produce(&topic, &[0, 1, 2, 3], 100);
@@ -106,10 +110,20 @@ fn a_poison_message_stalls_only_its_partition_which_retries_with_growing_delay()
         [100, 200, 400, 800, 800],
         "doubling up to the cap"
     );
-    for (_, _, batch, resume) in &failures {
+    // The topic is this test's own: its failure lines are this scenario's.
+    let poisoned_worker = format!("worker of {topic}/{POISON_PARTITION} (");
+    for (attempt, retry_in, batch, resume) in &failures {
         let (first, last) = batch.expect("each failure names its batch");
         assert!((first..=last).contains(&POISON_OFFSET), "{batch:?}");
         assert_eq!(*resume, Some(first), "resumes at the failing batch");
+        // Each failure is also one warning naming topic, partition and offsets.
+        let failed_at =
+            format!("failed in the batch of offsets {first}..={last} (attempt {attempt})");
+        let restarting = format!("restarting it at offset {first} in {retry_in:?}");
+        let needles = [poisoned_worker.as_str(), &failed_at, &restarting];
+        logs.wait_for_line(log::Level::Warn, &needles);
+        let lines = logs.lines_at(log::Level::Warn, &needles);
+        assert_eq!(lines.len(), 1, "one line per failure: {lines:?}");
     }
     assert!(
         failures_of(seen, 0).is_empty()
@@ -139,6 +153,13 @@ fn a_poison_message_stalls_only_its_partition_which_retries_with_growing_delay()
     assert!(
         bad.iter().all(|o| *o < POISON_OFFSET),
         "nothing at or after the poison was handled"
+    );
+    let failure_lines = logs.lines_at(log::Level::Warn, &[&format!("worker of {topic}/")]);
+    assert!(
+        failure_lines
+            .iter()
+            .all(|line| line.starts_with(&poisoned_worker)),
+        "only the poisoned partition logged failures: {failure_lines:?}"
     );
     let status = consumer.status();
     let worker = &status.partitions[POISON_PARTITION as usize];
@@ -171,7 +192,7 @@ type Letter = (u32, Vec<i64>);
 /// `Skip`, and the partition goes on after the batch, to the end.
 #[test]
 fn the_dead_letter_handler_moves_past_a_poison_batch_only_when_it_skips() {
-    init_logging();
+    log_capture::install();
     let topic = create_topic("dead-letter");
     let group = unique("dead-letter");
     produce(&topic, &[0, 1, 2, 3], 100);
@@ -274,7 +295,7 @@ fn the_dead_letter_handler_moves_past_a_poison_batch_only_when_it_skips() {
 /// the test drops), so the runtime joins every thread.
 #[test]
 fn a_handler_that_never_returns_does_not_wedge_later_generations() {
-    init_logging();
+    log_capture::install();
     let topic = create_topic("hung");
     let group = unique("hung");
     produce(&topic, &[0, 1, 2, 3], 50);

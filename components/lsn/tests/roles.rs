@@ -1,6 +1,9 @@
 //! The tracked server's role against a real primary and hot standby (issue 14): a
 //! promoted standby is not trusted as "nothing to wait for", a primary is re-checked,
 //! and the role can come from configuration, as fly_postgres decides by region.
+//!
+//! Every test installs the log capture (not `env_logger`): one logger per binary, and
+//! the promotion test checks its line.
 
 #[path = "support/postgres.rs"]
 mod postgres_support;
@@ -9,8 +12,10 @@ use std::time::Duration;
 
 use otp_threads::Runtime;
 use otp_threads_lsn::{
-    LsnTracker, ReplicaRole, Replicated, RoleChange, TrackerConfig, Wait, write_and_wait,
+    LsnTracker, ProbeConfig, ReplicaRole, Replicated, RoleChange, TrackerConfig, Wait,
+    write_and_wait,
 };
+use otp_threads_testkit::log_capture;
 use postgres_support::*;
 
 fn config(conninfo: String) -> TrackerConfig {
@@ -48,7 +53,11 @@ const PROMOTED: RoleChange = RoleChange {
 #[test]
 fn promoting_the_tracked_standby_makes_waits_report_the_role_change_instead_of_ready() {
     let _serial = serial();
-    init_logging();
+    let logs = log_capture::install();
+    // The tracker names its server `host:port`; no other test of this binary sees the
+    // standby change role.
+    let standby = ProbeConfig::new(&standby_conninfo()).unwrap().target();
+    let role_change_line = format!("LSN tracker: {standby} changed role");
     let mut primary = primary_client();
     ensure_table(&mut primary, &mut standby_probe());
     let runtime = Runtime::new();
@@ -80,7 +89,16 @@ fn promoting_the_tracked_standby_makes_waits_report_the_role_change_instead_of_r
         assert!(!row_visible(&mut standby_client(), &note));
     }
     assert_eq!(tracker.role(), ReplicaRole::Primary);
-    assert_eq!(tracker.role_changes(), 1, "logged and counted once");
+    assert_eq!(tracker.role_changes(), 1, "counted once");
+    // A wait may see the new role before the poller has logged it: wait for the line.
+    let line = logs.wait_for_line(log::Level::Warn, &[&role_change_line]);
+    assert!(
+        line.contains("is a primary but a standby was expected")
+            && line.contains("waits report the change instead of ready"),
+        "{line}"
+    );
+    let logged = logs.lines_at(log::Level::Warn, &[&role_change_line]);
+    assert_eq!(logged.len(), 1, "logged once: {logged:?}");
 
     // Restore the pair: the tracker reconnects, re-checks the role and waits again.
     rebuild.now();
@@ -94,13 +112,18 @@ fn promoting_the_tracked_standby_makes_waits_report_the_role_change_instead_of_r
     assert!(row_visible(&mut standby_client(), &note));
     assert_eq!(tracker.role(), ReplicaRole::Standby);
     assert_eq!(tracker.role_changes(), 1);
+    assert_eq!(
+        logs.lines_at(log::Level::Warn, &[&role_change_line]),
+        [line],
+        "still logged once"
+    );
     runtime.shutdown(PATIENCE).unwrap();
 }
 
 #[test]
 fn a_primary_is_asked_again_once_the_role_check_interval_has_passed() {
     let _serial = serial();
-    init_logging();
+    log_capture::install();
     let runtime = Runtime::new();
     let tracker = LsnTracker::start(
         &runtime,
@@ -126,7 +149,7 @@ fn a_primary_is_asked_again_once_the_role_check_interval_has_passed() {
 #[test]
 fn a_tracker_configured_as_primary_by_region_is_ready_without_any_query() {
     let _serial = serial();
-    init_logging();
+    log_capture::install();
     let runtime = Runtime::new();
     // fly_postgres: MY_REGION == PRIMARY_REGION means this node's database is the
     // primary; even pointed at a standby the tracker does not ask.
@@ -147,7 +170,7 @@ fn a_tracker_configured_as_primary_by_region_is_ready_without_any_query() {
 #[test]
 fn a_tracker_configured_as_standby_reports_a_primary_as_a_role_change() {
     let _serial = serial();
-    init_logging();
+    log_capture::install();
     ensure_table(&mut primary_client(), &mut standby_probe());
     let runtime = Runtime::new();
     let tracker = LsnTracker::start(
