@@ -124,13 +124,16 @@ fn promoting_the_tracked_standby_makes_waits_report_the_role_change_instead_of_r
 fn a_primary_is_asked_again_once_the_role_check_interval_has_passed() {
     let _serial = serial();
     log_capture::install();
+    // The test table may not exist yet: this test can run first on a fresh cluster.
+    let mut primary = primary_client();
+    ensure_table(&mut primary, &mut standby_probe());
     let runtime = Runtime::new();
     let tracker = LsnTracker::start(
         &runtime,
         config(primary_conninfo()).role_check_interval(Duration::from_millis(50)),
     )
     .unwrap();
-    let lsn = write_on_primary(&mut primary_client(), &unique_note("primary"));
+    let lsn = write_on_primary(&mut primary, &unique_note("primary"));
     assert_eq!(tracker.request_and_await(lsn, Some(PATIENCE)), Wait::Ready);
     assert_eq!(tracker.queries(), 1);
     assert_eq!(tracker.expected_role(), ReplicaRole::Primary);
