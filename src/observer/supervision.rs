@@ -6,6 +6,7 @@
 //! child id: a dynamic supervisor's children of one spec share an id, so their counts
 //! are summed under it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,10 @@ struct Published {
     strategy: Strategy,
     max_restarts: u32,
     period: Duration,
-    restart_times: Vec<Instant>,
+    /// The restarts within `period` of the latest one, oldest first: trimmed as each
+    /// restart is added, so a supervisor restarting thousands of times a second pays
+    /// no copy of its window per restart.
+    restart_times: VecDeque<Instant>,
     /// Id, current pid, starts, last exit.
     children: Vec<(String, Option<Pid>, u64, Option<ExitReason>)>,
 }
@@ -82,7 +86,7 @@ impl SupervisorView {
                 strategy,
                 max_restarts,
                 period,
-                restart_times: Vec::new(),
+                restart_times: VecDeque::new(),
                 children: Vec::new(),
             }),
         }
@@ -126,9 +130,18 @@ impl SupervisorView {
         self.published.lock().children.retain(|child| child.0 != id);
     }
 
-    /// The restart times the intensity counts now.
-    pub(crate) fn restarts(&self, times: impl Iterator<Item = Instant>) {
-        self.published.lock().restart_times = times.collect();
+    /// The supervisor restarted a child at `at` (counted against its intensity).
+    pub(crate) fn restart_added(&self, at: Instant) {
+        let mut published = self.published.lock();
+        let period = published.period;
+        published.restart_times.push_back(at);
+        while let Some(&oldest) = published.restart_times.front() {
+            if at.saturating_duration_since(oldest) > period {
+                published.restart_times.pop_front();
+            } else {
+                break;
+            }
+        }
     }
 
     /// The supervisor as the snapshot shows it; `now` is the runtime's clock.
@@ -168,5 +181,28 @@ impl SupervisorView {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_older_than_the_period_leave_the_window_as_new_ones_come() {
+        let view = SupervisorView::new(Strategy::OneForOne, 3, Duration::from_secs(1), false);
+        let start = Instant::now();
+        let window = |view: &SupervisorView| view.published.lock().restart_times.clone();
+        view.restart_added(start);
+        view.restart_added(start + Duration::from_millis(500));
+        assert_eq!(window(&view).len(), 2);
+        // 1.6 s after the first and 1.1 s after the second: both are out of the period.
+        let late = start + Duration::from_millis(1600);
+        view.restart_added(late);
+        assert_eq!(window(&view), [late]);
+        // Exactly one period after the last one still counts, as the intensity does.
+        let edge = late + Duration::from_secs(1);
+        view.restart_added(edge);
+        assert_eq!(window(&view), [late, edge]);
     }
 }

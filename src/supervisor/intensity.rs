@@ -37,11 +37,6 @@ impl RestartWindow {
         self.restarts.push_back(now);
         self.restarts.len() <= self.max_restarts as usize
     }
-
-    /// The restart times in the window, oldest first (for the observer).
-    pub(crate) fn times(&self) -> impl Iterator<Item = Instant> + '_ {
-        self.restarts.iter().copied()
-    }
 }
 
 #[cfg(test)]

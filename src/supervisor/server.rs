@@ -166,9 +166,10 @@ impl Supervisor {
     /// `true` if the restart fits in the intensity; otherwise logs and says no.
     fn add_restart(&mut self, ctx: &Context<Supervisor>) -> bool {
         // The runtime's clock: a manual clock in tests moves the window exactly.
-        let allowed = self.restarts.add_restart(ctx.now());
+        let now = ctx.now();
+        let allowed = self.restarts.add_restart(now);
         if let Some(view) = view(ctx) {
-            view.restarts(self.restarts.times());
+            view.restart_added(now);
         }
         if allowed {
             return true;
