@@ -12,7 +12,7 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::exit::{Down, ExitOutcome, ExitReason, receive_exit_signal};
+use crate::fast_hash::FastMap;
 use crate::observer::{Activity, SupervisorView};
 use crate::pid::{MonitorRef, Pid};
 use crate::runtime::RuntimeInner;
@@ -120,12 +121,15 @@ pub(crate) enum Status {
 pub(crate) struct ProcessState {
     pub(crate) status: Status,
     pub(crate) trap_exit: bool,
+    /// Std's hasher: a peer node's pids land here (a remote LINK).
     pub(crate) links: HashSet<Pid>,
-    /// Monitors other processes (or threads, or calls) hold on this process.
-    pub(crate) monitored_by: HashMap<u64, Watcher>,
+    /// Monitors other processes (or threads, or calls) hold on this process. Keyed by
+    /// reference ids this runtime numbers, so the fast hasher: every call inserts and
+    /// removes one.
+    pub(crate) monitored_by: FastMap<u64, Watcher>,
     /// Monitors this process holds on others, by reference id, until their DOWN is
     /// taken from the mailbox.
-    pub(crate) monitoring: HashMap<u64, Pid>,
+    pub(crate) monitoring: FastMap<u64, Pid>,
     pub(crate) name: Option<Arc<str>>,
 }
 
@@ -161,8 +165,8 @@ impl ProcessCell {
                 status: Status::Alive,
                 trap_exit: false,
                 links: HashSet::new(),
-                monitored_by: HashMap::new(),
-                monitoring: HashMap::new(),
+                monitored_by: FastMap::default(),
+                monitoring: FastMap::default(),
                 name: None,
             }),
             mailbox,
@@ -191,7 +195,8 @@ impl ProcessCell {
 
 const SHARDS: usize = 32;
 
-type Shard = RwLock<HashMap<u64, Arc<ProcessCell>>>;
+/// Keyed by process numbers this runtime hands out: the fast hasher.
+type Shard = RwLock<FastMap<u64, Arc<ProcessCell>>>;
 
 /// Live processes by process number, sharded to keep spawn and lookup cheap.
 pub(crate) struct ProcessTable {
@@ -202,7 +207,9 @@ pub(crate) struct ProcessTable {
 impl ProcessTable {
     pub(crate) fn new() -> ProcessTable {
         ProcessTable {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(FastMap::default()))
+                .collect(),
             count: AtomicUsize::new(0),
         }
     }
@@ -250,7 +257,7 @@ struct Remains {
     reason: ExitReason,
     wake: bool,
     links: HashSet<Pid>,
-    monitoring: HashMap<u64, Pid>,
+    monitoring: FastMap<u64, Pid>,
     name: Option<Arc<str>>,
 }
 
