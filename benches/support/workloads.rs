@@ -329,28 +329,57 @@ pub fn raw_spawn_join(count: usize) -> Duration {
 /// How long a watcher is left to block before the victim dies, as an idle watcher is.
 pub const WATCHER_SETTLE: Duration = Duration::from_micros(200);
 
-/// Kill a worker; time until a watcher thread blocked on its monitor has the DOWN.
-pub fn otp_kill_to_down(runtime: &RuntimeHandle, rounds: usize) -> Vec<Duration> {
-    let (jobs, job_queue) = unbounded::<otp_threads::Monitor>();
+/// The timing every W4 workload shares, so that they differ only in what the watcher
+/// waits on. Each round makes a watch and its trigger; a watcher thread takes the watch
+/// and blocks on it (`wait`); [`WATCHER_SETTLE`] later the trigger runs, and the sample
+/// is the time from the trigger until the watcher is through. What the trigger returns
+/// is kept until the sample is taken.
+fn watched_rounds<Watch: Send + 'static, Kept, Trigger: FnOnce() -> Kept>(
+    rounds: usize,
+    wait: impl Fn(Watch) + Send + 'static,
+    mut round: impl FnMut() -> (Watch, Trigger),
+) -> Vec<Duration> {
+    let (jobs, job_queue) = unbounded::<Watch>();
     let (seen, seen_at) = unbounded::<Instant>();
     let watcher = thread::spawn(move || {
-        for monitor in job_queue {
-            monitor.receiver().recv().unwrap();
+        for watch in job_queue {
+            wait(watch);
             seen.send(Instant::now()).unwrap();
         }
     });
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let worker = runtime.spawn_worker(Idle).unwrap();
-        jobs.send(runtime.monitor(&worker.pid())).unwrap();
+        let (watch, trigger) = round();
+        jobs.send(watch).unwrap();
         thread::sleep(WATCHER_SETTLE);
         let start = Instant::now();
-        runtime.kill(&worker.pid());
+        let kept = trigger();
         samples.push(seen_at.recv().unwrap() - start);
+        drop(kept);
     }
     drop(jobs);
     watcher.join().unwrap();
     samples
+}
+
+/// Kill a worker; time until a watcher thread blocked on its monitor has the DOWN.
+pub fn otp_kill_to_down(runtime: &RuntimeHandle, rounds: usize) -> Vec<Duration> {
+    watched_rounds(
+        rounds,
+        |monitor: otp_threads::Monitor| {
+            monitor.receiver().recv().unwrap();
+        },
+        || {
+            let worker = runtime.spawn_worker(Idle).unwrap();
+            let monitor = runtime.monitor(&worker.pid());
+            // The handle is dropped after the sample, as the raw victims' are.
+            let kill = move || {
+                runtime.kill(&worker.pid());
+                worker
+            };
+            (monitor, kill)
+        },
+    )
 }
 
 /// How a watcher learns that a raw thread is gone.
@@ -368,39 +397,28 @@ pub fn raw_signal_and_exit(rounds: usize, death: RawDeath) -> Vec<Duration> {
         Message(Receiver<()>),
         Join(thread::JoinHandle<()>),
     }
-    let (jobs, job_queue) = unbounded::<Watch>();
-    let (seen, seen_at) = unbounded::<Instant>();
-    let watcher = thread::spawn(move || {
-        for watch in job_queue {
-            match watch {
-                Watch::Message(exited) => {
-                    let _ = exited.recv();
-                }
-                Watch::Join(handle) => handle.join().unwrap(),
+    watched_rounds(
+        rounds,
+        |watch| match watch {
+            Watch::Message(exited) => {
+                let _ = exited.recv();
             }
-            seen.send(Instant::now()).unwrap();
-        }
-    });
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let (kill, killed) = bounded::<()>(1);
-        let (exit_signal, exited) = bounded::<()>(1);
-        let victim = thread::spawn(move || {
-            let _ = killed.recv();
-            let _ = exit_signal.send(());
-        });
-        match death {
-            RawDeath::Message => jobs.send(Watch::Message(exited)).unwrap(),
-            RawDeath::Join => jobs.send(Watch::Join(victim)).unwrap(),
-        }
-        thread::sleep(WATCHER_SETTLE);
-        let start = Instant::now();
-        kill.send(()).unwrap();
-        samples.push(seen_at.recv().unwrap() - start);
-    }
-    drop(jobs);
-    watcher.join().unwrap();
-    samples
+            Watch::Join(handle) => handle.join().unwrap(),
+        },
+        || {
+            let (kill, killed) = bounded::<()>(1);
+            let (exit_signal, exited) = bounded::<()>(1);
+            let victim = thread::spawn(move || {
+                let _ = killed.recv();
+                let _ = exit_signal.send(());
+            });
+            let watch = match death {
+                RawDeath::Message => Watch::Message(exited),
+                RawDeath::Join => Watch::Join(victim),
+            };
+            (watch, move || kill.send(()).unwrap())
+        },
+    )
 }
 
 /// The floor of any W4 path on OS threads: one message to a watcher thread blocked for
@@ -408,26 +426,16 @@ pub fn raw_signal_and_exit(rounds: usize, death: RawDeath) -> Vec<Duration> {
 /// blocked thread costs at least this one wake-up; BEAM avoids it when the killer, the
 /// victim and the watcher share a scheduler thread.
 pub fn raw_one_wake(rounds: usize) -> Vec<Duration> {
-    let (jobs, job_queue) = unbounded::<Receiver<()>>();
-    let (seen, seen_at) = unbounded::<Instant>();
-    let watcher = thread::spawn(move || {
-        for wake in job_queue {
-            let _ = wake.recv();
-            seen.send(Instant::now()).unwrap();
-        }
-    });
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let (wake, woken) = bounded::<()>(1);
-        jobs.send(woken).unwrap();
-        thread::sleep(WATCHER_SETTLE);
-        let start = Instant::now();
-        wake.send(()).unwrap();
-        samples.push(seen_at.recv().unwrap() - start);
-    }
-    drop(jobs);
-    watcher.join().unwrap();
-    samples
+    watched_rounds(
+        rounds,
+        |woken: Receiver<()>| {
+            let _ = woken.recv();
+        },
+        || {
+            let (wake, woken) = bounded::<()>(1);
+            (woken, move || wake.send(()).unwrap())
+        },
+    )
 }
 
 // ---------------------------------------------------------------- W5: idle memory
