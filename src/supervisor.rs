@@ -115,7 +115,7 @@ mod children;
 mod dynamic;
 mod error;
 mod handle;
-mod intensity;
+pub(crate) mod intensity;
 mod server;
 mod shutdown;
 mod spec;

@@ -6,7 +6,6 @@
 //! child id: a dynamic supervisor's children of one spec share an id, so their counts
 //! are summed under it.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use crate::exit::ExitReason;
 use crate::pid::Pid;
 use crate::process::ProcessCell;
 use crate::supervisor::Strategy;
+use crate::supervisor::intensity::RestartWindow;
 
 /// One child of a supervisor, as the snapshot shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,12 +56,10 @@ pub struct SupervisorNode {
 
 struct Published {
     strategy: Strategy,
-    max_restarts: u32,
-    period: Duration,
-    /// The restarts within `period` of the latest one, oldest first: trimmed as each
-    /// restart is added, so a supervisor restarting thousands of times a second pays
-    /// no copy of its window per restart.
-    restart_times: VecDeque<Instant>,
+    /// The supervisor's intensity window, kept alongside its own: each restart is added
+    /// to both, so a supervisor restarting thousands of times a second pays no copy of
+    /// its window per restart.
+    restarts: RestartWindow,
     /// Id, current pid, starts, last exit.
     children: Vec<(String, Option<Pid>, u64, Option<ExitReason>)>,
 }
@@ -84,9 +82,7 @@ impl SupervisorView {
             dynamic,
             published: Mutex::new(Published {
                 strategy,
-                max_restarts,
-                period,
-                restart_times: VecDeque::new(),
+                restarts: RestartWindow::new(max_restarts, period),
                 children: Vec::new(),
             }),
         }
@@ -132,16 +128,8 @@ impl SupervisorView {
 
     /// The supervisor restarted a child at `at` (counted against its intensity).
     pub(crate) fn restart_added(&self, at: Instant) {
-        let mut published = self.published.lock();
-        let period = published.period;
-        published.restart_times.push_back(at);
-        while let Some(&oldest) = published.restart_times.front() {
-            if at.saturating_duration_since(oldest) > period {
-                published.restart_times.pop_front();
-            } else {
-                break;
-            }
-        }
+        // Whether it fits the intensity is the supervisor's to decide.
+        let _ = self.published.lock().restarts.add_restart(at);
     }
 
     /// The supervisor as the snapshot shows it; `now` is the runtime's clock.
@@ -152,10 +140,11 @@ impl SupervisorView {
         now: Instant,
     ) -> SupervisorNode {
         let published = self.published.lock();
+        let period = published.restarts.period();
         let restarts_in_period = published
-            .restart_times
-            .iter()
-            .filter(|&&time| now.saturating_duration_since(time) <= published.period)
+            .restarts
+            .times()
+            .filter(|&time| now.saturating_duration_since(time) <= period)
             .count();
         let registered_name = processes
             .iter()
@@ -166,8 +155,8 @@ impl SupervisorView {
             parent: cell.parent,
             registered_name,
             strategy: published.strategy,
-            max_restarts: published.max_restarts,
-            period: published.period,
+            max_restarts: published.restarts.max_restarts(),
+            period,
             restarts_in_period,
             children: published
                 .children
@@ -192,7 +181,9 @@ mod tests {
     fn restarts_older_than_the_period_leave_the_window_as_new_ones_come() {
         let view = SupervisorView::new(Strategy::OneForOne, 3, Duration::from_secs(1), false);
         let start = Instant::now();
-        let window = |view: &SupervisorView| view.published.lock().restart_times.clone();
+        let window = |view: &SupervisorView| -> Vec<Instant> {
+            view.published.lock().restarts.times().collect()
+        };
         view.restart_added(start);
         view.restart_added(start + Duration::from_millis(500));
         assert_eq!(window(&view).len(), 2);

@@ -37,6 +37,20 @@ impl RestartWindow {
         self.restarts.push_back(now);
         self.restarts.len() <= self.max_restarts as usize
     }
+
+    pub(crate) fn max_restarts(&self) -> u32 {
+        self.max_restarts
+    }
+
+    pub(crate) fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The restart times in the window, oldest first (the observer's view keeps its
+    /// own window).
+    pub(crate) fn times(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.restarts.iter().copied()
+    }
 }
 
 #[cfg(test)]
