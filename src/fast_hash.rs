@@ -1,6 +1,6 @@
 //! A fast hasher for tables whose keys the program chooses itself, looked up on every
-//! message: the runtime's names, connections and served processes, and the zen
-//! monitor's references and targets.
+//! message or call: the runtime's process table and monitor tables, its names,
+//! connections and served processes, and the zen monitor's references and targets.
 //!
 //! std's SipHash resists collision attacks on keys an adversary chooses. Keys this
 //! node makes (names it registers, pids and references it numbers, nodes that passed
