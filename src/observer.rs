@@ -180,7 +180,8 @@ pub struct ProcessInfo {
     /// Monitors on it held by plain threads (not processes), such as
     /// [`RuntimeHandle::monitor`] and [`WorkerRef::stop`](crate::WorkerRef::stop).
     pub monitored_by_threads: usize,
-    /// Calls to it not yet answered (each caller monitors it while it waits).
+    /// Calls to it not yet answered whose callers wait parked: a caller enters its
+    /// call's monitor when the reply has not come within a short spin (10 µs).
     pub calls_waiting: usize,
     /// `true` if it traps exits.
     pub trap_exit: bool,

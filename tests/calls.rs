@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use otp_threads::{Error, ExitReason, Runtime};
+use otp_threads_testkit::wait_for;
 
 #[test]
 fn a_call_returns_the_reply() {
@@ -159,6 +160,71 @@ fn a_callee_dying_during_a_call_ends_it_with_its_exit_reason() {
         Error::Exited(ExitReason::Killed)
     );
     drop(release);
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// OTP: the caller's monitor is set before the request is sent, so every call that a
+/// dying callee has not answered ends with its DOWN, also a call still in its mailbox.
+/// Here the monitor goes in only when the reply is slow: the queued call's token,
+/// dropped with the dead worker's mailbox, must still end the call with the reason.
+#[test]
+fn a_call_queued_behind_a_killed_callees_work_ends_with_the_kill_reason() {
+    let rt = Runtime::new();
+    for _ in 0..20 {
+        let (blocked, _) = probe(&rt);
+        let (release, released) = crossbeam_channel::bounded::<()>(0);
+        let (entered, inside) = crossbeam_channel::bounded(1);
+        let busy = {
+            let blocked = blocked.clone();
+            std::thread::spawn(move || {
+                blocked.call_timeout(
+                    Command::Block {
+                        entered,
+                        release: released,
+                    },
+                    WAIT,
+                )
+            })
+        };
+        inside.recv_timeout(WAIT).unwrap();
+        let queued = {
+            let blocked = blocked.clone();
+            std::thread::spawn(move || blocked.call_timeout(Command::Ping, WAIT))
+        };
+        // The second call is in the mailbox once the worker counts it queued.
+        wait_for("the second call to be queued", Default::default(), || {
+            (rt.process_info(&blocked.pid())?.mailbox_len == 1).then_some(())
+        });
+        rt.kill(&blocked.pid());
+        for caller in [queued, busy] {
+            assert_eq!(
+                caller.join().unwrap().unwrap_err(),
+                Error::Exited(ExitReason::Killed)
+            );
+        }
+        drop(release);
+    }
+    rt.shutdown(WAIT).unwrap();
+}
+
+/// OTP: a killed process sends nothing more, so a token its code still holds cannot
+/// answer; the call ends with the kill reason, and `reply` says it was not delivered.
+#[test]
+fn a_token_replied_after_its_worker_was_killed_is_not_delivered() {
+    let rt = Runtime::new();
+    let (p, _) = probe(&rt);
+    let (keeper, tokens) = crossbeam_channel::unbounded();
+    let caller = {
+        let p = p.clone();
+        std::thread::spawn(move || p.call_timeout(Command::KeepReply(keeper), WAIT))
+    };
+    let token: otp_threads::ReplyTo<Reply> = tokens.recv_timeout(WAIT).unwrap();
+    rt.kill(&p.pid());
+    assert!(!token.reply(Reply::Bool(true)));
+    assert_eq!(
+        caller.join().unwrap().unwrap_err(),
+        Error::Exited(ExitReason::Killed)
+    );
     rt.shutdown(WAIT).unwrap();
 }
 

@@ -46,19 +46,35 @@ impl<R: Send + 'static> ReplyTo<R> {
     }
 }
 
-/// Settles a call from the callee's side; whoever settles it removes its monitor (the
-/// caller does not, so that a call takes the callee's lock once on its own thread).
+/// Settles a call from the callee's side (a reply or a dropped token): `true` if this
+/// outcome ended the call.
+///
+/// A dead callee answers nothing: the call ends with its exit reason, as its DOWN would
+/// have reached the caller first. That matters because a waiting caller enters its
+/// monitor only when the reply is slow (see [`WorkerRef::call_timeout`]): a token
+/// dropped with a dead worker's mailbox, or replied by code still running after a kill,
+/// must not decide the call. A call nobody waits on ([`Settler::Callback`]) had its
+/// monitor entered at once; whoever settles it removes that.
 fn settle_call<R: Send + 'static>(
     slot: &Settler<R>,
     tag: u64,
     callee: &ProcessCell,
     outcome: CallOutcome<R>,
 ) -> bool {
+    let (outcome, as_given) = match callee.is_alive() {
+        true => (outcome, true),
+        false => {
+            let reason = callee.exit_reason().unwrap_or(ExitReason::NoProc);
+            (CallOutcome::Down(reason), false)
+        }
+    };
     if !slot.settle(tag, outcome) {
         return false;
     }
-    callee.state.lock().monitored_by.remove(&tag);
-    true
+    if let Settler::Callback(_) = slot {
+        callee.state.lock().monitored_by.remove(&tag);
+    }
+    as_given
 }
 
 /// What a call returns for its outcome.
@@ -190,6 +206,10 @@ impl<W: Worker> WorkerRef<W> {
     /// waits for the reply, the worker's DOWN, or the timeout, whichever comes first. A
     /// dead worker fails the call at once with [`Error::NoProc`]; a worker that dies
     /// before replying gives [`Error::Exited`]. After a timeout a late reply is dropped.
+    ///
+    /// The monitor is entered in the worker's table only when the reply is slow (not
+    /// back within a 10 µs spin), so a quick call takes no lock of the worker's state;
+    /// the guarantees are the same (SEMANTICS.md 4.1).
     pub fn call_timeout(&self, request: W::Call, timeout: Duration) -> Result<W::Reply, Error> {
         if super::run::is_current(&self.cell) {
             return Err(Error::CallingSelf);
@@ -213,18 +233,18 @@ impl<W: Worker> WorkerRef<W> {
             None => None,
         };
         // The thread's reusable reply slot, armed with this call's tag (its monitor's
-        // id) before the monitor exists, since the callee may die at once.
+        // id) before the worker can see the call.
         let slot = ReplySlot::<W::Reply>::for_this_thread();
         let tag = self.runtime.new_ref_id();
         slot.arm(tag);
-        {
-            let mut state = self.cell.state.lock();
-            if state.status != Status::Alive {
-                slot.claim(tag);
-                return Err(Error::NoProc);
-            }
-            let watch: Arc<dyn CallWatch> = slot.clone();
-            state.monitored_by.insert(tag, Watcher::Call(watch));
+        // The call behaves as if it monitored the worker from here: a worker dead now
+        // fails it at once, and a death from now on ends it with the exit reason. The
+        // monitor itself is entered only if the reply is not back within the spin
+        // below (`watch_call`); a reply within it (most calls) costs no lock of the
+        // worker's state and no table entry, on either thread.
+        if !self.cell.is_alive() {
+            slot.claim(tag);
+            return Err(Error::NoProc);
         }
         let manual_timeout = match &self.runtime.clock {
             Clock::Manual(clock) if timeout != Duration::MAX => {
@@ -243,13 +263,14 @@ impl<W: Worker> WorkerRef<W> {
                 let (_, mut token) = *call;
                 token.slot = None;
             }
-            self.give_up(&slot, tag);
+            self.give_up(&slot, tag, false);
             return Err(Error::NoProc);
         }
         let deadline = match manual_timeout {
             Some(_) => None,
             None => Instant::now().checked_add(timeout),
         };
+        let mut monitored = false;
         let outcome = loop {
             // A reply usually comes within a few µs: catch it before parking, which
             // costs a wake-up (6-14 µs here, tens of µs on an idle VM).
@@ -260,6 +281,16 @@ impl<W: Worker> WorkerRef<W> {
                     break Some(outcome);
                 }
                 continue;
+            }
+            // Slow: the monitor goes in before this thread parks.
+            if !monitored {
+                monitored = true;
+                // Settled meanwhile if the claim fails: the outcome is on its way.
+                if let Some(reason) = self.watch_call(&slot, tag)
+                    && slot.claim(tag)
+                {
+                    break Some(CallOutcome::Down(reason));
+                }
             }
             let received = match (&manual_timeout, deadline) {
                 (None, Some(deadline)) => slot.receiver().recv_deadline(deadline).ok(),
@@ -278,8 +309,14 @@ impl<W: Worker> WorkerRef<W> {
             }
         };
         let outcome = match outcome {
-            Some(outcome) => outcome,
-            None => match self.give_up(&slot, tag) {
+            Some(outcome) => {
+                // A DOWN took the monitor with it; a reply or a dropped token did not.
+                if monitored && !matches!(outcome, CallOutcome::Down(_)) {
+                    self.cell.state.lock().monitored_by.remove(&tag);
+                }
+                outcome
+            }
+            None => match self.give_up(&slot, tag, monitored) {
                 None => return Err(Error::Timeout),
                 Some(outcome) => outcome,
             },
@@ -334,21 +371,46 @@ impl<W: Worker> WorkerRef<W> {
         Ok(())
     }
 
+    /// Enters the monitor of a waiting call (tagged `tag`) into the worker's table:
+    /// `None` if it is in (the worker's death will end the call), or the exit reason
+    /// if the worker has died since the call began, whose DOWN the call would have had.
+    fn watch_call(&self, slot: &Arc<ReplySlot<W::Reply>>, tag: u64) -> Option<ExitReason> {
+        let mut state = self.cell.state.lock();
+        if let Status::Dead(reason) = &state.status {
+            return Some(reason.clone());
+        }
+        let watch: Arc<dyn CallWatch> = slot.clone();
+        state.monitored_by.insert(tag, Watcher::Call(watch));
+        None
+    }
+
     /// The caller stops waiting for the call tagged `tag`: `None` if it took the call
-    /// (its monitor is then removed), or the outcome that settled it meanwhile.
-    fn give_up(&self, slot: &ReplySlot<W::Reply>, tag: u64) -> Option<CallOutcome<W::Reply>> {
+    /// (its monitor, if `monitored`, is then removed), or the outcome that settled it
+    /// meanwhile.
+    fn give_up(
+        &self,
+        slot: &ReplySlot<W::Reply>,
+        tag: u64,
+        monitored: bool,
+    ) -> Option<CallOutcome<W::Reply>> {
         if slot.claim(tag) {
-            self.cell.state.lock().monitored_by.remove(&tag);
+            if monitored {
+                self.cell.state.lock().monitored_by.remove(&tag);
+            }
             return None;
         }
         // Settled by another thread just now: its outcome is on its way to the slot.
-        loop {
+        let outcome = loop {
             match slot.receiver().recv() {
-                Ok((settled, outcome)) if settled == tag => return Some(outcome),
+                Ok((settled, outcome)) if settled == tag => break outcome,
                 Ok(_) => continue,
-                Err(_) => return Some(CallOutcome::Down(ExitReason::NoProc)),
+                Err(_) => break CallOutcome::Down(ExitReason::NoProc),
             }
+        };
+        if monitored && !matches!(outcome, CallOutcome::Down(_)) {
+            self.cell.state.lock().monitored_by.remove(&tag);
         }
+        Some(outcome)
     }
 
     /// Sends a cast. Like `gen_server:cast` it never fails: a cast to a dead worker is
@@ -428,6 +490,9 @@ mod tests {
 
     use crossbeam_channel::Receiver;
 
+    use std::sync::Arc;
+
+    use super::{CallOutcome, ReplySlot, Settler};
     use crate::{Context, Error, ExitReason, ReplyTo, Runtime, Step, Worker};
 
     /// `Some(n)` replies `n` on the worker's thread, `None` drops the token, a negative
@@ -458,7 +523,9 @@ mod tests {
         }
     }
 
-    type CallResult = Result<(i32, std::thread::ThreadId), Error>;
+    /// A reply and the thread it was made on.
+    type Answer = (i32, std::thread::ThreadId);
+    type CallResult = Result<Answer, Error>;
     /// The call's result and the thread the callback ran on.
     type Outcome = (CallResult, std::thread::ThreadId);
 
@@ -529,6 +596,95 @@ mod tests {
         ));
         // The callback was dropped unrun: its sender is gone.
         assert!(outcome.recv_timeout(Duration::from_secs(1)).is_err());
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    /// A token of a waiting call whose monitor is not in yet (the caller still spins),
+    /// made by hand: a dead worker's token must still end the call with its reason.
+    fn unwatched_call(
+        worker: &super::WorkerRef<Replier>,
+    ) -> (ReplyTo<Answer>, Arc<ReplySlot<Answer>>, u64) {
+        let slot = ReplySlot::for_this_thread();
+        let tag = worker.runtime.new_ref_id();
+        slot.arm(tag);
+        let token = ReplyTo::new(Settler::Slot(slot.clone()), tag, worker.cell.clone());
+        (token, slot, tag)
+    }
+
+    fn killed_replier(runtime: &Runtime) -> super::WorkerRef<Replier> {
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        runtime.kill(&worker.pid());
+        assert!(!worker.cell.is_alive());
+        worker
+    }
+
+    #[test]
+    fn a_token_dropped_after_its_worker_died_ends_the_call_with_the_exit_reason() {
+        let runtime = Runtime::new();
+        let worker = killed_replier(&runtime);
+        let (token, slot, tag) = unwatched_call(&worker);
+        drop(token);
+        let (settled, outcome) = slot.receiver().try_recv().unwrap();
+        assert_eq!(settled, tag);
+        assert!(matches!(outcome, CallOutcome::Down(ExitReason::Killed)));
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_reply_after_its_worker_died_is_not_delivered_and_ends_the_call_with_the_exit_reason() {
+        let runtime = Runtime::new();
+        let worker = killed_replier(&runtime);
+        let (token, slot, tag) = unwatched_call(&worker);
+        assert!(!token.reply((1, std::thread::current().id())));
+        let (settled, outcome) = slot.receiver().try_recv().unwrap();
+        assert_eq!(settled, tag);
+        assert!(matches!(outcome, CallOutcome::Down(ExitReason::Killed)));
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    /// Hands every call's token to the test.
+    struct Keeper(crossbeam_channel::Sender<ReplyTo<i32>>);
+
+    impl Worker for Keeper {
+        type Call = ();
+        type Reply = i32;
+        type Cast = ();
+        type Info = ();
+        type Continue = ();
+
+        fn handle_call(&mut self, _: (), reply: ReplyTo<i32>, _: &mut Context<Self>) -> Step<Self> {
+            let _ = self.0.send(reply);
+            Step::Next
+        }
+    }
+
+    #[test]
+    fn a_call_answered_within_the_spin_enters_no_monitor() {
+        let runtime = Runtime::new();
+        let worker = runtime.spawn_worker(Replier).unwrap();
+        for n in 0..100 {
+            assert_eq!(worker.call(Some(n)).unwrap().0, n);
+            assert!(worker.cell.state.lock().monitored_by.is_empty());
+        }
+        runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_slow_call_enters_its_monitor_before_parking_and_removes_it_after_the_reply() {
+        let runtime = Runtime::new();
+        let (keeper, tokens) = crossbeam_channel::unbounded();
+        let worker = runtime.spawn_worker(Keeper(keeper)).unwrap();
+        let caller = {
+            let worker = worker.clone();
+            std::thread::spawn(move || worker.call_timeout((), Duration::from_secs(30)))
+        };
+        let token = tokens.recv_timeout(Duration::from_secs(10)).unwrap();
+        otp_threads_testkit::wait_for("the call's monitor", Default::default(), || {
+            (worker.cell.state.lock().monitored_by.len() == 1).then_some(())
+        });
+        assert!(token.reply(5));
+        assert_eq!(caller.join().unwrap(), Ok(5));
+        assert!(worker.cell.state.lock().monitored_by.is_empty());
         runtime.shutdown(Duration::from_secs(5)).unwrap();
     }
 }
