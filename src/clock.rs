@@ -258,12 +258,23 @@ pub(crate) struct ClockTimeout<'a> {
 
 impl<'a> ClockTimeout<'a> {
     pub(crate) fn start(clock: &'a ManualClock, timeout: Duration) -> ClockTimeout<'a> {
+        ClockTimeout::start_then(clock, timeout, || {})
+    }
+
+    /// The same timeout, which also runs `then` when the clock reaches it (on the thread
+    /// that advances the clock): for a waiter that does not wait on a channel.
+    pub(crate) fn start_then(
+        clock: &'a ManualClock,
+        timeout: Duration,
+        then: impl FnOnce() + Send + 'static,
+    ) -> ClockTimeout<'a> {
         let (ends, ended) = crossbeam_channel::bounded::<()>(1);
         let timer = clock.schedule_after(
             timeout,
             None,
             Box::new(move |_| {
                 let _ = ends.try_send(());
+                then();
             }),
         );
         ClockTimeout {

@@ -28,7 +28,7 @@ use crate::{Down, monitor};
 
 pub use limits::SystemLimit;
 pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};
-pub(crate) use pool::{HANDOFF_SPIN, MESSAGE_SPIN, Pool, ThreadSlot, spin_recv};
+pub(crate) use pool::{HANDOFF_SPIN, MESSAGE_SPIN, Pool, ThreadSlot, spin_recv, spin_until};
 
 /// Settings of a [`Runtime`], built with [`Runtime::builder`].
 #[derive(Clone, Debug)]

@@ -171,12 +171,12 @@ fn a_worker_blocked_in_a_call_shows_the_callee() {
         }
         other => panic!("not calling: {other:?}"),
     }
-    // The gate sent the token from inside its callback: wait for the callback's end.
+    // The gate sent the token from inside its callback: wait for the callback's end,
+    // and for the caller to park (its call's monitor goes in after a short spin).
     let gate_info = wait_for("the gate to wait again", Default::default(), || {
         let info = rt.process_info(&gate.pid())?;
-        (info.status == ProcessStatus::Waiting).then_some(info)
+        (info.status == ProcessStatus::Waiting && info.calls_waiting == 1).then_some(info)
     });
-    assert_eq!(gate_info.calls_waiting, 1, "the caller's call monitor");
     assert_eq!(gate_info.messages_handled, 1);
     assert!(rt.snapshot().deadlocks.is_empty());
     token.reply(Ok(()));
@@ -605,7 +605,9 @@ fn with_introspection_off_process_info_still_works_reduced() {
         rt.process_info(&caller.pid()).unwrap().status,
         ProcessStatus::Unrecorded
     );
-    assert_eq!(rt.process_info(&gate.pid()).unwrap().calls_waiting, 1);
+    wait_for("the caller's call monitor", Default::default(), || {
+        (rt.process_info(&gate.pid())?.calls_waiting == 1).then_some(())
+    });
     token.reply(Ok(()));
     // Supervision trees are the supervisors' own records: unchanged.
     let sup = Supervisor::new(Strategy::OneForOne)

@@ -236,16 +236,26 @@ pub(crate) const MESSAGE_SPIN: Duration = Duration::from_micros(10);
 /// Waits up to `spin` for a value without parking, yielding the core between rounds of
 /// tries; `Err` tells the caller to block.
 pub(crate) fn spin_recv<T>(receiver: &Receiver<T>, spin: Duration) -> Result<T, TryRecvError> {
+    spin_until(spin, || match receiver.try_recv() {
+        Err(TryRecvError::Empty) => None,
+        other => Some(other),
+    })
+    .unwrap_or(Err(TryRecvError::Empty))
+}
+
+/// Tries `take` for up to `spin` without parking, yielding the core between rounds of
+/// tries; `None` tells the caller to block.
+pub(crate) fn spin_until<T>(spin: Duration, mut take: impl FnMut() -> Option<T>) -> Option<T> {
     let started = Instant::now();
     loop {
         for _ in 0..64 {
-            match receiver.try_recv() {
-                Err(TryRecvError::Empty) => std::hint::spin_loop(),
-                other => return other,
+            match take() {
+                None => std::hint::spin_loop(),
+                found => return found,
             }
         }
         if started.elapsed() >= spin {
-            return Err(TryRecvError::Empty);
+            return None;
         }
         // Spin politely: on a machine with few cores the thread this one waits for (or
         // one that a kill or an exit just woke) may need this core; a pure spin held it

@@ -9,13 +9,17 @@
 //! it and is dropped: `ReplyTo::reply` returns `false`, as OTP drops a reply to a
 //! deactivated alias. So at most one outcome per call is ever in the slot, and the
 //! caller always takes it before its next call.
+//!
+//! The owner spins briefly for the outcome, then parks; a settler unparks it only if
+//! it parked.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use crate::exit::ExitReason;
@@ -34,11 +38,30 @@ pub(crate) enum CallOutcome<R> {
 }
 
 /// One thread's slot for replies of type `R`.
+///
+/// A lock, a flag and the owner's thread handle rather than a channel: a reply then
+/// moves one or two cache lines between the cores and wakes a parked owner with one
+/// `unpark`, where a channel's send touched its tail, its buffer slot and its waker
+/// list. Measured on raw threads, interleaved (2 cores): a back-to-back round trip
+/// 0.53-0.59 µs against 0.77-0.82 µs, and one after a millisecond idle 9.7-11.6 µs
+/// against 11.1-13.4 µs.
 pub(crate) struct ReplySlot<R> {
-    /// The tag of the call the owning thread waits on, `IDLE` once it is settled.
-    armed: AtomicU64,
-    sender: Sender<(u64, CallOutcome<R>)>,
-    receiver: Receiver<(u64, CallOutcome<R>)>,
+    /// `true` while an outcome waits in `state`: what the owner spins on, unlocked.
+    ready: AtomicBool,
+    state: Mutex<SlotState<R>>,
+    /// The owning thread, unparked when an outcome or its timeout comes while it parks.
+    owner: Thread,
+}
+
+struct SlotState<R> {
+    /// The tag of the call the owner waits on, `IDLE` once it is settled.
+    armed: u64,
+    /// The armed call's outcome, from its settling until the owner takes it.
+    outcome: Option<CallOutcome<R>>,
+    /// The owner is parked, or about to park: whoever settles must unpark it.
+    parked: bool,
+    /// The armed call's time is up on a manual clock (see [`ReplySlot::time_out`]).
+    timed_out: bool,
 }
 
 thread_local! {
@@ -49,13 +72,15 @@ thread_local! {
 
 impl<R: Send + 'static> ReplySlot<R> {
     fn new() -> ReplySlot<R> {
-        // One outcome at most is in flight (see the module doc); room for a second in
-        // case a call was unwound between arming and taking its outcome.
-        let (sender, receiver) = crossbeam_channel::bounded(2);
         ReplySlot {
-            armed: AtomicU64::new(IDLE),
-            sender,
-            receiver,
+            ready: AtomicBool::new(false),
+            state: Mutex::new(SlotState {
+                armed: IDLE,
+                outcome: None,
+                parked: false,
+                timed_out: false,
+            }),
+            owner: std::thread::current(),
         }
     }
 
@@ -81,31 +106,110 @@ impl<R: Send + 'static> ReplySlot<R> {
 
     /// Arms the slot for the call tagged `tag`; before the call can be settled.
     pub(crate) fn arm(&self, tag: u64) {
-        self.armed.store(tag, Ordering::Release);
+        let mut state = self.state.lock();
+        state.armed = tag;
         // Left only by a call unwound before it took its outcome: never the new call's.
-        while self.receiver.try_recv().is_ok() {}
+        let left = state.outcome.take();
+        state.timed_out = false;
+        self.ready.store(false, Ordering::Relaxed);
+        drop(state);
+        drop(left);
     }
 
     /// Takes the call tagged `tag`: `true` for exactly one claimer.
     pub(crate) fn claim(&self, tag: u64) -> bool {
-        self.armed
-            .compare_exchange(tag, IDLE, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        let mut state = self.state.lock();
+        if state.armed != tag {
+            return false;
+        }
+        state.armed = IDLE;
+        true
     }
 
     /// Settles the call tagged `tag` with `outcome`, if it is still armed: `false` if
     /// it was settled already (or timed out), and `outcome` is then dropped.
     pub(crate) fn settle(&self, tag: u64, outcome: CallOutcome<R>) -> bool {
-        if !self.claim(tag) {
+        let mut state = self.state.lock();
+        if state.armed != tag {
+            drop(state);
+            // Dropped unlocked: a reply is a user value, whose drop may do anything.
+            drop(outcome);
             return false;
         }
-        // Never full: the caller takes each outcome before it arms the next call.
-        self.sender.try_send((tag, outcome)).is_ok()
+        state.armed = IDLE;
+        state.outcome = Some(outcome);
+        self.ready.store(true, Ordering::Release);
+        let wake = state.parked;
+        drop(state);
+        if wake {
+            self.owner.unpark();
+        }
+        true
     }
 
-    /// The receiving side, for the owning thread only.
-    pub(crate) fn receiver(&self) -> &Receiver<(u64, CallOutcome<R>)> {
-        &self.receiver
+    /// Ends the wait of the call tagged `tag` as timed out, if it is still armed (a
+    /// manual clock's timeout; the owner then gives the call up as for a real one).
+    pub(crate) fn time_out(&self, tag: u64) {
+        let mut state = self.state.lock();
+        if state.armed != tag {
+            return;
+        }
+        state.timed_out = true;
+        let wake = state.parked;
+        drop(state);
+        if wake {
+            self.owner.unpark();
+        }
+    }
+
+    /// The settled call's outcome, if there is one now; for the owning thread only.
+    pub(crate) fn take(&self) -> Option<CallOutcome<R>> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut state = self.state.lock();
+        self.ready.store(false, Ordering::Relaxed);
+        state.outcome.take()
+    }
+
+    /// Waits up to `spin` for the outcome without parking (see
+    /// [`spin_until`](crate::runtime::spin_until)); for the owning thread only.
+    pub(crate) fn spin(&self, spin: Duration) -> Option<CallOutcome<R>> {
+        crate::runtime::spin_until(spin, || self.take())
+    }
+
+    /// Parks until the outcome comes, `deadline` passes (`None`: no deadline) or the
+    /// call is timed out by [`time_out`](Self::time_out): `None` on a timeout. For the
+    /// owning thread only.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<CallOutcome<R>> {
+        loop {
+            {
+                let mut state = self.state.lock();
+                if let Some(outcome) = state.outcome.take() {
+                    state.parked = false;
+                    self.ready.store(false, Ordering::Relaxed);
+                    return Some(outcome);
+                }
+                if state.timed_out {
+                    state.parked = false;
+                    return None;
+                }
+                state.parked = true;
+            }
+            // A wake may be spurious (the thread's token is shared with other parkers,
+            // such as crossbeam's): the loop checks again.
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.state.lock().parked = false;
+                        return None;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
+            }
+        }
     }
 }
 
