@@ -82,6 +82,55 @@ fn a_late_reply_arriving_during_a_later_call_is_dropped_by_its_tag() {
 }
 
 /// A call ended by the callee's DOWN leaves nothing behind for the thread's next call.
+/// `gen_server:call/3`: a call that timed out is still served when the worker reaches
+/// it (only its reply is dropped). Here it is also still held in the caller's reply
+/// slot meanwhile, so the thread's next calls must carry their requests otherwise.
+#[test]
+fn a_timed_out_call_still_queued_is_served_and_later_calls_get_their_own_replies() {
+    let rt = Runtime::new();
+    let (busy, _) = probe(&rt);
+    let (other, _) = probe(&rt);
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    let blocking = {
+        let busy = busy.clone();
+        std::thread::spawn(move || {
+            busy.call_timeout(
+                Command::Block {
+                    entered,
+                    release: released,
+                },
+                WAIT,
+            )
+        })
+    };
+    inside.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        busy.call_timeout(
+            Command::Register("served-late".into()),
+            Duration::from_millis(20)
+        )
+        .unwrap_err(),
+        Error::Timeout
+    );
+    // The timed-out request still waits in `busy`'s mailbox: another worker of the
+    // same type answers this thread's next calls meanwhile.
+    for _ in 0..3 {
+        assert!(matches!(ask(&other, Command::Ping), Reply::Ok));
+    }
+    drop(release);
+    assert!(matches!(blocking.join().unwrap(), Ok(Reply::Ok)));
+    wait_for(
+        "the timed-out call to be served",
+        Default::default(),
+        || rt.whereis("served-late"),
+    );
+    assert_eq!(rt.whereis("served-late"), Some(busy.pid()));
+    assert!(matches!(ask(&busy, Command::Ping), Reply::Ok));
+    assert!(matches!(ask(&other, Command::Ping), Reply::Ok));
+    rt.shutdown(WAIT).unwrap();
+}
+
 #[test]
 fn a_call_after_a_call_ended_by_the_callees_death_gets_its_own_reply() {
     let rt = Runtime::new();

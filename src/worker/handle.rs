@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{SendError, Sender, TrySendError};
 
 use super::Worker;
-use super::reply_slot::{CallOutcome, CallbackSlot, ReplySlot, Settler};
+use super::reply_slot::{CallOutcome, CallRequest, CallbackSlot, ReplySlot, Settler};
 use super::run::{Envelope, sending_is_allowed};
 use crate::clock::{Clock, ClockTimeout};
 use crate::error::Error;
@@ -29,7 +29,7 @@ pub struct ReplyTo<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
-    fn new(slot: Settler<R>, tag: u64, callee: Arc<ProcessCell>) -> ReplyTo<R> {
+    pub(crate) fn new(slot: Settler<R>, tag: u64, callee: Arc<ProcessCell>) -> ReplyTo<R> {
         ReplyTo {
             slot: Some(slot),
             tag,
@@ -234,7 +234,7 @@ impl<W: Worker> WorkerRef<W> {
         };
         // The thread's reusable reply slot, armed with this call's tag (its monitor's
         // id) before the worker can see the call.
-        let slot = ReplySlot::<W::Reply>::for_this_thread();
+        let slot = ReplySlot::<W::Call, W::Reply>::for_this_thread();
         let tag = self.runtime.new_ref_id();
         slot.arm(tag);
         // The call behaves as if it monitored the worker from here: a worker dead now
@@ -256,14 +256,20 @@ impl<W: Worker> WorkerRef<W> {
             }
             _ => None,
         };
-        let sent = self.mailbox.send(Envelope::Call(Box::new((
-            request,
-            ReplyTo::new(Settler::Slot(slot.clone()), tag, self.cell.clone()),
-        ))));
+        let envelope = match slot.offer(tag, request) {
+            Ok(()) => Envelope::Call(CallRequest::new(slot.clone())),
+            // The worker has not reached this thread's earlier, timed-out call yet.
+            Err(request) => Envelope::BoxedCall(Box::new((
+                request,
+                ReplyTo::new(Settler::Slot(slot.clone()), tag, self.cell.clone()),
+            ))),
+        };
+        let sent = self.mailbox.send(envelope);
         if let Err(SendError(envelope)) = sent {
             // The mailbox is gone with the worker: the call is `NoProc`, whatever
-            // settles it. The returned token must not settle it as `Dropped`.
-            if let Envelope::Call(call) = envelope {
+            // settles it. A returned token must not settle it as `Dropped`; a returned
+            // `CallRequest` takes its request back out of the slot.
+            if let Envelope::BoxedCall(call) = envelope {
                 let (_, mut token) = *call;
                 token.slot = None;
             }
@@ -335,12 +341,12 @@ impl<W: Worker> WorkerRef<W> {
             let watch: Arc<dyn CallWatch> = slot.clone();
             state.monitored_by.insert(tag, Watcher::Call(watch));
         }
-        let sent = self.mailbox.send(Envelope::Call(Box::new((
+        let sent = self.mailbox.send(Envelope::BoxedCall(Box::new((
             request,
             ReplyTo::new(Settler::Callback(slot.clone()), tag, self.cell.clone()),
         ))));
         if let Err(SendError(envelope)) = sent {
-            if let Envelope::Call(call) = envelope {
+            if let Envelope::BoxedCall(call) = envelope {
                 let (_, mut token) = *call;
                 token.slot = None;
             }
@@ -355,7 +361,7 @@ impl<W: Worker> WorkerRef<W> {
     /// Enters the monitor of a waiting call (tagged `tag`) into the worker's table:
     /// `None` if it is in (the worker's death will end the call), or the exit reason
     /// if the worker has died since the call began, whose DOWN the call would have had.
-    fn watch_call(&self, slot: &Arc<ReplySlot<W::Reply>>, tag: u64) -> Option<ExitReason> {
+    fn watch_call(&self, slot: &Arc<ReplySlot<W::Call, W::Reply>>, tag: u64) -> Option<ExitReason> {
         let mut state = self.cell.state.lock();
         if let Status::Dead(reason) = &state.status {
             return Some(reason.clone());
@@ -370,7 +376,7 @@ impl<W: Worker> WorkerRef<W> {
     /// meanwhile.
     fn give_up(
         &self,
-        slot: &ReplySlot<W::Reply>,
+        slot: &ReplySlot<W::Call, W::Reply>,
         tag: u64,
         monitored: bool,
     ) -> Option<CallOutcome<W::Reply>> {
@@ -469,6 +475,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::{CallOutcome, ReplySlot, Settler};
+    use crate::worker::reply_slot::CallRequest;
     use crate::{Context, Error, ExitReason, ReplyTo, Runtime, Step, Worker};
 
     /// `Some(n)` replies `n` on the worker's thread, `None` drops the token, a negative
@@ -502,6 +509,8 @@ mod tests {
     /// A reply and the thread it was made on.
     type Answer = (i32, std::thread::ThreadId);
     type CallResult = Result<Answer, Error>;
+    /// A calling thread's slot for calls to a [`Replier`].
+    type ReplierSlot = ReplySlot<Option<i32>, Answer>;
     /// The call's result and the thread the callback ran on.
     type Outcome = (CallResult, std::thread::ThreadId);
 
@@ -579,7 +588,7 @@ mod tests {
     /// made by hand: a dead worker's token must still end the call with its reason.
     fn unwatched_call(
         worker: &super::WorkerRef<Replier>,
-    ) -> (ReplyTo<Answer>, Arc<ReplySlot<Answer>>, u64) {
+    ) -> (ReplyTo<Answer>, Arc<ReplierSlot>, u64) {
         let slot = ReplySlot::for_this_thread();
         let tag = worker.runtime.new_ref_id();
         slot.arm(tag);
@@ -662,5 +671,23 @@ mod tests {
         assert_eq!(caller.join().unwrap(), Ok(5));
         assert!(worker.cell.state.lock().monitored_by.is_empty());
         runtime.shutdown(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn a_call_request_dropped_untaken_frees_its_slot_and_drops_the_request() {
+        let slot = ReplySlot::<crossbeam_channel::Sender<()>, ()>::for_this_thread();
+        let (request, dropped) = crossbeam_channel::bounded::<()>(0);
+        slot.arm(7);
+        assert!(slot.offer(7, request).is_ok());
+        let (second, _) = crossbeam_channel::bounded::<()>(0);
+        let second = slot.offer(8, second).expect_err("the slot holds a request");
+        drop(CallRequest::new(slot.clone()));
+        assert!(dropped.recv().is_err(), "the request was dropped");
+        slot.arm(8);
+        assert!(slot.offer(8, second).is_ok());
+        let (request, _, tag) = CallRequest::new(slot.clone()).take().unwrap();
+        assert_eq!(tag, 8);
+        drop(request);
+        assert!(slot.claim(8));
     }
 }

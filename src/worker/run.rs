@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
+use super::reply_slot::CallRequest;
 use super::{Context, Info, InitOutcome, ReplyTo, Step, Worker, WorkerRef};
 use crate::error::Error;
 use crate::exit::{Exit, ExitReason};
@@ -22,10 +23,13 @@ use crate::{link, registry};
 /// What travels through a worker's mailbox. One channel carries everything, so that
 /// messages and signals from one sender keep their order.
 pub(crate) enum Envelope<W: Worker> {
-    /// Boxed, as signals are (a call's one allocation: its reply slot is the calling
-    /// thread's, reused): inline the request and token would make every slot of the
-    /// mailbox (every cast) larger.
-    Call(Box<(W::Call, ReplyTo<W::Reply>)>),
+    /// A call from a waiting caller: the request is in the caller's reply slot, so
+    /// that the envelope stays as small as a cast's (inline, the request and token
+    /// would make every slot of the mailbox larger) without an allocation per call.
+    Call(CallRequest<W::Call, W::Reply>),
+    /// A call whose request cannot be in a slot (nobody waits on it, or the caller's
+    /// slot still holds an earlier, timed-out request): boxed, for the same reason.
+    BoxedCall(Box<(W::Call, ReplyTo<W::Reply>)>),
     Cast(W::Cast),
     Info(W::Info),
     Timer(TimerRef, W::Info),
@@ -375,6 +379,17 @@ fn serve<W: Worker>(
                 }
                 let step = match envelope {
                     Envelope::Call(call) => {
+                        // Never `None`: only this envelope takes its request.
+                        let Some((request, settler, tag)) = call.take() else {
+                            continue;
+                        };
+                        let reply = ReplyTo::new(settler, tag, ctx.cell.clone());
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleCall, waited);
+                        }
+                        guarded(|| worker.handle_call(request, reply, ctx))
+                    }
+                    Envelope::BoxedCall(call) => {
                         let (request, reply) = *call;
                         if introspect {
                             ctx.cell.activity.begin(Callback::HandleCall, waited);
@@ -500,4 +515,32 @@ fn panic_reason(payload: Box<dyn Any + Send>) -> ExitReason {
         "non-string panic payload".to_owned()
     };
     ExitReason::Panic(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker whose calls and casts are one word (its timers' messages none, since a
+    /// timer's envelope also carries the timer's reference).
+    struct Words;
+
+    impl Worker for Words {
+        type Call = u64;
+        type Reply = u64;
+        type Cast = u64;
+        type Info = ();
+        type Continue = ();
+    }
+
+    #[test]
+    fn a_call_envelope_is_no_larger_than_a_cast_envelope() {
+        // Every slot of a mailbox is as large as its largest envelope: a call (its
+        // request rides in the caller's slot) must not make casts pay for it.
+        assert_eq!(
+            std::mem::size_of::<Envelope<Words>>(),
+            2 * std::mem::size_of::<u64>(),
+            "a discriminant and one word"
+        );
+    }
 }
