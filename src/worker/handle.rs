@@ -232,20 +232,19 @@ impl<W: Worker> WorkerRef<W> {
             )?),
             None => None,
         };
-        // The thread's reusable reply slot, armed with this call's tag (its monitor's
-        // id) before the worker can see the call.
-        let slot = ReplySlot::<W::Call, W::Reply>::for_this_thread();
-        let tag = self.runtime.new_ref_id();
-        slot.arm(tag);
         // The call behaves as if it monitored the worker from here: a worker dead now
         // fails it at once, and a death from now on ends it with the exit reason. The
         // monitor itself is entered only if the reply is not back within the spin
         // below (`watch_call`); a reply within it (most calls) costs no lock of the
         // worker's state and no table entry, on either thread.
         if !self.cell.is_alive() {
-            slot.claim(tag);
             return Err(Error::NoProc);
         }
+        // The thread's reusable reply slot, armed with this call's tag (its monitor's
+        // id) before anyone can settle the call, and given its request.
+        let slot = ReplySlot::<W::Call, W::Reply>::for_this_thread();
+        let tag = self.runtime.new_ref_id();
+        let offered = slot.arm_with(tag, request);
         // A manual clock's timeout ends the wait through the slot.
         let manual_timeout = match &self.runtime.clock {
             Clock::Manual(clock) if timeout != Duration::MAX => {
@@ -256,7 +255,7 @@ impl<W: Worker> WorkerRef<W> {
             }
             _ => None,
         };
-        let envelope = match slot.offer(tag, request) {
+        let envelope = match offered {
             Ok(()) => Envelope::Call(CallRequest::new(slot.clone())),
             // The worker has not reached this thread's earlier, timed-out call yet.
             Err(request) => Envelope::BoxedCall(Box::new((
@@ -591,7 +590,9 @@ mod tests {
     ) -> (ReplyTo<Answer>, Arc<ReplierSlot>, u64) {
         let slot = ReplySlot::for_this_thread();
         let tag = worker.runtime.new_ref_id();
-        slot.arm(tag);
+        assert!(slot.arm_with(tag, None).is_ok());
+        // The request is not needed: the token is made here.
+        drop(CallRequest::new(slot.clone()));
         let token = ReplyTo::new(Settler::Slot(slot.clone()), tag, worker.cell.clone());
         (token, slot, tag)
     }
@@ -677,14 +678,15 @@ mod tests {
     fn a_call_request_dropped_untaken_frees_its_slot_and_drops_the_request() {
         let slot = ReplySlot::<crossbeam_channel::Sender<()>, ()>::for_this_thread();
         let (request, dropped) = crossbeam_channel::bounded::<()>(0);
-        slot.arm(7);
-        assert!(slot.offer(7, request).is_ok());
+        assert!(slot.arm_with(7, request).is_ok());
         let (second, _) = crossbeam_channel::bounded::<()>(0);
-        let second = slot.offer(8, second).expect_err("the slot holds a request");
+        let second = slot
+            .arm_with(8, second)
+            .expect_err("the slot holds a request");
+        assert!(!slot.claim(7), "arming for 8 disarmed 7");
         drop(CallRequest::new(slot.clone()));
         assert!(dropped.recv().is_err(), "the request was dropped");
-        slot.arm(8);
-        assert!(slot.offer(8, second).is_ok());
+        assert!(slot.arm_with(8, second).is_ok());
         let (request, _, tag) = CallRequest::new(slot.clone()).take().unwrap();
         assert_eq!(tag, 8);
         drop(request);

@@ -118,27 +118,26 @@ impl<C: Send + 'static, R: Send + 'static> ReplySlot<C, R> {
         }
     }
 
-    /// Arms the slot for the call tagged `tag`; before the call can be settled.
-    pub(crate) fn arm(&self, tag: u64) {
+    /// Arms the slot for the call tagged `tag`, before the call can be settled, and
+    /// puts its request into the slot for the worker to take: `Err(request)` if an
+    /// earlier call's request is still there (the slot is armed all the same).
+    pub(crate) fn arm_with(&self, tag: u64, request: C) -> Result<(), C> {
         let mut state = self.state.lock();
         state.armed = tag;
         // Left only by a call unwound before it took its outcome: never the new call's.
         let left = state.outcome.take();
         state.timed_out = false;
         self.ready.store(false, Ordering::Relaxed);
+        let offered = match state.request {
+            Some(_) => Err(request),
+            None => {
+                state.request = Some((tag, request));
+                Ok(())
+            }
+        };
         drop(state);
         drop(left);
-    }
-
-    /// Puts the request of the call tagged `tag` into the slot for its worker to take;
-    /// `Err(request)` if an earlier call's request is still there.
-    pub(crate) fn offer(&self, tag: u64, request: C) -> Result<(), C> {
-        let mut state = self.state.lock();
-        if state.request.is_some() {
-            return Err(request);
-        }
-        state.request = Some((tag, request));
-        Ok(())
+        offered
     }
 
     /// Takes the offered request and its call's tag out of the slot, if it is there.
