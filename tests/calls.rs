@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use otp_threads::{Error, ExitReason, Runtime};
+use otp_threads::{Error, ExitReason, Runtime, WorkerRef};
 use otp_threads_testkit::wait_for;
 
 #[test]
@@ -90,21 +90,7 @@ fn a_timed_out_call_still_queued_is_served_and_later_calls_get_their_own_replies
     let rt = Runtime::new();
     let (busy, _) = probe(&rt);
     let (other, _) = probe(&rt);
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, inside) = crossbeam_channel::bounded(1);
-    let blocking = {
-        let busy = busy.clone();
-        std::thread::spawn(move || {
-            busy.call_timeout(
-                Command::Block {
-                    entered,
-                    release: released,
-                },
-                WAIT,
-            )
-        })
-    };
-    inside.recv_timeout(WAIT).unwrap();
+    let (blocking, release) = blocked_in_a_call(&busy);
     assert_eq!(
         busy.call_timeout(
             Command::Register("served-late".into()),
@@ -187,22 +173,8 @@ fn a_callee_dying_during_a_call_ends_it_with_its_exit_reason() {
         Error::Exited(ExitReason::Panic("mid-call".into()))
     );
     let (blocked, _) = probe(&rt);
-    let (release, released) = crossbeam_channel::bounded::<()>(0);
-    let (entered, inside) = crossbeam_channel::bounded(1);
-    let caller = {
-        let blocked = blocked.clone();
-        std::thread::spawn(move || {
-            blocked.call_timeout(
-                Command::Block {
-                    entered,
-                    release: released,
-                },
-                WAIT,
-            )
-        })
-    };
+    let (caller, release) = blocked_in_a_call(&blocked);
     // Kill it while the call is being served.
-    inside.recv_timeout(WAIT).unwrap();
     rt.kill(&blocked.pid());
     assert_eq!(
         caller.join().unwrap().unwrap_err(),
@@ -221,21 +193,7 @@ fn a_call_queued_behind_a_killed_callees_work_ends_with_the_kill_reason() {
     let rt = Runtime::new();
     for _ in 0..20 {
         let (blocked, _) = probe(&rt);
-        let (release, released) = crossbeam_channel::bounded::<()>(0);
-        let (entered, inside) = crossbeam_channel::bounded(1);
-        let busy = {
-            let blocked = blocked.clone();
-            std::thread::spawn(move || {
-                blocked.call_timeout(
-                    Command::Block {
-                        entered,
-                        release: released,
-                    },
-                    WAIT,
-                )
-            })
-        };
-        inside.recv_timeout(WAIT).unwrap();
+        let (busy, release) = blocked_in_a_call(&blocked);
         let queued = {
             let blocked = blocked.clone();
             std::thread::spawn(move || blocked.call_timeout(Command::Ping, WAIT))
@@ -470,4 +428,30 @@ fn stop_reports_the_real_exit_reason_when_it_differs() {
         .unwrap();
     assert_eq!(sup.stop(ExitReason::Shutdown, WAIT), Ok(()));
     rt.shutdown(WAIT).unwrap();
+}
+
+/// A thread calls `worker` with `Command::Block`; returns once the worker is inside
+/// that call, with the caller's thread and the sender whose drop releases the worker.
+fn blocked_in_a_call(
+    worker: &WorkerRef<Probe>,
+) -> (
+    std::thread::JoinHandle<Result<Reply, Error>>,
+    crossbeam_channel::Sender<()>,
+) {
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (entered, inside) = crossbeam_channel::bounded(1);
+    let caller = {
+        let worker = worker.clone();
+        std::thread::spawn(move || {
+            worker.call_timeout(
+                Command::Block {
+                    entered,
+                    release: released,
+                },
+                WAIT,
+            )
+        })
+    };
+    inside.recv_timeout(WAIT).unwrap();
+    (caller, release)
 }
