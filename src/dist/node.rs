@@ -1588,7 +1588,7 @@ impl Node {
         // Spin first: a parked caller's wake-up is often the longest step of the trip.
         // The spin is part of the timeout.
         let waiting_since = Instant::now();
-        let outcome = match crate::runtime::spin_recv(&receiver, inner.config.reply_spin) {
+        let outcome = match crate::runtime::spin_recv_whole(&receiver, inner.config.reply_spin) {
             Ok(end) => Ok(end),
             Err(_) => receiver.recv_timeout(timeout.saturating_sub(waiting_since.elapsed())),
         };

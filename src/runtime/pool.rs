@@ -234,13 +234,28 @@ pub(crate) const HANDOFF_SPIN: Duration = Duration::from_micros(30);
 pub(crate) const MESSAGE_SPIN: Duration = Duration::from_micros(10);
 
 /// Waits up to `spin` for a value without parking, yielding the core between rounds of
-/// tries; `Err` tells the caller to block.
+/// tries (at most [`SPIN_YIELDS`] times, see [`spin_until`]); `Err` tells the caller
+/// to block.
 pub(crate) fn spin_recv<T>(receiver: &Receiver<T>, spin: Duration) -> Result<T, TryRecvError> {
-    spin_until(spin, || match receiver.try_recv() {
+    spin_with(spin, Some(SPIN_YIELDS), || try_take(receiver)).unwrap_or(Err(TryRecvError::Empty))
+}
+
+/// [`spin_recv`] for the whole of `spin`, however often it yields: for a reply from
+/// another node, produced by no thread that this one could have woken onto its core,
+/// and for a spin the user set (`NodeBuilder::reply_spin`).
+#[cfg(feature = "dist")]
+pub(crate) fn spin_recv_whole<T>(
+    receiver: &Receiver<T>,
+    spin: Duration,
+) -> Result<T, TryRecvError> {
+    spin_with(spin, None, || try_take(receiver)).unwrap_or(Err(TryRecvError::Empty))
+}
+
+fn try_take<T>(receiver: &Receiver<T>) -> Option<Result<T, TryRecvError>> {
+    match receiver.try_recv() {
         Err(TryRecvError::Empty) => None,
         other => Some(other),
-    })
-    .unwrap_or(Err(TryRecvError::Empty))
+    }
 }
 
 /// Tries `take` for up to `spin` without parking, yielding the core between rounds of
@@ -254,7 +269,18 @@ pub(crate) fn spin_recv<T>(receiver: &Receiver<T>, spin: Duration) -> Result<T, 
 /// core back only after the other thread has yielded as often. Long rounds and
 /// unbounded yields left a caller 4.3 µs behind a reply it was spinning for; a raw
 /// parked caller sees one 3.3 µs after it is sent.
-pub(crate) fn spin_until<T>(spin: Duration, mut take: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn spin_until<T>(spin: Duration, take: impl FnMut() -> Option<T>) -> Option<T> {
+    spin_with(spin, Some(SPIN_YIELDS), take)
+}
+
+/// The most yields of one spin (see [`spin_until`]).
+const SPIN_YIELDS: u32 = 16;
+
+fn spin_with<T>(
+    spin: Duration,
+    max_yields: Option<u32>,
+    mut take: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let started = Instant::now();
     let mut tries = 16;
     let mut yields = 0;
@@ -265,7 +291,7 @@ pub(crate) fn spin_until<T>(spin: Duration, mut take: impl FnMut() -> Option<T>)
                 found => return found,
             }
         }
-        if yields == SPIN_YIELDS || started.elapsed() >= spin {
+        if Some(yields) == max_yields || started.elapsed() >= spin {
             return None;
         }
         // Spin politely: on a machine with few cores the thread this one waits for (or
@@ -276,9 +302,6 @@ pub(crate) fn spin_until<T>(spin: Duration, mut take: impl FnMut() -> Option<T>)
         tries = (tries * 2).min(64);
     }
 }
-
-/// The most yields of one spin (see [`spin_until`]).
-const SPIN_YIELDS: u32 = 16;
 
 /// The loop of a reusable thread: wait for the next job, leave when idle too long or
 /// when shutdown has begun.
