@@ -216,7 +216,7 @@ pub(crate) fn spawn<W: Worker>(
         log::error!("cannot start a worker thread: {limit}");
         return abandon(Error::SystemLimit(limit));
     }
-    let ack = match crate::runtime::spin_recv(&acked, crate::runtime::HANDOFF_SPIN) {
+    let ack = match crate::runtime::spin_recv_whole(&acked, crate::runtime::HANDOFF_SPIN) {
         Ok(ack) => Ok(ack),
         Err(_) => acked.recv(),
     };
