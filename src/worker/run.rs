@@ -377,25 +377,72 @@ fn serve<W: Worker>(
                 if !ctx.cell.is_alive() {
                     return None;
                 }
-                match envelope {
-                    // The hot path stays in the loop: a call through `dispatch` cost
-                    // casts (W2) about a sixth of their rate.
+                let step = match envelope {
+                    Envelope::Call(call) => {
+                        // Never `None`: only this envelope takes its request.
+                        let Some((request, settler, tag)) = call.take() else {
+                            continue;
+                        };
+                        let reply = ReplyTo::new(settler, tag, ctx.cell.clone());
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleCall, waited);
+                        }
+                        guarded(|| worker.handle_call(request, reply, ctx))
+                    }
+                    Envelope::BoxedCall(call) => {
+                        let (request, reply) = *call;
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleCall, waited);
+                        }
+                        guarded(|| worker.handle_call(request, reply, ctx))
+                    }
                     Envelope::Cast(message) => {
                         if introspect {
                             ctx.cell.activity.begin(Callback::HandleCast, waited);
                         }
-                        let step = guarded(|| worker.handle_cast(message, ctx));
-                        if introspect {
-                            ctx.cell.activity.end(true, ctx.pending_timers());
-                        }
-                        step
+                        guarded(|| worker.handle_cast(message, ctx))
                     }
-                    envelope => match dispatch(worker, ctx, envelope, waited, introspect) {
-                        Dispatched::Step(step) => step,
-                        Dispatched::Nothing => continue,
-                        Dispatched::Stop(reason) => return Some(reason),
+                    Envelope::Info(message) => {
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        }
+                        guarded(|| worker.handle_info(Info::Message(message), ctx))
+                    }
+                    Envelope::Timer(timer, message) => {
+                        if introspect {
+                            ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                        }
+                        guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
+                    }
+                    Envelope::Signal(signal) => match *signal {
+                        Signal::Down(down) => {
+                            if ctx.flushed.remove(&down.reference.id) {
+                                continue;
+                            }
+                            ctx.cell.state.lock().monitoring.remove(&down.reference.id);
+                            if introspect {
+                                ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            }
+                            guarded(|| worker.handle_info(Info::Down(down), ctx))
+                        }
+                        // A gen_server that traps exits stops when its parent tells it to.
+                        Signal::Exit { from, reason } if from == ctx.cell.parent => {
+                            return Some(reason);
+                        }
+                        Signal::Exit { from, reason } => {
+                            if introspect {
+                                ctx.cell.activity.begin(Callback::HandleInfo, waited);
+                            }
+                            guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
+                        }
+                        Signal::Stop(reason) => return Some(reason),
+                        Signal::Wake(_) => continue,
                     },
+                };
+                if introspect {
+                    ctx.cell.activity.end(true, ctx.pending_timers());
                 }
+                step
             }
         };
         settle_dropped_replies(matches!(step, Step::Stop(_)));
@@ -405,99 +452,6 @@ fn serve<W: Worker>(
             Step::Stop(reason) => return Some(reason),
         }
     }
-}
-
-/// What one envelope came to.
-enum Dispatched<W: Worker> {
-    /// A callback ran and returned this.
-    Step(Step<W>),
-    /// Nothing to run (a flushed DOWN, a wake, a call whose request is gone).
-    Nothing,
-    /// Stop with this reason, without a callback (the parent's EXIT, a stop signal).
-    Stop(ExitReason),
-}
-
-/// Runs the callback for one envelope.
-///
-/// Never inlined into the loop: the loop's frame lies under every wait of the worker,
-/// and the callbacks' locals inlined there made it 2.1 KiB, so that an idle worker's
-/// stack ended a few hundred bytes from its third page and touched it depending on the
-/// compiler's inlining elsewhere (W5: 12.8 or 16.7 KiB per idle worker).
-#[inline(never)]
-fn dispatch<W: Worker>(
-    worker: &mut W,
-    ctx: &mut Context<W>,
-    envelope: Envelope<W>,
-    waited: bool,
-    introspect: bool,
-) -> Dispatched<W> {
-    let step = match envelope {
-        Envelope::Call(call) => {
-            // Never `None`: only this envelope takes its request.
-            let Some((request, settler, tag)) = call.take() else {
-                return Dispatched::Nothing;
-            };
-            let reply = ReplyTo::new(settler, tag, ctx.cell.clone());
-            if introspect {
-                ctx.cell.activity.begin(Callback::HandleCall, waited);
-            }
-            guarded(|| worker.handle_call(request, reply, ctx))
-        }
-        Envelope::BoxedCall(call) => {
-            let (request, reply) = *call;
-            if introspect {
-                ctx.cell.activity.begin(Callback::HandleCall, waited);
-            }
-            guarded(|| worker.handle_call(request, reply, ctx))
-        }
-        // Served in the loop (see `serve`); here only for completeness.
-        Envelope::Cast(message) => {
-            if introspect {
-                ctx.cell.activity.begin(Callback::HandleCast, waited);
-            }
-            guarded(|| worker.handle_cast(message, ctx))
-        }
-        Envelope::Info(message) => {
-            if introspect {
-                ctx.cell.activity.begin(Callback::HandleInfo, waited);
-            }
-            guarded(|| worker.handle_info(Info::Message(message), ctx))
-        }
-        Envelope::Timer(timer, message) => {
-            if introspect {
-                ctx.cell.activity.begin(Callback::HandleInfo, waited);
-            }
-            guarded(|| worker.handle_info(Info::Timer(timer, message), ctx))
-        }
-        Envelope::Signal(signal) => match *signal {
-            Signal::Down(down) => {
-                if ctx.flushed.remove(&down.reference.id) {
-                    return Dispatched::Nothing;
-                }
-                ctx.cell.state.lock().monitoring.remove(&down.reference.id);
-                if introspect {
-                    ctx.cell.activity.begin(Callback::HandleInfo, waited);
-                }
-                guarded(|| worker.handle_info(Info::Down(down), ctx))
-            }
-            // A gen_server that traps exits stops when its parent tells it to.
-            Signal::Exit { from, reason } if from == ctx.cell.parent => {
-                return Dispatched::Stop(reason);
-            }
-            Signal::Exit { from, reason } => {
-                if introspect {
-                    ctx.cell.activity.begin(Callback::HandleInfo, waited);
-                }
-                guarded(|| worker.handle_info(Info::Exit(Exit { from, reason }), ctx))
-            }
-            Signal::Stop(reason) => return Dispatched::Stop(reason),
-            Signal::Wake(_) => return Dispatched::Nothing,
-        },
-    };
-    if introspect {
-        ctx.cell.activity.end(true, ctx.pending_timers());
-    }
-    Dispatched::Step(step)
 }
 
 /// Moves due timers into the mailbox, then waits for the next envelope until the
