@@ -272,7 +272,7 @@ impl<W: Worker> WorkerRef<W> {
                 let (_, mut token) = *call;
                 token.slot = None;
             }
-            self.give_up(&slot, tag, false);
+            self.give_up(&slot, tag);
             return Err(Error::NoProc);
         }
         let deadline = match manual_timeout {
@@ -294,19 +294,19 @@ impl<W: Worker> WorkerRef<W> {
                 }
             }
         };
-        let outcome = match outcome {
-            Some(outcome) => {
-                // A DOWN took the monitor with it; a reply or a dropped token did not.
-                if monitored && !matches!(outcome, CallOutcome::Down(_)) {
+        let outcome = match outcome.or_else(|| self.give_up(&slot, tag)) {
+            Some(outcome) => outcome,
+            None => {
+                if monitored {
                     self.cell.state.lock().monitored_by.remove(&tag);
                 }
-                outcome
+                return Err(Error::Timeout);
             }
-            None => match self.give_up(&slot, tag, monitored) {
-                None => return Err(Error::Timeout),
-                Some(outcome) => outcome,
-            },
         };
+        // A DOWN took the monitor with it; a reply or a dropped token did not.
+        if monitored && !matches!(outcome, CallOutcome::Down(_)) {
+            self.cell.state.lock().monitored_by.remove(&tag);
+        }
         call_result(outcome)
     }
 
@@ -370,28 +370,19 @@ impl<W: Worker> WorkerRef<W> {
         None
     }
 
-    /// The caller stops waiting for the call tagged `tag`: `None` if it took the call
-    /// (its monitor, if `monitored`, is then removed), or the outcome that settled it
-    /// meanwhile.
+    /// The caller stops waiting for the call tagged `tag`: `None` if it took the call,
+    /// or the outcome that settled it meanwhile. Its monitor is the caller's to remove.
     fn give_up(
         &self,
         slot: &ReplySlot<W::Call, W::Reply>,
         tag: u64,
-        monitored: bool,
     ) -> Option<CallOutcome<W::Reply>> {
         if slot.claim(tag) {
-            if monitored {
-                self.cell.state.lock().monitored_by.remove(&tag);
-            }
             return None;
         }
         // Settled by another thread just now: settling puts the outcome in the slot
         // as it takes the tag.
-        let outcome = slot.take().unwrap_or(CallOutcome::Down(ExitReason::NoProc));
-        if monitored && !matches!(outcome, CallOutcome::Down(_)) {
-            self.cell.state.lock().monitored_by.remove(&tag);
-        }
-        Some(outcome)
+        Some(slot.take().unwrap_or(CallOutcome::Down(ExitReason::NoProc)))
     }
 
     /// Sends a cast. Like `gen_server:cast` it never fails: a cast to a dead worker is

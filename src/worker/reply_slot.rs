@@ -66,7 +66,7 @@ struct SlotState<C, R> {
     /// A call's request and tag, from the call until its worker takes it (or the
     /// envelope carrying it is dropped). Still held when the owner's next call
     /// comes only if the worker has not reached a timed-out call yet: the next call
-    /// then carries its request in a box (see [`ReplySlot::offer`]).
+    /// then carries its request in a box (see [`ReplySlot::arm_with`]).
     request: Option<(u64, C)>,
     /// The armed call's outcome, from its settling until the owner takes it.
     outcome: Option<CallOutcome<R>>,
@@ -272,7 +272,7 @@ pub(crate) struct CallRequest<C: Send + 'static, R: Send + 'static> {
 }
 
 impl<C: Send + 'static, R: Send + 'static> CallRequest<C, R> {
-    /// The envelope of the request just offered to `slot` (see [`ReplySlot::offer`]).
+    /// The envelope of the request just offered to `slot` (see [`ReplySlot::arm_with`]).
     pub(crate) fn new(slot: Arc<ReplySlot<C, R>>) -> CallRequest<C, R> {
         CallRequest { slot: Some(slot) }
     }
