@@ -22,6 +22,7 @@ use node_support::{OurNode, PeerProcess, announce_ready, probe, wait_event};
 use otp_threads::ExitReason;
 use otp_threads::dist::epmd::NameServer;
 use otp_threads::dist::{Atom, NodeDownReason, NodeEvent, Term, ToTerm};
+use otp_threads_testkit::{os_thread_count, settles_at_thread_count};
 
 const PEER_ROLE: &str = "OTP_THREADS_DIST_PEER";
 
@@ -96,20 +97,8 @@ fn a_monitor_across_os_processes_gets_noconnection_on_sigkill() {
     );
 }
 
-/// OS threads of this process now.
-fn os_threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn stopping_nodes_joins_every_thread_they_started() {
-    let before = os_threads();
+    let before = os_thread_count();
     {
         let server = NameServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
         let a = OurNode::start(&erlang::unique_name("a"), "c", server.address());
@@ -126,12 +115,12 @@ fn stopping_nodes_joins_every_thread_they_started() {
                 .send(a.runtime().root_pid(), ("calc", b.name().as_str()), &i)
                 .unwrap();
         }
-        assert!(os_threads() > before);
+        assert!(os_thread_count() > before);
         drop(b);
         drop(a);
         server.shutdown();
     }
-    assert_eq!(os_threads(), before, "threads left behind");
+    settles_at_thread_count(before, "no threads left behind");
 }
 
 fn main() {
