@@ -5,6 +5,7 @@
 //! is a cheap, cloneable handle to the same runtime for workers and other threads.
 
 mod limits;
+mod one_shot;
 mod pool;
 
 use std::ops::Deref;
@@ -28,6 +29,7 @@ use crate::{Down, monitor};
 
 pub use limits::SystemLimit;
 pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};
+pub(crate) use one_shot::{OneShotSender, one_shot};
 pub(crate) use pool::{
     HANDOFF_SPIN, MESSAGE_SPIN, Pool, ThreadSlot, spin_recv, spin_recv_whole, spin_until,
 };

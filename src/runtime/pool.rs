@@ -122,15 +122,19 @@ impl Pool {
         let closing = self.closing.clone();
         *self.running.count.lock() += 1;
         let running = RunningGuard(self.running.clone());
-        // The job moves into the thread only once it has started, so that a failed
-        // thread creation can give it back to the caller.
-        let (start, started) = crossbeam_channel::bounded::<Job>(1);
+        // Shared, not moved into the closure, so that a failed thread creation (which
+        // drops the closure) can give the job back to the caller. (A bounded channel
+        // did this at some 660 bytes a thread, kept for the thread's life.)
+        let handoff = Arc::new(Mutex::new(Some(job)));
+        let thread_job = handoff.clone();
         let spawned = std::thread::Builder::new()
             .name("otp-worker".into())
             .stack_size(self.stack_size)
             .spawn(move || {
                 let _running = running;
-                if let Ok(job) = started.recv() {
+                let job = thread_job.lock().take();
+                drop(thread_job);
+                if let Some(job) = job {
                     job(&thread_slot);
                 }
                 if reuse {
@@ -139,7 +143,6 @@ impl Pool {
             });
         match spawned {
             Ok(handle) => {
-                let _ = start.send(job);
                 let mut threads = self.threads.lock();
                 // Forget threads that left (idle timeout, or one worker each).
                 if threads.len() >= 64 && threads.len().is_power_of_two() {
@@ -148,7 +151,13 @@ impl Pool {
                 threads.push(PoolThread { handle, slot });
                 Ok(())
             }
-            Err(error) => Err((job, error)),
+            Err(error) => {
+                let job = handoff
+                    .lock()
+                    .take()
+                    .expect("a thread that was never created left its job");
+                Err((job, error))
+            }
         }
     }
 
@@ -274,6 +283,12 @@ fn try_take<T>(receiver: &Receiver<T>) -> Option<Result<T, TryRecvError>> {
 /// parked caller sees one 3.3 µs after it is sent.
 pub(crate) fn spin_until<T>(spin: Duration, take: impl FnMut() -> Option<T>) -> Option<T> {
     spin_with(spin, Some(SPIN_YIELDS), take)
+}
+
+/// [`spin_until`] for the whole of `spin`, however often it yields (as
+/// [`spin_recv_whole`]).
+pub(crate) fn spin_until_whole<T>(spin: Duration, take: impl FnMut() -> Option<T>) -> Option<T> {
+    spin_with(spin, None, take)
 }
 
 /// The most yields of one spin (see [`spin_until`]).

@@ -16,7 +16,7 @@ use crate::exit::{Exit, ExitReason};
 use crate::observer::Callback;
 use crate::pid::{Pid, TimerRef};
 use crate::process::{Mailbox, ProcessCell, Signal, die};
-use crate::runtime::{RuntimeHandle, RuntimeInner, ThreadSlot};
+use crate::runtime::{OneShotSender, RuntimeHandle, RuntimeInner, ThreadSlot};
 use crate::timer::Timers;
 use crate::{link, registry};
 
@@ -186,7 +186,7 @@ pub(crate) fn spawn<W: Worker>(
     {
         return abandon(error);
     }
-    let (ack, acked) = crossbeam_channel::bounded::<Result<(), Error>>(1);
+    let (ack, acked) = crate::runtime::one_shot::<Result<(), Error>>();
     let job_cell = cell.clone();
     let job_mailbox = mailbox.clone();
     let runtime = RuntimeHandle { inner: rt.clone() };
@@ -216,14 +216,11 @@ pub(crate) fn spawn<W: Worker>(
         log::error!("cannot start a worker thread: {limit}");
         return abandon(Error::SystemLimit(limit));
     }
-    let ack = match crate::runtime::spin_recv_whole(&acked, crate::runtime::HANDOFF_SPIN) {
-        Ok(ack) => Ok(ack),
-        Err(_) => acked.recv(),
-    };
-    match ack {
-        Ok(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(Error::RuntimeStopped),
+    match acked.recv(crate::runtime::HANDOFF_SPIN) {
+        Some(Ok(())) => Ok(WorkerRef::new(cell, mailbox, rt.clone())),
+        Some(Err(error)) => Err(error),
+        // The job was dropped unrun: the pool closed under it.
+        None => Err(Error::RuntimeStopped),
     }
 }
 
@@ -233,7 +230,7 @@ fn run<W: Worker>(
     cell: Arc<ProcessCell>,
     mailbox: Sender<Envelope<W>>,
     inbox: Receiver<Envelope<W>>,
-    ack: Sender<Result<(), Error>>,
+    ack: OneShotSender<Result<(), Error>>,
     runtime: RuntimeHandle,
     linked_parent: Option<crate::pid::Pid>,
 ) {
@@ -263,7 +260,7 @@ fn run<W: Worker>(
                 link::unlink(&rt, &cell, parent);
             }
             die(&rt, &cell, reason.clone(), false);
-            let _ = ack.send(Err(Error::InitFailed(reason)));
+            ack.send(Err(Error::InitFailed(reason)));
         }
         InitOutcome::Ignore => {
             // `ignore`: the process goes with `normal`, and as for a failed init the
@@ -272,16 +269,16 @@ fn run<W: Worker>(
                 link::unlink(&rt, &cell, parent);
             }
             die(&rt, &cell, ExitReason::Normal, false);
-            let _ = ack.send(Err(Error::Ignored));
+            ack.send(Err(Error::Ignored));
         }
         InitOutcome::Ready | InitOutcome::Continue(_) => {
             // (A continuation was taken out above.) Killed during init: the start fails with how it died.
             match cell.exit_reason() {
                 Some(reason) => {
-                    let _ = ack.send(Err(Error::InitFailed(reason)));
+                    ack.send(Err(Error::InitFailed(reason)));
                 }
                 None => {
-                    let _ = ack.send(Ok(()));
+                    ack.send(Ok(()));
                     // A worker killed while its last callback ran does not run
                     // terminate, whatever that callback returned.
                     if let Some(reason) = serve(&mut worker, &mut ctx, &inbox, first)
