@@ -144,8 +144,9 @@ pub(crate) struct ProcessCell {
     pub(crate) type_name: &'static str,
     /// What it is doing, for the observer (src/observer/activity.rs).
     pub(crate) activity: Activity,
-    /// Set by a supervisor in its `init`: what the observer shows of it.
-    pub(crate) supervision: OnceLock<SupervisorView>,
+    /// Set by a supervisor in its `init`: what the observer shows of it. Boxed: most
+    /// processes are not supervisors, and the view is some 100 bytes.
+    pub(crate) supervision: OnceLock<Box<SupervisorView>>,
     alive: AtomicBool,
     pub(crate) state: Mutex<ProcessState>,
     pub(crate) mailbox: Box<dyn Mailbox>,

@@ -60,7 +60,9 @@ pub(crate) struct Activity {
     /// Timers set and not yet fired or cancelled.
     timers: AtomicU64,
     /// The OS thread, set once when the process starts on it.
-    thread: Mutex<Option<ThreadIdentity>>,
+    /// The std handle (a reference count, no allocation of its own): the observer
+    /// reads the name and id from it when asked.
+    thread: Mutex<Option<std::thread::Thread>>,
 }
 
 impl Activity {
@@ -81,15 +83,15 @@ impl Activity {
 
     /// Records the current thread as this process's thread.
     pub(crate) fn bind_to_current_thread(&self) {
-        let thread = std::thread::current();
-        *self.thread.lock() = Some(ThreadIdentity {
-            name: thread.name().map(str::to_owned),
-            id: format!("{:?}", thread.id()),
-        });
+        *self.thread.lock() = Some(std::thread::current());
     }
 
     pub(crate) fn thread(&self) -> Option<ThreadIdentity> {
-        self.thread.lock().clone()
+        let thread = self.thread.lock().clone()?;
+        Some(ThreadIdentity {
+            name: thread.name().map(str::to_owned),
+            id: format!("{:?}", thread.id()),
+        })
     }
 
     /// A callback starts (on the owning thread); `after_wait` if the thread waited

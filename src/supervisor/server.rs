@@ -102,7 +102,7 @@ fn start_process(ctx: &mut Context<Supervisor>, spec: &mut ChildSpec) -> Result<
 
 /// What the observer shows of this supervisor (src/observer/supervision.rs).
 fn view(ctx: &Context<Supervisor>) -> Option<&SupervisorView> {
-    ctx.cell.supervision.get()
+    ctx.cell.supervision.get().map(|view| &**view)
 }
 
 fn stopping(child: &Child, pid: Pid) -> Stopping<'_> {
@@ -554,12 +554,12 @@ impl Worker for Supervisor {
     fn init(&mut self, ctx: &mut Context<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         let dynamic = matches!(self.children, Children::Dynamic { .. });
-        let _ = ctx.cell.supervision.set(SupervisorView::new(
+        let _ = ctx.cell.supervision.set(Box::new(SupervisorView::new(
             self.strategy,
             self.max_restarts,
             self.period,
             dynamic,
-        ));
+        )));
         if let Err(error) = self.check() {
             return self.fail_start(error);
         }
