@@ -499,6 +499,38 @@ pub fn raw_idle_threads_rss(count: usize) -> u64 {
     (after.saturating_sub(before)) / count as u64
 }
 
+/// The argument that makes a bench binary measure one system's W5 and print the bytes
+/// (see [`w5_in_child`]).
+pub const W5_CHILD: &str = "--w5-child=";
+
+/// Runs this bench binary again with [`W5_CHILD`]`system` and reads the bytes per idle
+/// worker it prints. Resident memory is measured in a fresh process each: in a process
+/// that has run other workloads, new workers land on heap pages and cached thread
+/// stacks already counted (the runtime report, measuring after W7, once gave otp and
+/// raw 7.9 KiB each against 11.2 and 9.6 in a fresh process).
+#[allow(dead_code)]
+pub fn w5_in_child(system: &str, count: usize) -> Option<f64> {
+    let output = std::process::Command::new(std::env::current_exe().ok()?)
+        .arg(format!("{W5_CHILD}{system}"))
+        .arg(count.to_string())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// The child's side of [`w5_in_child`]: `Some(system)` if this process was started
+/// to measure it, with the count asked for.
+#[allow(dead_code)]
+pub fn w5_child_request() -> Option<(String, usize)> {
+    let arguments: Vec<String> = std::env::args().collect();
+    let system = arguments.get(1)?.strip_prefix(W5_CHILD)?.to_owned();
+    let count = arguments
+        .get(2)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(10_000);
+    Some((system, count))
+}
+
 /// Starts `count` idle workers, then times the runtime's shutdown (every thread joined).
 pub fn otp_shutdown_idle(count: usize) -> Duration {
     let (runtime, workers) = idle_workers(count);

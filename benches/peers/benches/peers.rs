@@ -232,20 +232,6 @@ fn print_table(systems: &[(&str, Figures)]) {
     }
 }
 
-/// The argument that makes this binary measure one system's W5 and print the bytes:
-/// resident memory is measured in a fresh process each, so that no system reuses pages
-/// another one freed.
-const W5_CHILD: &str = "--w5-child=";
-
-fn w5_in_child(system: &str, count: usize) -> Option<f64> {
-    let output = std::process::Command::new(std::env::current_exe().ok()?)
-        .arg(format!("{W5_CHILD}{system}"))
-        .arg(count.to_string())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
-}
-
 fn w5_child(system: &str, count: usize) {
     let bytes = match system {
         "otp" => otp_idle_workers_rss(count) as f64,
@@ -258,15 +244,11 @@ fn w5_child(system: &str, count: usize) {
 }
 
 fn main() {
-    let arguments: Vec<String> = std::env::args().collect();
-    if let Some(system) = arguments.get(1).and_then(|a| a.strip_prefix(W5_CHILD)) {
-        let count = arguments
-            .get(2)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(10_000);
-        w5_child(system, count);
+    if let Some((system, count)) = w5_child_request() {
+        w5_child(&system, count);
         return;
     }
+    let arguments: Vec<String> = std::env::args().collect();
     let quick = arguments.iter().any(|argument| argument == "--quick");
     let sizes = Sizes::new(quick);
     println!("== W1-W6 on otp-threads and its peers, one run ({sizes:?})");
