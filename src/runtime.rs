@@ -30,9 +30,9 @@ use crate::{Down, monitor};
 pub use limits::SystemLimit;
 pub(crate) use limits::{WorkerSlots, diagnose_thread_failure};
 pub(crate) use one_shot::{OneShotSender, one_shot};
-pub(crate) use pool::{
-    HANDOFF_SPIN, MESSAGE_SPIN, Pool, ThreadSlot, spin_recv, spin_recv_whole, spin_until,
-};
+#[cfg(feature = "dist")]
+pub(crate) use pool::spin_recv_whole;
+pub(crate) use pool::{HANDOFF_SPIN, MESSAGE_SPIN, Pool, ThreadSlot, spin_recv, spin_until};
 
 /// Settings of a [`Runtime`], built with [`Runtime::builder`].
 #[derive(Clone, Debug)]
