@@ -47,13 +47,17 @@ fn a_visible_connection_to_beam_stays_up_for_five_minutes() {
     // Wait for BEAM's verdict; our side must not report a nodedown meanwhile.
     let deadline = std::time::Instant::now() + Duration::from_secs(secs + 60);
     let verdict = loop {
-        if let Ok(event) = events.try_recv() {
-            panic!("our side saw {event:?} during the idle period");
+        // BEAM halts right after its verdict: a nodedown or a missing peer seen just
+        // as a slice ended may follow a verdict not read yet, so that comes first.
+        let event = events.try_recv().ok();
+        let peers = ours.node().nodes().len();
+        if event.is_some() || peers != 1 {
+            if let Some(line) = beam.try_line(Duration::from_secs(2)) {
+                break line;
+            }
+            panic!("our side saw {event:?} with {peers} peers during the idle period");
         }
         assert!(std::time::Instant::now() < deadline, "BEAM gave no verdict");
-        // Our side lists the peer the whole time (BEAM may leave right after its
-        // verdict, so this is checked before it, not after).
-        assert_eq!(ours.node().nodes().len(), 1, "our side dropped the peer");
         match beam_line(&beam) {
             Some(line) => break line,
             None => continue,

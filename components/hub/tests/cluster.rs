@@ -677,14 +677,28 @@ fn majority_quorum_minority_stops_its_children_in_a_live_partition_and_all_conve
         healing.elapsed(),
         on_p3.len()
     );
-    for (i, id) in ids.iter().enumerate() {
-        let expected = if on_p3.contains(&i) {
+    // As after a join: a moved-back copy may be in the registry before its handed-over
+    // state reaches it, so each value must arrive within the bound.
+    let expected = |i: usize| {
+        if on_p3.contains(&i) {
             1000 + i as i64
         } else {
             i as i64 + 1
-        };
-        assert_eq!(value(hub, id), expected, "{id} after the heal");
-    }
+        }
+    };
+    poll_until(
+        "every child's state after the heal",
+        PATIENCE,
+        || {
+            ids.iter()
+                .enumerate()
+                .filter(|(i, id)| value(hub, id) != expected(*i))
+                .map(|(_, id)| id.clone())
+                .take(3)
+                .collect::<Vec<_>>()
+        },
+        |wrong| wrong.is_empty(),
+    );
 }
 
 /// Majority quorum cut 2 | 2: neither half has a quorum (3 of 4), so both stop every
