@@ -13,7 +13,8 @@
 //!   (second line: a fresh thread spawned and joined)
 //! - W4 kill -> DOWN at a separate watcher: median; raw: the victim sends a message just
 //!   before it exits (second line: the watcher joins it; third: the floor, one message to
-//!   a blocked thread)
+//!   a blocked thread; fourth: kill -> DOWN and that floor in turn, round by round, with
+//!   a worker spawned before each, so that both meet the same placement of the watcher)
 //! - W5 10,000 idle workers: resident memory per worker, each side in a fresh process
 //! - W7 shutdown of a runtime holding 10,000 idle workers, every thread joined; raw: as
 //!   many parked threads told to finish and joined (the OS's floor)
@@ -177,6 +178,15 @@ fn report(quick: bool) {
         floor.median,
         floor.p99,
         ratio(otp.median, floor.median)
+    );
+    let (mut kills, mut wakes) = otp_kill_and_one_wake(&runtime, rounds);
+    let (kills, wakes) = (stats(&mut kills), stats(&mut wakes));
+    println!(
+        "{:<34} in turn with the floor under the same conditions: kill -> DOWN median {:>9.2?} | one wake median {:>9.2?} | median ratio {:.2}",
+        "",
+        kills.median,
+        wakes.median,
+        ratio(kills.median, wakes.median)
     );
     runtime.shutdown(Duration::from_secs(30)).unwrap();
 

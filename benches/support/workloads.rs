@@ -382,6 +382,77 @@ pub fn otp_kill_to_down(runtime: &RuntimeHandle, rounds: usize) -> Vec<Duration>
     )
 }
 
+/// W4 beside its floor under the same conditions, round by round: in turn, a worker is
+/// killed with the watcher blocked on its monitor, or (with a worker spawned and
+/// monitored all the same) the watcher, blocked on a channel, is sent one message.
+/// Returns (kill -> DOWN, one wake-up).
+///
+/// Whether the kernel wakes the watcher on the killer's core (3-8 µs here) or on the
+/// other, idle one (45-60 µs on these VMs: the idle vCPU must be woken) is decided by
+/// where the watcher last ran, and holds for a whole run of rounds; a floor measured in
+/// a run of its own may be in the other mode. In turn, both sides share the mode.
+pub fn otp_kill_and_one_wake(
+    runtime: &RuntimeHandle,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    enum Watch {
+        Down(otp_threads::Monitor),
+        Message(otp_threads::Monitor, Receiver<()>),
+    }
+    let mut turn = 0usize;
+    let samples = watched_rounds(
+        rounds * 2,
+        |watch| match watch {
+            Watch::Down(monitor) => {
+                monitor.receiver().recv().unwrap();
+            }
+            Watch::Message(_monitor, woken) => {
+                let _ = woken.recv();
+            }
+        },
+        || {
+            turn += 1;
+            let worker = runtime.spawn_worker(Idle).unwrap();
+            let monitor = runtime.monitor(&worker.pid());
+            let pid = worker.pid();
+            let (wake, woken) = bounded::<()>(1);
+            let kill_now = turn % 2 == 1;
+            let watch = if kill_now {
+                Watch::Down(monitor)
+            } else {
+                Watch::Message(monitor, woken)
+            };
+            let trigger = move || {
+                if kill_now {
+                    runtime.kill(&pid);
+                } else {
+                    wake.send(()).unwrap();
+                }
+                // Killed after the sample when it was not the one measured.
+                KillOnDrop(runtime, worker)
+            };
+            (watch, trigger)
+        },
+    );
+    let (mut kills, mut wakes) = (Vec::new(), Vec::new());
+    for (i, sample) in samples.into_iter().enumerate() {
+        if i % 2 == 0 {
+            kills.push(sample);
+        } else {
+            wakes.push(sample);
+        }
+    }
+    (kills, wakes)
+}
+
+struct KillOnDrop<'a>(&'a RuntimeHandle, WorkerRef<Idle>);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.kill(&self.1.pid());
+    }
+}
+
 /// How a watcher learns that a raw thread is gone.
 #[derive(Clone, Copy)]
 pub enum RawDeath {
