@@ -176,10 +176,7 @@ fn a_callee_dying_during_a_call_ends_it_with_its_exit_reason() {
     let (caller, release) = blocked_in_a_call(&blocked);
     // Kill it while the call is being served.
     rt.kill(&blocked.pid());
-    assert_eq!(
-        caller.join().unwrap().unwrap_err(),
-        Error::Exited(ExitReason::Killed)
-    );
+    ends_with_the_kill(caller);
     drop(release);
     rt.shutdown(WAIT).unwrap();
 }
@@ -204,10 +201,7 @@ fn a_call_queued_behind_a_killed_callees_work_ends_with_the_kill_reason() {
         });
         rt.kill(&blocked.pid());
         for caller in [queued, busy] {
-            assert_eq!(
-                caller.join().unwrap().unwrap_err(),
-                Error::Exited(ExitReason::Killed)
-            );
+            ends_with_the_kill(caller);
         }
         drop(release);
     }
@@ -228,10 +222,7 @@ fn a_token_replied_after_its_worker_was_killed_is_not_delivered() {
     let token: otp_threads::ReplyTo<Reply> = tokens.recv_timeout(WAIT).unwrap();
     rt.kill(&p.pid());
     assert!(!token.reply(Reply::Bool(true)));
-    assert_eq!(
-        caller.join().unwrap().unwrap_err(),
-        Error::Exited(ExitReason::Killed)
-    );
+    ends_with_the_kill(caller);
     rt.shutdown(WAIT).unwrap();
 }
 
@@ -428,6 +419,14 @@ fn stop_reports_the_real_exit_reason_when_it_differs() {
         .unwrap();
     assert_eq!(sup.stop(ExitReason::Shutdown, WAIT), Ok(()));
     rt.shutdown(WAIT).unwrap();
+}
+
+/// The calling thread's call ended with its callee's kill.
+fn ends_with_the_kill(caller: std::thread::JoinHandle<Result<Reply, Error>>) {
+    assert_eq!(
+        caller.join().unwrap().unwrap_err(),
+        Error::Exited(ExitReason::Killed)
+    );
 }
 
 /// A thread calls `worker` with `Command::Block`; returns once the worker is inside

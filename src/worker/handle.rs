@@ -77,6 +77,16 @@ fn settle_call<R: Send + 'static>(
     as_given
 }
 
+/// A call's envelope the mailbox gave back (its worker is gone): a token in it must
+/// not settle the call as `Dropped`; a `CallRequest`, dropped here, takes its request
+/// back out of the caller's slot.
+fn forget_returned_call<W: Worker>(envelope: Envelope<W>) {
+    if let Envelope::BoxedCall(call) = envelope {
+        let (_, mut token) = *call;
+        token.slot = None;
+    }
+}
+
 /// What a call returns for its outcome.
 fn call_result<R>(outcome: CallOutcome<R>) -> Result<R, Error> {
     match outcome {
@@ -266,12 +276,8 @@ impl<W: Worker> WorkerRef<W> {
         let sent = self.mailbox.send(envelope);
         if let Err(SendError(envelope)) = sent {
             // The mailbox is gone with the worker: the call is `NoProc`, whatever
-            // settles it. A returned token must not settle it as `Dropped`; a returned
-            // `CallRequest` takes its request back out of the slot.
-            if let Envelope::BoxedCall(call) = envelope {
-                let (_, mut token) = *call;
-                token.slot = None;
-            }
+            // settles it.
+            forget_returned_call(envelope);
             self.give_up(&slot, tag);
             return Err(Error::NoProc);
         }
@@ -288,26 +294,21 @@ impl<W: Worker> WorkerRef<W> {
                 // Slow: the monitor goes in before this thread parks. If the worker
                 // has died, the claim fails only if the call was settled meanwhile.
                 monitored = true;
-                match self.watch_call(&slot, tag) {
+                match self.watch_call(slot.clone(), tag) {
                     Some(reason) if slot.claim(tag) => Some(CallOutcome::Down(reason)),
                     _ => slot.wait(deadline),
                 }
             }
         };
-        let outcome = match outcome.or_else(|| self.give_up(&slot, tag)) {
-            Some(outcome) => outcome,
-            None => {
-                if monitored {
-                    self.cell.state.lock().monitored_by.remove(&tag);
-                }
-                return Err(Error::Timeout);
-            }
-        };
-        // A DOWN took the monitor with it; a reply or a dropped token did not.
-        if monitored && !matches!(outcome, CallOutcome::Down(_)) {
+        let outcome = outcome.or_else(|| self.give_up(&slot, tag));
+        // A DOWN took the monitor with it; a reply, a dropped token or a timeout did not.
+        if monitored && !matches!(outcome, Some(CallOutcome::Down(_))) {
             self.cell.state.lock().monitored_by.remove(&tag);
         }
-        call_result(outcome)
+        match outcome {
+            Some(outcome) => call_result(outcome),
+            None => Err(Error::Timeout),
+        }
     }
 
     /// Sends a call whose outcome nobody waits for: `on_outcome` gets it, run on the
@@ -332,23 +333,15 @@ impl<W: Worker> WorkerRef<W> {
             tag,
             Box::new(move |outcome| on_outcome(call_result(outcome))),
         ));
-        {
-            let mut state = self.cell.state.lock();
-            if state.status != Status::Alive {
-                return Err(Error::NoProc);
-            }
-            let watch: Arc<dyn CallWatch> = slot.clone();
-            state.monitored_by.insert(tag, Watcher::Call(watch));
+        if self.watch_call(slot.clone(), tag).is_some() {
+            return Err(Error::NoProc);
         }
         let sent = self.mailbox.send(Envelope::BoxedCall(Box::new((
             request,
             ReplyTo::new(Settler::Callback(slot.clone()), tag, self.cell.clone()),
         ))));
         if let Err(SendError(envelope)) = sent {
-            if let Envelope::BoxedCall(call) = envelope {
-                let (_, mut token) = *call;
-                token.slot = None;
-            }
+            forget_returned_call(envelope);
             if slot.disarm() {
                 self.cell.state.lock().monitored_by.remove(&tag);
             }
@@ -357,15 +350,14 @@ impl<W: Worker> WorkerRef<W> {
         Ok(())
     }
 
-    /// Enters the monitor of a waiting call (tagged `tag`) into the worker's table:
-    /// `None` if it is in (the worker's death will end the call), or the exit reason
-    /// if the worker has died since the call began, whose DOWN the call would have had.
-    fn watch_call(&self, slot: &Arc<ReplySlot<W::Call, W::Reply>>, tag: u64) -> Option<ExitReason> {
+    /// Enters the monitor of a call (tagged `tag`, its outcome going to `watch`) into
+    /// the worker's table: `None` if it is in (the worker's death will end the call),
+    /// or the exit reason if the worker has died, whose DOWN the call would have had.
+    fn watch_call(&self, watch: Arc<dyn CallWatch>, tag: u64) -> Option<ExitReason> {
         let mut state = self.cell.state.lock();
         if let Status::Dead(reason) = &state.status {
             return Some(reason.clone());
         }
-        let watch: Arc<dyn CallWatch> = slot.clone();
         state.monitored_by.insert(tag, Watcher::Call(watch));
         None
     }
