@@ -4,6 +4,7 @@
 //! [`Runtime::shutdown`]) stops every worker and joins every thread. [`RuntimeHandle`]
 //! is a cheap, cloneable handle to the same runtime for workers and other threads.
 
+mod futex_hash;
 mod limits;
 mod one_shot;
 mod pool;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, unbounded};
 use parking_lot::{Condvar, Mutex};
 
+use super::futex_hash::CountedThread;
 use crate::pid::Pid;
 
 /// A unit of work: runs one worker from start to exit.
@@ -127,10 +128,12 @@ impl Pool {
         // did this at some 660 bytes a thread, kept for the thread's life.)
         let handoff = Arc::new(Mutex::new(Some(job)));
         let thread_job = handoff.clone();
+        let counted = CountedThread::new();
         let spawned = std::thread::Builder::new()
             .name("otp-worker".into())
             .stack_size(self.stack_size)
             .spawn(move || {
+                let _counted = counted;
                 let _running = running;
                 let job = thread_job.lock().take();
                 drop(thread_job);
