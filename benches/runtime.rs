@@ -18,6 +18,9 @@
 //! - W5 10,000 idle workers: resident memory per worker, each side in a fresh process
 //! - W7 shutdown of a runtime holding 10,000 idle workers, every thread joined; raw: as
 //!   many parked threads told to finish and joined (the OS's floor)
+//! - W1i beside 10,000 idle workers (raw: parked threads), each side in a fresh
+//!   process: what a crowd of parked threads costs every wake-up in the process, which
+//!   the runtime's enlarged futex table takes away (`src/runtime/futex_hash.rs`)
 //!
 //! - W1 and W2 again on a runtime built with `introspection(false)` (the observer's
 //!   bookkeeping off), beside the default runtime (on): the ratio on / off is what
@@ -214,7 +217,25 @@ fn report(quick: bool) {
         ),
         _ => println!("W5 not measured: a child process gave no figure"),
     }
+
+    // W1i beside idle workers, each side in a fresh process of its own.
+    match (
+        w5_in_child("crowd-otp", idle),
+        w5_in_child("crowd-raw", idle),
+    ) {
+        (Some(otp), Some(raw)) => println!(
+            "{:<34} otp median {:>9.2?} | raw median {:>9.2?}, beside {idle} idle workers, each in a fresh process | ratio {:.2} (information: the futex table)",
+            "W1i beside idle workers",
+            Duration::from_nanos(otp as u64),
+            Duration::from_nanos(raw as u64),
+            otp / raw.max(1.0)
+        ),
+        _ => println!("W1i beside idle workers not measured: a child process gave no figure"),
+    }
 }
+
+/// Calls of W1i beside idle workers, per side.
+const CROWD_CALLS: u64 = 1_000;
 
 /// W1 and W2 with introspection on (the default) and off, interleaved in one run.
 fn introspection_report(quick: bool) {
@@ -333,6 +354,8 @@ fn main() {
         let bytes = match system.as_str() {
             "otp" => otp_idle_workers_rss(count),
             "raw" => raw_idle_threads_rss(count),
+            "crowd-otp" => otp_idle_call_beside(count, CROWD_CALLS),
+            "crowd-raw" => raw_idle_call_beside(count, CROWD_CALLS),
             _ => return,
         };
         println!("{bytes}");

@@ -575,7 +575,8 @@ pub fn raw_idle_threads_rss(count: usize) -> u64 {
 pub const W5_CHILD: &str = "--w5-child=";
 
 /// Runs this bench binary again with [`W5_CHILD`]`system` and reads the bytes per idle
-/// worker it prints. Resident memory is measured in a fresh process each: in a process
+/// worker it prints (or, for the systems `crowd-otp` and `crowd-raw`, the median of
+/// [`otp_idle_call_beside`] and [`raw_idle_call_beside`]). Resident memory is measured in a fresh process each: in a process
 /// that has run other workloads, new workers land on heap pages and cached thread
 /// stacks already counted (the runtime report, measuring after W7, once gave otp and
 /// raw 7.9 KiB each against 11.2 and 9.6 in a fresh process).
@@ -600,6 +601,34 @@ pub fn w5_child_request() -> Option<(String, usize)> {
         .and_then(|count| count.parse().ok())
         .unwrap_or(10_000);
     Some((system, count))
+}
+
+// ---------------------------------------------------------------- W1i beside a crowd
+
+/// Median nanoseconds of `calls` calls, each after 1 ms idle, to one worker of a runtime
+/// that also holds `crowd` idle workers. Run in a fresh process (see
+/// [`w5_in_child`]): the runtime enlarges the process's futex table as its threads
+/// grow, and a table only grows, so a process that has held many threads is no longer
+/// what the kernel gives a new one.
+pub fn otp_idle_call_beside(crowd: usize, calls: u64) -> u64 {
+    let (runtime, workers) = idle_workers(crowd);
+    let echo = runtime.spawn_worker(Echo { sum: 0 }).unwrap();
+    let mut samples = Vec::new();
+    otp_calls(&echo, calls, Duration::from_millis(1), &mut samples);
+    drop((echo, workers));
+    runtime.shutdown(Duration::from_secs(30)).unwrap();
+    stats(&mut samples).median.as_nanos() as u64
+}
+
+/// [`otp_idle_call_beside`] on raw threads: a [`RawPair`] beside `crowd` parked threads.
+pub fn raw_idle_call_beside(crowd: usize, calls: u64) -> u64 {
+    let (stop, threads) = parked_threads(crowd);
+    let pair = RawPair::start();
+    let mut samples = Vec::new();
+    pair.calls(calls, Duration::from_millis(1), &mut samples);
+    pair.stop();
+    finish(stop, threads);
+    stats(&mut samples).median.as_nanos() as u64
 }
 
 /// Starts `count` idle workers, then times the runtime's shutdown (every thread joined).
