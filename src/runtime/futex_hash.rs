@@ -11,18 +11,21 @@
 //! time took 0.67-0.80 s instead of 0.42 s.
 //!
 //! So the pool enlarges the table as its threads grow
-//! (`prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS)`): from 32 threads, whenever the
-//! runtimes' threads exceed a quarter of the buckets, to 32 buckets per thread (rounded
+//! (`prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS)`): from 256 threads, whenever the
+//! runtimes' threads exceed a quarter of the buckets, to 64 buckets per thread (rounded
 //! up to a power of two, at most [`MAX_BUCKETS`], 64 bytes of kernel memory each): at
-//! 32, 257 and 4,097 threads. It only ever grows
-//! the table, and leaves alone a process that uses the global table (slots set to 0,
+//! 256 threads to 16,384 buckets, at 4,097 to 65,536. Each resize blocks the spawn that
+//! asks for it for 17-55 ms here (the kernel lets every user of the old table finish
+//! first, however few the waiters: 25 ms at 32 threads), so there are only two; below
+//! 256 threads a bucket holds at most 16 waiters, a walk of a microsecond or two. It
+//! only ever grows the table, and leaves alone a process that uses the global table (slots set to 0,
 //! which the kernel makes final) or a kernel without private tables.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-/// The most buckets the pool asks for: 4 MiB of kernel memory, reached at 4,097
+/// The most buckets the pool asks for: 4 MiB of kernel memory, asked for at 4,097
 /// threads; a quarter of it is still more threads than the default 65,530 memory
 /// mappings allow a process.
 pub(crate) const MAX_BUCKETS: usize = 1 << 16;
@@ -35,7 +38,7 @@ static POOL_THREADS: AtomicUsize = AtomicUsize::new(0);
 static NEXT_LOOK: AtomicUsize = AtomicUsize::new(FIRST_LOOK);
 
 /// Below this many threads the kernel's own table is ample.
-const FIRST_LOOK: usize = 32;
+const FIRST_LOOK: usize = 256;
 
 /// Serialises the read-then-resize of the table between runtimes.
 static RESIZING: Mutex<()> = Mutex::new(());
@@ -68,7 +71,7 @@ pub(crate) fn wanted_buckets(threads: usize, buckets: usize) -> Option<usize> {
     }
     let wanted = threads
         .checked_next_power_of_two()
-        .and_then(|threads| threads.checked_mul(32))
+        .and_then(|threads| threads.checked_mul(64))
         .map_or(MAX_BUCKETS, |buckets| buckets.min(MAX_BUCKETS));
     (wanted > buckets).then_some(wanted)
 }
@@ -92,9 +95,13 @@ fn grow_for(threads: usize) {
         NEXT_LOOK.store(next_look(buckets), Ordering::Relaxed);
         return;
     };
+    let started = std::time::Instant::now();
     match table::resize(wanted) {
         Ok(()) => {
-            log::debug!("futex hash: {buckets} -> {wanted} buckets for {threads} threads");
+            log::debug!(
+                "futex hash: {buckets} -> {wanted} buckets for {threads} threads in {:?}",
+                started.elapsed()
+            );
             NEXT_LOOK.store(next_look(wanted), Ordering::Relaxed);
         }
         Err(error) => {
@@ -167,16 +174,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_kernels_table_is_kept_below_thirty_two_threads() {
-        assert_eq!(wanted_buckets(31, 16), None);
+    fn the_kernels_table_is_kept_below_two_hundred_fifty_six_threads() {
+        assert_eq!(wanted_buckets(255, 16), None);
         assert_eq!(wanted_buckets(0, 0), None);
     }
 
     #[test]
-    fn a_table_grows_to_thirty_two_buckets_a_thread_when_threads_pass_a_quarter() {
-        assert_eq!(wanted_buckets(32, 16), Some(1024));
-        assert_eq!(wanted_buckets(256, 1024), None);
-        assert_eq!(wanted_buckets(257, 1024), Some(16384));
+    fn a_table_grows_to_sixty_four_buckets_a_thread_when_threads_pass_a_quarter() {
+        assert_eq!(wanted_buckets(256, 16), Some(16384));
+        assert_eq!(wanted_buckets(256, 64), Some(16384));
+        assert_eq!(wanted_buckets(1024, 4096), None);
+        assert_eq!(wanted_buckets(1025, 4096), Some(MAX_BUCKETS));
         assert_eq!(wanted_buckets(4096, 16384), None);
         assert_eq!(wanted_buckets(4097, 16384), Some(MAX_BUCKETS));
         assert_eq!(wanted_buckets(usize::MAX, 16384), Some(MAX_BUCKETS));
@@ -191,31 +199,34 @@ mod tests {
     #[test]
     fn the_next_look_comes_when_threads_pass_a_quarter_of_the_buckets() {
         assert_eq!(next_look(16), FIRST_LOOK);
-        assert_eq!(next_look(1024), 257);
+        assert_eq!(next_look(4096), 1025);
         assert_eq!(next_look(16384), 4097);
         assert_eq!(next_look(MAX_BUCKETS), usize::MAX);
     }
 
-    /// On a kernel with per-process tables, 40 pool threads leave one of at least
-    /// 1,024 buckets behind (a table only grows, so other tests cannot shrink it).
+    /// On a kernel with per-process tables, 260 pool threads leave one of at least
+    /// 16,384 buckets behind (a table only grows, so other tests cannot shrink it).
     #[cfg(target_os = "linux")]
     #[test]
-    fn forty_counted_threads_grow_a_private_table() {
+    fn two_hundred_sixty_counted_threads_grow_a_private_table() {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let threads: Vec<_> = (0..40)
+        let threads: Vec<_> = (0..260)
             .map(|_| {
                 let stopped = stopped.clone();
                 let counted = CountedThread::new();
-                std::thread::spawn(move || {
-                    let _counted = counted;
-                    let _ = stopped.recv();
-                })
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        let _counted = counted;
+                        let _ = stopped.recv();
+                    })
+                    .unwrap()
             })
             .collect();
         match table::buckets() {
             None => log::info!("no per-process futex tables on this kernel"),
             Some(0) => log::info!("this process uses the global futex table"),
-            Some(buckets) => assert!(buckets >= 1024, "{buckets} buckets"),
+            Some(buckets) => assert!(buckets >= 16384, "{buckets} buckets"),
         }
         drop(stop);
         for thread in threads {
