@@ -121,40 +121,41 @@ fn next_look(buckets: usize) -> usize {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
 mod table {
-    // Not in every libc release yet: from linux/prctl.h.
-    const PR_FUTEX_HASH: libc::c_int = 78;
-    const PR_FUTEX_HASH_SET_SLOTS: libc::c_ulong = 1;
-    const PR_FUTEX_HASH_GET_SLOTS: libc::c_ulong = 2;
+    use std::ffi::{c_int, c_ulong};
+
+    // From linux/prctl.h (6.16).
+    const PR_FUTEX_HASH: c_int = 78;
+    const PR_FUTEX_HASH_SET_SLOTS: c_ulong = 1;
+    const PR_FUTEX_HASH_GET_SLOTS: c_ulong = 2;
+
+    // The C library std links against on Linux (glibc or musl) has `prctl`: no crate
+    // is needed for one declaration.
+    unsafe extern "C" {
+        fn prctl(option: c_int, ...) -> c_int;
+    }
 
     /// The buckets of the process's table (0: the global table), or `None` if the
     /// kernel has no per-process tables.
     pub(super) fn buckets() -> Option<usize> {
-        let slots = prctl(PR_FUTEX_HASH_GET_SLOTS, 0);
-        usize::try_from(slots).ok()
+        usize::try_from(futex_hash(PR_FUTEX_HASH_GET_SLOTS, 0)).ok()
     }
 
     pub(super) fn resize(buckets: usize) -> std::io::Result<()> {
-        let buckets = libc::c_ulong::try_from(buckets).map_err(std::io::Error::other)?;
-        match prctl(PR_FUTEX_HASH_SET_SLOTS, buckets) {
+        let buckets = c_ulong::try_from(buckets).map_err(std::io::Error::other)?;
+        match futex_hash(PR_FUTEX_HASH_SET_SLOTS, buckets) {
             0 => Ok(()),
             _ => Err(std::io::Error::last_os_error()),
         }
     }
 
-    #[allow(unsafe_code)]
-    fn prctl(operation: libc::c_ulong, slots: libc::c_ulong) -> libc::c_int {
-        // SAFETY: PR_FUTEX_HASH takes integers only (no pointers): it reads or sets
-        // the size of this process's futex table. Unknown operations fail with EINVAL.
-        unsafe {
-            libc::prctl(
-                PR_FUTEX_HASH,
-                operation,
-                slots,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            )
-        }
+    fn futex_hash(operation: c_ulong, slots: c_ulong) -> c_int {
+        let unused: c_ulong = 0;
+        // SAFETY: PR_FUTEX_HASH takes integers only (no pointers), each passed as the
+        // `unsigned long` the kernel reads: it reads or sets the size of this process's
+        // futex table. A kernel without it fails the call with EINVAL.
+        unsafe { prctl(PR_FUTEX_HASH, operation, slots, unused, unused) }
     }
 }
 
