@@ -18,8 +18,8 @@
 //! asks for it for 17-55 ms here (the kernel lets every user of the old table finish
 //! first, however few the waiters: 25 ms at 32 threads), so there are only two; below
 //! 256 threads a bucket holds at most 16 waiters, a walk of a microsecond or two. It
-//! only ever grows the table, and leaves alone a process that uses the global table (slots set to 0,
-//! which the kernel makes final) or a kernel without private tables.
+//! only ever grows the table, and leaves alone a process that uses the global table
+//! (slots set to 0, which the kernel makes final) or a kernel without private tables.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
