@@ -12,13 +12,13 @@
 //! exits stops taking jobs and parks until it is told to leave; the joining waits for
 //! the count of threads still running a job to reach zero (one wake-up), then tells the
 //! threads to leave one at a time, joining each before the next (all the rest together
-//! if that falls behind, see [`Pace`]). On the 2-vCPU VMs we
-//! measure on, 10,000 raw threads exiting together took 0.8-0.9 s (they contend for
-//! the process's memory-map lock and interrupt each other's core to flush its TLB);
-//! one at a time, 0.40-0.45 s, once the futex table is large enough for them (see
-//! `futex_hash`; with the kernel's 16 buckets, one at a time was slower than
-//! together). Shutting down 10,000 idle workers (W7) went from 0.64-1.26 s to
-//! 0.52-0.67 s (18 of 20 runs; two took 1.3 s).
+//! if that falls behind, see [`Pace`]; from a fresh thread when there are many, see
+//! [`FRESH_JOINER_FROM`]). On the 2-vCPU VMs we measure on, 10,000 raw threads exiting
+//! together took 0.8-0.9 s (they contend for the process's memory-map lock and
+//! interrupt each other's core to flush its TLB); one at a time, 0.40-0.45 s, once the
+//! futex table is large enough for them (see `futex_hash`; with the kernel's 16
+//! buckets, one at a time was slower than together). Shutting down 10,000 idle workers
+//! (W7) went from 0.64-1.26 s to 0.52-0.67 s (18 of 20 runs; two took 1.3 s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,7 +42,8 @@ pub(crate) struct ThreadSlot {
     /// Set by the thread once it has run its last user code: joining it cannot block
     /// on a worker then.
     past_user_code: AtomicBool,
-    /// Set by the joining thread: this thread may now return (see [`Pool::close_and_join`]).
+    /// Set by the joining thread: this thread may now return (see
+    /// [`Pool::close_and_join`]).
     may_leave: AtomicBool,
 }
 
