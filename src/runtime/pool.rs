@@ -18,7 +18,7 @@
 //! interrupt each other's core to flush its TLB); one at a time, 0.40-0.45 s, once the
 //! futex table is large enough for them (see `futex_hash`; with the kernel's 16
 //! buckets, one at a time was slower than together). Shutting down 10,000 idle workers
-//! (W7) went from 0.64-1.26 s to 0.52-0.67 s (18 of 20 runs; two took 1.3 s).
+//! (W7) went from 0.8-1.1 s in most runs to 0.52-0.67 s (18 of 20; two took 1.3 s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
