@@ -206,7 +206,7 @@ fn report(quick: bool) {
     );
 
     // W5, each side in a fresh process of its own.
-    match (w5_in_child("otp", idle), w5_in_child("raw", idle)) {
+    match (measure_in_child("otp", idle), measure_in_child("raw", idle)) {
         (Some(otp), Some(raw)) => println!(
             "{:<34} otp {:>6.1} KiB | raw thread {:>6.1} KiB per worker, stack {} KiB, each in a fresh process | ratio {:.2} (target <= 8 KiB)",
             "W5 idle workers resident memory",
@@ -220,8 +220,8 @@ fn report(quick: bool) {
 
     // W1i beside idle workers, each side in a fresh process of its own.
     match (
-        w5_in_child("crowd-otp", idle),
-        w5_in_child("crowd-raw", idle),
+        measure_in_child("crowd-otp", idle),
+        measure_in_child("crowd-raw", idle),
     ) {
         (Some(otp), Some(raw)) => println!(
             "{:<34} otp median {:>9.2?} | raw median {:>9.2?}, beside {idle} idle workers, each in a fresh process | ratio {:.2} (information: the futex table)",
@@ -350,15 +350,15 @@ fn criterion_benches(c: &mut Criterion) {
 }
 
 fn main() {
-    if let Some((system, count)) = w5_child_request() {
-        let bytes = match system.as_str() {
+    if let Some((what, count)) = child_measure_request() {
+        let figure = match what.as_str() {
             "otp" => otp_idle_workers_rss(count),
             "raw" => raw_idle_threads_rss(count),
             "crowd-otp" => otp_idle_call_beside(count, CROWD_CALLS),
             "crowd-raw" => raw_idle_call_beside(count, CROWD_CALLS),
             _ => return,
         };
-        println!("{bytes}");
+        println!("{figure}");
         return;
     }
     let arguments: Vec<String> = std::env::args().collect();

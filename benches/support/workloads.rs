@@ -570,44 +570,45 @@ pub fn raw_idle_threads_rss(count: usize) -> u64 {
     (after.saturating_sub(before)) / count as u64
 }
 
-/// The argument that makes a bench binary measure one system's W5 and print the bytes
-/// (see [`w5_in_child`]).
-pub const W5_CHILD: &str = "--w5-child=";
+/// The argument that makes a bench binary measure one workload in a process of its own
+/// and print the figure (see [`measure_in_child`]).
+pub const MEASURE_IN_CHILD: &str = "--measure-in-child=";
 
-/// Runs this bench binary again with [`W5_CHILD`]`system` and reads the bytes per idle
-/// worker it prints (or, for the systems `crowd-otp` and `crowd-raw`, the median of
-/// [`otp_idle_call_beside`] and [`raw_idle_call_beside`]). Resident memory is measured in a fresh process each: in a process
-/// that has run other workloads, new workers land on heap pages and cached thread
-/// stacks already counted (the runtime report, measuring after W7, once gave otp and
-/// raw 7.9 KiB each against 11.2 and 9.6 in a fresh process).
+/// Runs this bench binary again with [`MEASURE_IN_CHILD`]`what` and reads the figure it
+/// prints: for W5 the bytes per idle worker (`what` names the system), for W1i beside
+/// idle workers the median of [`otp_idle_call_beside`] or [`raw_idle_call_beside`].
+/// Each runs in a fresh process: in a process that has run other workloads, new
+/// workers land on heap pages and cached thread stacks already counted (the runtime
+/// report, measuring after W7, once gave otp and raw 7.9 KiB each against 11.2 and 9.6
+/// in a fresh process), and the futex table an earlier workload grew stays grown.
 #[allow(dead_code)]
-pub fn w5_in_child(system: &str, count: usize) -> Option<f64> {
+pub fn measure_in_child(what: &str, count: usize) -> Option<f64> {
     let output = std::process::Command::new(std::env::current_exe().ok()?)
-        .arg(format!("{W5_CHILD}{system}"))
+        .arg(format!("{MEASURE_IN_CHILD}{what}"))
         .arg(count.to_string())
         .output()
         .ok()?;
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
-/// The child's side of [`w5_in_child`]: `Some(system)` if this process was started
+/// The child's side of [`measure_in_child`]: `Some(what)` if this process was started
 /// to measure it, with the count asked for.
 #[allow(dead_code)]
-pub fn w5_child_request() -> Option<(String, usize)> {
+pub fn child_measure_request() -> Option<(String, usize)> {
     let arguments: Vec<String> = std::env::args().collect();
-    let system = arguments.get(1)?.strip_prefix(W5_CHILD)?.to_owned();
+    let what = arguments.get(1)?.strip_prefix(MEASURE_IN_CHILD)?.to_owned();
     let count = arguments
         .get(2)
         .and_then(|count| count.parse().ok())
         .unwrap_or(10_000);
-    Some((system, count))
+    Some((what, count))
 }
 
 // ---------------------------------------------------------------- W1i beside a crowd
 
 /// Median nanoseconds of `calls` calls, each after 1 ms idle, to one worker of a runtime
 /// that also holds `crowd` idle workers. Run in a fresh process (see
-/// [`w5_in_child`]): the runtime enlarges the process's futex table as its threads
+/// [`measure_in_child`]): the runtime enlarges the process's futex table as its threads
 /// grow, and a table only grows, so a process that has held many threads is no longer
 /// what the kernel gives a new one.
 pub fn otp_idle_call_beside(crowd: usize, calls: u64) -> u64 {

@@ -244,7 +244,7 @@ fn w5_child(system: &str, count: usize) {
 }
 
 fn main() {
-    if let Some((system, count)) = w5_child_request() {
+    if let Some((system, count)) = child_measure_request() {
         w5_child(&system, count);
         return;
     }
@@ -259,7 +259,7 @@ fn main() {
         ("kameo", kameo_side::figures(sizes)),
     ];
     for (name, figures) in &mut systems {
-        figures.w5_bytes = w5_in_child(name, sizes.idle_workers);
+        figures.w5_bytes = measure_in_child(name, sizes.idle_workers);
     }
     match beam::figures(sizes) {
         Ok(figures) => systems.push(("BEAM", figures)),
