@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 /// The most buckets the pool asks for: 4 MiB of kernel memory, asked for at 4,097
 /// threads; a quarter of it is still more threads than the default 65,530 memory
 /// mappings allow a process.
-pub(crate) const MAX_BUCKETS: usize = 1 << 16;
+const MAX_BUCKETS: usize = 1 << 16;
 
 /// The process's pool threads, over every runtime (the table is per process).
 static POOL_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -65,7 +65,7 @@ impl Drop for CountedThread {
 
 /// What the table should become for `threads`, given its current `buckets`: `None`
 /// while it is large enough.
-pub(crate) fn wanted_buckets(threads: usize, buckets: usize) -> Option<usize> {
+fn wanted_buckets(threads: usize, buckets: usize) -> Option<usize> {
     if threads < FIRST_LOOK || threads.saturating_mul(4) <= buckets {
         return None;
     }
